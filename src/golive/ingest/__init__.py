@@ -1,0 +1,1 @@
+"""golive.ingest layer."""

@@ -1,0 +1,1 @@
+"""Pure media formats: no I/O, no clock, no asyncio."""
