@@ -1,0 +1,152 @@
+"""The media routes of the origin: playlists (with LL-HLS blocking reload), init, segments, parts.
+
+Everything is served from the in-memory live window. URLs are matched against one strict
+pattern, so nothing outside the served set (no file path, no dot segments) can be named.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from golive.store.live_window import LiveStore, RenditionWindow
+
+_MEDIA_PATH = re.compile(
+    r"/live/(?P<channel>[a-z0-9][a-z0-9_-]{0,31})/"
+    r"(?:(?P<multivariant>index\.m3u8)"
+    r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
+    r"(?:(?P<playlist>index\.m3u8)"
+    r"|(?P<token>[0-9a-f]{8})/"
+    r"(?:init-(?P<init>\d{1,6})\.mp4|(?P<msn>\d{1,12})(?:\.(?P<part>\d{1,6}))?\.m4s)))"
+)
+_NUMBER = re.compile(r"\d{1,12}")
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+MEDIA_TYPE = "video/mp4"
+
+CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": "age, date"}
+IMMUTABLE = "public, max-age=31536000, immutable"
+# A playlist without blocking parameters changes every part: let caches hold it only briefly.
+LIVE_PLAYLIST = "public, max-age=1"
+NO_CACHE = "no-cache"
+# Waiting for a stream that is starting (first segment not yet complete).
+_STARTUP_WAIT = 6.0
+
+
+def _error(status: int, message: str) -> Response:
+    headers = {**CORS, "cache-control": NO_CACHE}
+    return Response(message + "\n", status_code=status, media_type="text/plain", headers=headers)
+
+
+class LiveMediaEndpoint:
+    """Serves ``/live/...`` from a LiveStore."""
+
+    def __init__(self, store: LiveStore) -> None:
+        self._store = store
+
+    async def __call__(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={**CORS, "access-control-max-age": "86400"})
+        match = _MEDIA_PATH.fullmatch(request.url.path)
+        if match is None:
+            return _error(404, "not found")
+        media = self._store.get(match["channel"])
+        if media is None:
+            return _error(404, "channel is not live")
+        if match["multivariant"]:
+            text = await media.wait_multivariant(_STARTUP_WAIT)
+            if text is None:
+                return _error(404, "stream is starting")
+            return Response(
+                text, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": LIVE_PLAYLIST}
+            )
+        window = media.renditions.get(match["rendition"])
+        if window is None:
+            return _error(404, "no such rendition")
+        if match["playlist"]:
+            return await self._playlist(request, window)
+        if match["token"] != window.stream_token:
+            return _error(404, "segment is not in the live window")
+        if match["init"] is not None:
+            init = window.init_segments.get(int(match["init"]))
+            if init is None:
+                return _error(404, "no such init segment")
+            return _media(init)
+        msn = int(match["msn"])
+        if match["part"] is not None:
+            return await self._part(window, msn, int(match["part"]))
+        seg = window.segments.get(msn)
+        if seg is None or not seg.complete:
+            return _error(404, "segment is not in the live window")
+        return _media(seg.data)
+
+    async def _playlist(self, request: Request, window: RenditionWindow) -> Response:
+        query = request.query_params
+        raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
+        raw_skip = query.get("_HLS_skip")
+        if raw_msn is not None and not _NUMBER.fullmatch(raw_msn):
+            return _error(400, "_HLS_msn must be a non-negative integer")
+        if raw_part is not None and not _NUMBER.fullmatch(raw_part):
+            return _error(400, "_HLS_part must be a non-negative integer")
+        if raw_part is not None and raw_msn is None:
+            return _error(400, "_HLS_part requires _HLS_msn")
+        if raw_skip is not None and raw_skip not in ("YES", "v2"):
+            return _error(400, "_HLS_skip must be YES or v2")
+        skip = raw_skip is not None
+        msn = int(raw_msn) if raw_msn is not None else None
+        part = int(raw_part) if raw_part is not None else None
+
+        if msn is None:
+            if window.latest is None and not window.ended:
+                await window.wait_changed(_STARTUP_WAIT)
+            snapshot = window.latest
+            if snapshot is None:
+                return _error(404, "stream is starting")
+            body = snapshot.skipped if skip and snapshot.skipped is not None else snapshot.full
+            return Response(
+                body, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": LIVE_PLAYLIST}
+            )
+
+        # Blocking playlist reload (RFC 8216bis 6.2.5.2).
+        pos = window.last_position
+        if pos is not None and msn > pos[0] + 2:
+            return _error(400, "_HLS_msn is too far ahead of the live edge")
+        if part is not None and part > 1000:
+            return _error(400, "_HLS_part is too far ahead of the live edge")
+        target = window.target_duration or 2
+        deadline = time.monotonic() + 3 * target
+        while not window.has_reached(msn, part):
+            if not await window.wait_changed(deadline - time.monotonic()):
+                return _error(503, "the requested part did not appear in time")
+        snapshot = window.snapshot_for(msn, part)
+        if snapshot is None:
+            return _error(503, "the requested part did not appear in time")
+        body = snapshot.skipped if skip and snapshot.skipped is not None else snapshot.full
+        # Once a requested part exists, this URL always yields this playlist: cacheable.
+        cache = f"public, max-age={max(2, 3 * target)}"
+        return Response(body, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": cache})
+
+    async def _part(self, window: RenditionWindow, msn: int, index: int) -> Response:
+        found = window.find_part(msn, index)
+        if found is None and window.part_is_pending(msn, index):
+            # A preload hint: hold the request until the part exists (RFC 8216bis 6.2.6).
+            deadline = time.monotonic() + 3 * max(window.part_target, 0.2) + 1.0
+            while found is None and window.part_is_pending(msn, index):
+                if not await window.wait_changed(deadline - time.monotonic()):
+                    break
+                found = window.find_part(msn, index)
+        if found is None:
+            return _error(404, "part is not in the live window")
+        return _media(found.data)
+
+
+def _media(data: bytes | memoryview) -> Response:
+    # Parts are views into their segment's buffer: sent as they are, without a copy.
+    return Response(
+        data,
+        media_type=MEDIA_TYPE,
+        headers={**CORS, "cache-control": IMMUTABLE},
+    )

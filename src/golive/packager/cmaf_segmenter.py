@@ -1,0 +1,404 @@
+"""Cuts a stream of Frames into CMAF segments and LL-HLS partial segments.
+
+Pure logic: fed Tracks and Frames, it returns what became ready. It knows nothing of HTTP,
+playlists or clocks.
+
+Rules (RFC 8216bis and the LL-HLS requirements we hold ourselves to):
+
+- A segment starts at a keyframe of the primary track (video if there is one, else audio),
+  at the first keyframe at least ``segment_target`` after the segment's start.
+- A part is closed as soon as its last frame has arrived: when one more frame of the primary
+  track would no longer fit in the part target. That is what keeps availability delay low:
+  nothing waits for the next frame to learn the previous one's duration.
+- The advertised part target is the configured one fitted to a whole number of frames of the
+  primary track (plus a little slack for millisecond timestamp jitter), so every part but the
+  last of a segment lasts at least 85% of it and none exceeds it.
+- A segment never exceeds the target duration: if a keyframe is late (irregular GOP), the
+  segment is cut anyway at a part boundary and the next one is marked not independent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from statistics import fmean
+
+from golive.media.fmp4 import TrackRun, init_segment, media_fragment
+from golive.media.frame import Frame, Track, TrackKind
+
+# FLV timestamps are whole milliseconds: each end of a part wobbles by up to 1 ms, and the
+# frame rate is estimated from a few deltas; the slack keeps every part within the target.
+_JITTER_SLACK_SECONDS = 0.005
+_DELTAS_FOR_ESTIMATE = 8
+
+
+@dataclass(slots=True)
+class SegmentStarted:
+    msn: int
+    init_id: int
+    discontinuity: bool
+    independent: bool
+    start: float  # seconds on the stream timeline
+    timeline_start: bool  # first segment of a new timeline (stream start or discontinuity)
+
+
+@dataclass(slots=True)
+class PartReady:
+    msn: int
+    index: int
+    duration: float
+    independent: bool
+    data: bytes
+    frame_count: int  # primary-track frames in the part
+
+
+@dataclass(slots=True)
+class SegmentReady:
+    msn: int
+    duration: float
+
+
+@dataclass(slots=True)
+class InitReady:
+    init_id: int
+    data: bytes
+
+
+SegmenterEvent = SegmentStarted | PartReady | SegmentReady | InitReady
+
+
+@dataclass(slots=True)
+class _OpenPart:
+    start: int  # primary dts
+    frames: dict[int, list[Frame]] = field(default_factory=dict)
+    primary_frames: int = 0
+    independent: bool = False
+
+
+class CmafSegmenter:
+    """Turns Frames into CMAF chunks (parts) grouped into segments."""
+
+    def __init__(
+        self,
+        *,
+        part_target: float,
+        segment_target: float,
+        first_msn: int = 0,
+    ) -> None:
+        self.configured_part_target = part_target
+        self.segment_target = segment_target
+        self.part_target: float | None = None  # advertised, fitted to the frame rate
+        self.target_duration: int | None = None  # fixed once the first segment is complete
+        self.forced_cuts = 0
+        self._tracks: dict[int, Track] = {}
+        self._init_tracks: list[Track] | None = None
+        self._init_id = -1
+        self._next_msn = first_msn
+        self._sequence_number = 1
+        self._primary: Track | None = None
+        self._started = False  # a timeline is running (we have had its first keyframe)
+        self._seg_open = False
+        self._seg_msn = -1
+        self._seg_start = 0
+        self._seg_parts = 0
+        self._part: _OpenPart | None = None
+        self._pending_discontinuity = False
+        self._deltas: list[int] = []
+        self._nominal_delta = 0
+        self._observed_last: int | None = None
+        self._last_dts: dict[int, int] = {}
+        self._last_delta: dict[int, int] = {}
+        self._held: list[Frame] = []
+        self._last_keyframe: int | None = None
+        self._gop = 0
+
+    # -- input --------------------------------------------------------------------------------
+
+    def set_tracks(self, tracks: list[Track]) -> list[SegmenterEvent]:
+        """Declare the stream's tracks; a change of codec configuration starts a new segment."""
+        self._tracks = {t.id: t for t in tracks}
+        ordered = sorted(tracks, key=lambda t: t.id)
+        if self._init_tracks is not None and self._init_tracks != ordered:
+            events = self.discontinuity()
+            self._init_tracks = None
+            self._primary = None
+            return events
+        return []
+
+    def discontinuity(self) -> list[SegmenterEvent]:
+        """The timeline is broken (publisher reconnected, timestamps jumped): close and restart."""
+        events = self.flush()
+        self._pending_discontinuity = self._seg_msn >= 0
+        self._started = False
+        self._observed_last = None
+        self._last_keyframe = None
+        self._last_dts.clear()
+        self._last_delta.clear()
+        return events
+
+    def push(self, frame: Frame) -> list[SegmenterEvent]:
+        """Add one frame; returns the parts, segments and init segments it completed."""
+        track = self._tracks.get(frame.track_id)
+        if track is None:
+            return []
+        if not self._started:
+            if not self._can_start(track, frame):
+                return []
+            self._started = True
+        primary = self._primary
+        assert primary is not None
+        if self.part_target is None:
+            # Hold the first few frames until the frame rate is known, so that the very first
+            # parts already respect the advertised part target.
+            self._held.append(frame)
+            if frame.track_id == primary.id:
+                self._observe_delta(frame)
+            if len(self._deltas) < _DELTAS_FOR_ESTIMATE and primary.kind is TrackKind.VIDEO:
+                return []
+            return self._release_held()
+        if frame.track_id != primary.id:
+            return self._push_other(frame)
+        self._observe_delta(frame)
+        return self._push_primary(frame)
+
+    def flush(self) -> list[SegmenterEvent]:
+        """Close the open part and segment (end of stream or before a discontinuity)."""
+        events: list[SegmenterEvent] = []
+        if self._held:
+            events += self._release_held()
+        if self._part is not None and self._part.primary_frames:
+            end = self._estimated_end()
+            events += self._close_part(end)
+            events += self._close_segment(end)
+        elif self._seg_open:
+            events += self._close_segment(self._estimated_end())
+        self._part = None
+        return events
+
+    def next_part_starts_segment(self) -> bool:
+        """Whether the next part is expected to open a new segment (for the preload hint).
+
+        True when the open segment is long enough and the keyframe cadence seen so far puts a
+        keyframe on the next frame; a wrong guess only costs the player one 404 on a hint.
+        """
+        primary = self._primary
+        if primary is None or not self._seg_open or self.part_target is None:
+            return False
+        d = self._estimated_delta(primary.id)
+        next_dts = self._estimated_end()
+        if next_dts - self._seg_start < self.segment_target * primary.timescale - d / 2:
+            return False
+        if primary.kind is TrackKind.AUDIO:
+            return True
+        if not self._gop or self._last_keyframe is None:
+            return False
+        return abs(next_dts - self._last_keyframe - self._gop) <= d / 2
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _can_start(self, track: Track, frame: Frame) -> bool:
+        video = next((t for t in self._tracks.values() if t.kind is TrackKind.VIDEO), None)
+        primary = video or next(iter(self._tracks.values()))
+        if track.id != primary.id or not frame.keyframe:
+            return False  # wait for a keyframe of the primary track
+        if self._primary is not None and self._primary.id != primary.id:
+            self._init_tracks = None
+        self._primary = primary
+        if primary.kind is TrackKind.AUDIO and not self._deltas:
+            # AAC: 1024 samples per access unit, timescale = sample rate.
+            self._nominal_delta = 1024
+        return True
+
+    def _release_held(self) -> list[SegmenterEvent]:
+        if self.part_target is None:
+            self._fix_part_target()
+        events: list[SegmenterEvent] = []
+        held, self._held = self._held, []
+        primary_id = self._primary.id if self._primary else -1
+        for f in held:
+            events += self._push_primary(f) if f.track_id == primary_id else self._push_other(f)
+        return events
+
+    def _observe_delta(self, frame: Frame) -> None:
+        last = self._observed_last
+        self._observed_last = frame.dts
+        if last is not None and frame.dts > last and len(self._deltas) < 16:
+            self._deltas.append(frame.dts - last)
+            self._nominal_delta = round(fmean(self._deltas))
+
+    def _fix_part_target(self) -> None:
+        primary = self._primary
+        assert primary is not None
+        ts = primary.timescale
+        if self._nominal_delta <= 0:
+            self._nominal_delta = max(1, round(ts / 30))
+        frame_seconds = self._nominal_delta / ts
+        n = max(1, round(self.configured_part_target / frame_seconds))
+        self.part_target = n * frame_seconds + _JITTER_SLACK_SECONDS
+
+    def _estimated_delta(self, track_id: int) -> int:
+        last = self._last_delta.get(track_id)
+        if self._primary is None or track_id != self._primary.id:
+            return last or 1
+        nominal = self._nominal_delta
+        if last is None or last <= 0 or (nominal and last > 2 * nominal):
+            return nominal or 1
+        return last
+
+    def _estimated_end(self) -> int:
+        assert self._primary is not None
+        last = self._last_dts.get(self._primary.id, self._seg_start)
+        return last + self._estimated_delta(self._primary.id)
+
+    def _push_other(self, frame: Frame) -> list[SegmenterEvent]:
+        part = self._part
+        if part is None:
+            if not self._seg_open:
+                return []
+            # Between two parts: the frame opens the next part at the primary track's edge.
+            part = self._open_part(self._estimated_end(), False)
+        if frame.dts < self._last_dts.get(frame.track_id, -(2**62)):
+            return []  # out of order within its track: a decoder could not use it
+        self._append(part, frame)
+        return []
+
+    def _push_primary(self, frame: Frame) -> list[SegmenterEvent]:
+        primary = self._primary
+        assert primary is not None and self.part_target is not None
+        ts = primary.timescale
+        part_ticks = self.part_target * ts
+        d_est = self._estimated_delta(primary.id)
+        events: list[SegmenterEvent] = []
+
+        if self._init_tracks is None:
+            events += self._new_init()
+
+        part = self._part
+        if not self._seg_open:
+            events += self._start_segment(frame)
+            part = self._part
+        else:
+            seg_age = frame.dts - self._seg_start
+            keyframe_cut = frame.keyframe and seg_age >= self.segment_target * ts - d_est / 2
+            forced_cut = (
+                not frame.keyframe
+                and self.target_duration is not None
+                # Half a frame of margin absorbs millisecond jitter in the frame that follows.
+                and seg_age + 1.5 * d_est > self.target_duration * ts
+            )
+            if keyframe_cut or forced_cut:
+                carried: dict[int, list[Frame]] = {}
+                if part is not None and part.primary_frames:
+                    events += self._close_part(frame.dts)
+                elif part is not None:
+                    carried = part.frames  # other tracks' frames that arrived first
+                events += self._close_segment(frame.dts)
+                if forced_cut:
+                    self.forced_cuts += 1
+                events += self._start_segment(frame)
+                part = self._part
+                assert part is not None
+                part.frames.update(carried)
+            elif part is None:
+                part = self._open_part(frame.dts, frame.keyframe)
+            elif part.primary_frames and frame.dts + d_est - part.start > part_ticks:
+                # A gap in the input: this frame would overflow the part, so close it first.
+                events += self._close_part(frame.dts)
+                part = self._open_part(frame.dts, frame.keyframe)
+            elif not part.primary_frames:
+                # The part was opened by another track's frame: it starts here.
+                part.start = frame.dts
+                part.independent = frame.keyframe or primary.kind is TrackKind.AUDIO
+        assert part is not None
+        if frame.keyframe:
+            if self._last_keyframe is not None and frame.dts > self._last_keyframe:
+                self._gop = frame.dts - self._last_keyframe
+            self._last_keyframe = frame.dts
+        self._append(part, frame)
+        part.primary_frames += 1
+        # Close the part now if one more frame would not fit: its last frame is here.
+        d_est = self._estimated_delta(primary.id)
+        end_est = frame.dts + d_est
+        if end_est + d_est - part.start > part_ticks + 0.5:
+            events += self._close_part(end_est)
+        return events
+
+    def _append(self, part: _OpenPart, frame: Frame) -> None:
+        tid = frame.track_id
+        last = self._last_dts.get(tid)
+        if last is not None and frame.dts > last:
+            self._last_delta[tid] = frame.dts - last
+        self._last_dts[tid] = frame.dts
+        bucket = part.frames.get(tid)
+        if bucket is None:
+            part.frames[tid] = [frame]
+        else:
+            bucket.append(frame)
+
+    def _new_init(self) -> list[SegmenterEvent]:
+        tracks = sorted(self._tracks.values(), key=lambda t: t.id)
+        self._init_tracks = tracks
+        self._init_id += 1
+        return [InitReady(self._init_id, init_segment(tracks))]
+
+    def _start_segment(self, frame: Frame) -> list[SegmenterEvent]:
+        assert self._primary is not None
+        timeline_start = self._seg_msn < 0 or self._pending_discontinuity
+        self._seg_msn = self._next_msn
+        self._next_msn += 1
+        self._seg_start = frame.dts
+        self._seg_parts = 0
+        self._seg_open = True
+        event = SegmentStarted(
+            msn=self._seg_msn,
+            init_id=self._init_id,
+            discontinuity=self._pending_discontinuity,
+            independent=frame.keyframe,
+            start=frame.dts / self._primary.timescale,
+            timeline_start=timeline_start,
+        )
+        self._pending_discontinuity = False
+        self._open_part(frame.dts, frame.keyframe)
+        return [event]
+
+    def _open_part(self, start: int, independent: bool) -> _OpenPart:
+        primary = self._primary
+        assert primary is not None
+        part = _OpenPart(start=start, independent=independent or primary.kind is TrackKind.AUDIO)
+        self._part = part
+        return part
+
+    def _close_part(self, end: int) -> list[SegmenterEvent]:
+        part = self._part
+        primary = self._primary
+        assert part is not None and primary is not None
+        self._part = None
+        runs: list[TrackRun] = []
+        for tid in sorted(part.frames):
+            frames = part.frames[tid]
+            durations = [b.dts - a.dts for a, b in zip(frames, frames[1:], strict=False)]
+            if tid == primary.id:
+                durations.append(max(1, end - frames[-1].dts))
+            else:
+                durations.append(self._estimated_delta(tid))
+            runs.append(TrackRun(tid, frames[0].dts, frames, durations))
+        data = media_fragment(self._sequence_number, runs)
+        self._sequence_number += 1
+        index = self._seg_parts
+        self._seg_parts += 1
+        duration = (end - part.start) / primary.timescale
+        return [
+            PartReady(self._seg_msn, index, duration, part.independent, data, part.primary_frames)
+        ]
+
+    def _close_segment(self, end: int) -> list[SegmenterEvent]:
+        primary = self._primary
+        assert primary is not None
+        self._seg_open = False
+        duration = (end - self._seg_start) / primary.timescale
+        if self.target_duration is None:
+            # Fixed once: RFC 8216 forbids changing it. Headroom absorbs irregular GOPs.
+            self.target_duration = max(
+                math.ceil(self.segment_target), math.ceil(duration * 1.1 + 0.1)
+            )
+        return [SegmentReady(self._seg_msn, duration)]

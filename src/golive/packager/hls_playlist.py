@@ -1,0 +1,139 @@
+"""Renders LL-HLS media playlists (RFC 8216bis, protocol version 9) from a rendition window.
+
+Completed segments render to text once and are cached; a playlist is the header, the cached
+segment texts, the parts of the last few segments, the preload hint and rendition reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from golive.store.live_window import StoredSegment
+
+HLS_VERSION = 9
+
+
+@dataclass(frozen=True, slots=True)
+class RenditionReport:
+    """Where another rendition of the same stream stands (EXT-X-RENDITION-REPORT)."""
+
+    uri: str
+    last_msn: int
+    last_part: int
+
+
+def format_pdt(epoch_seconds: float) -> str:
+    """ISO 8601 with milliseconds and a time zone, as EXT-X-PROGRAM-DATE-TIME wants."""
+    stamp = datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+class MediaPlaylistWriter:
+    """Writes the media playlist of one rendition; keeps per-segment text between calls."""
+
+    def __init__(self, *, uri_prefix: str, part_hold_back_factor: float = 3.0) -> None:
+        self._prefix = uri_prefix  # e.g. "a1b2c3d4/": the stream token keeps URIs unique
+        self._part_hold_back_factor = part_hold_back_factor
+        self._cache: dict[int, str] = {}
+
+    def forget_before(self, msn: int) -> None:
+        for key in [k for k in self._cache if k < msn]:
+            del self._cache[key]
+
+    def render(
+        self,
+        segments: Sequence[StoredSegment],
+        *,
+        target_duration: int,
+        part_target: float,
+        discontinuity_sequence: int,
+        preload_hint: tuple[int, int] | None,
+        reports: Sequence[RenditionReport] = (),
+        ended: bool = False,
+        skip: bool = False,
+    ) -> str | None:
+        """The playlist text; with ``skip`` the delta update, or None if nothing can be skipped."""
+        if not segments:
+            return None
+        can_skip_until = 6.0 * target_duration
+        out: list[str] = [
+            "#EXTM3U",
+            f"#EXT-X-VERSION:{HLS_VERSION}",
+            f"#EXT-X-TARGETDURATION:{target_duration}",
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES"
+            f",CAN-SKIP-UNTIL={can_skip_until:.1f}"
+            f",PART-HOLD-BACK={self._part_hold_back_factor * part_target:.3f}"
+            f",HOLD-BACK={3.0 * target_duration:.1f}",
+            f"#EXT-X-PART-INF:PART-TARGET={part_target:.5f}",
+            f"#EXT-X-MEDIA-SEQUENCE:{segments[0].msn}",
+            f"#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}",
+        ]
+        # Parts are listed only for the segments within three target durations of the end.
+        total = 0.0
+        parts_from = len(segments)
+        for i in range(len(segments) - 1, -1, -1):
+            seg = segments[i]
+            if seg.complete and total >= 3.0 * target_duration:
+                break
+            total += seg.duration if seg.complete else sum(p.duration for p in seg.parts)
+            parts_from = i
+        first = 0
+        if skip:
+            # Skip the segments that end more than CAN-SKIP-UNTIL before the playlist's end.
+            remaining = sum(s.duration for s in segments if s.complete) + sum(
+                p.duration for s in segments if not s.complete for p in s.parts
+            )
+            for seg in segments:
+                if not seg.complete or remaining - seg.duration < can_skip_until:
+                    break
+                remaining -= seg.duration
+                first += 1
+            if first == 0:
+                return None
+            out.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={first}")
+        current_init = -1
+        for i in range(first, len(segments)):
+            seg = segments[i]
+            if i >= parts_from:
+                out.append(self._segment_text(seg, with_parts=True))
+            elif seg.complete:
+                cached = self._cache.get(seg.msn)
+                if cached is None:
+                    cached = self._segment_text(seg, with_parts=False)
+                    self._cache[seg.msn] = cached
+                out.append(cached)
+            if seg.init_id != current_init:
+                # EXT-X-MAP must precede the segment it applies to: insert it just before.
+                out.insert(len(out) - 1, f'#EXT-X-MAP:URI="{self._prefix}init-{seg.init_id}.mp4"')
+                current_init = seg.init_id
+        if ended:
+            out.append("#EXT-X-ENDLIST")
+        elif preload_hint is not None:
+            msn, part = preload_hint
+            out.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{self._prefix}{msn}.{part}.m4s"')
+        for report in reports:
+            out.append(
+                f'#EXT-X-RENDITION-REPORT:URI="{report.uri}",'
+                f"LAST-MSN={report.last_msn},LAST-PART={report.last_part}"
+            )
+        out.append("")
+        return "\n".join(out)
+
+    def _segment_text(self, seg: StoredSegment, *, with_parts: bool) -> str:
+        lines: list[str] = []
+        if seg.discontinuity:
+            lines.append("#EXT-X-DISCONTINUITY")
+        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{format_pdt(seg.program_date_time)}")
+        if with_parts:
+            for part in seg.parts:
+                independent = ",INDEPENDENT=YES" if part.independent else ""
+                lines.append(
+                    f"#EXT-X-PART:DURATION={part.duration:.5f},"
+                    f'URI="{self._prefix}{seg.msn}.{part.index}.m4s"{independent}'
+                )
+        if seg.complete:
+            lines.append(f"#EXTINF:{seg.duration:.5f},")
+            lines.append(f"{self._prefix}{seg.msn}.m4s")
+        return "\n".join(lines)

@@ -1,0 +1,229 @@
+"""The live window of one rendition, held in memory: what the HTTP origin serves.
+
+The packager writes parts, segments, init segments and rendered playlists here; the HTTP
+layer reads them and waits on them. Waiting is event driven: every publish wakes the waiters
+of this rendition, which re-check their condition; nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+Bytes = bytes | memoryview
+
+
+@dataclass(slots=True)
+class StoredPart:
+    """One LL-HLS partial segment (a CMAF chunk: moof + mdat)."""
+
+    index: int
+    duration: float
+    independent: bool
+    data: Bytes
+
+
+@dataclass(slots=True)
+class StoredSegment:
+    """One media segment, growing part by part until it is complete."""
+
+    msn: int
+    init_id: int
+    discontinuity: bool
+    program_date_time: float  # seconds since the epoch, from ingest wall clock
+    parts: list[StoredPart] = field(default_factory=list)
+    duration: float = 0.0
+    complete: bool = False
+    independent: bool = True  # starts with a keyframe
+    data: Bytes = b""
+    frame_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistSnapshot:
+    """A media playlist as it stood right after one part was published.
+
+    ``full`` is the whole playlist; ``skipped`` is the delta update (EXT-X-SKIP) or None when
+    the playlist is too short for one. Once made, a snapshot never changes, which is what
+    makes blocking-reload responses cacheable.
+    """
+
+    msn: int
+    part: int
+    full: bytes
+    skipped: bytes | None
+
+
+class RenditionWindow:
+    """Parts, segments and playlists of one rendition of one live stream."""
+
+    def __init__(self, name: str, *, stream_token: str, snapshot_limit: int = 64) -> None:
+        self.name = name
+        self.stream_token = stream_token
+        self.init_segments: dict[int, bytes] = {}
+        self.segments: OrderedDict[int, StoredSegment] = OrderedDict()
+        self.latest: PlaylistSnapshot | None = None
+        self.target_duration: int = 0
+        self.part_target: float = 0.0
+        self.ended = False
+        self._snapshots: OrderedDict[tuple[int, int], PlaylistSnapshot] = OrderedDict()
+        self._snapshot_limit = snapshot_limit
+        self._changed = asyncio.Event()
+
+    # -- writer side (packager) ------------------------------------------------------------
+
+    def publish(self, snapshot: PlaylistSnapshot) -> None:
+        """Record the playlist after a new part (and possibly a completed segment)."""
+        self.latest = snapshot
+        self._snapshots[(snapshot.msn, snapshot.part)] = snapshot
+        while len(self._snapshots) > self._snapshot_limit:
+            self._snapshots.popitem(last=False)
+        self._wake()
+
+    def end(self, snapshot: PlaylistSnapshot | None) -> None:
+        """The stream is over: the final playlist carries EXT-X-ENDLIST."""
+        if snapshot is not None:
+            self.latest = snapshot
+        self.ended = True
+        self._wake()
+
+    def evict_before(self, msn: int) -> None:
+        """Forget segments older than ``msn`` (they have left the playlist long enough)."""
+        while self.segments:
+            first = next(iter(self.segments))
+            if first >= msn:
+                break
+            seg = self.segments.pop(first)
+            if not any(s.init_id == seg.init_id for s in self.segments.values()):
+                self.init_segments.pop(seg.init_id, None)
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # -- reader side (HTTP) ----------------------------------------------------------------
+
+    @property
+    def last_position(self) -> tuple[int, int] | None:
+        """(msn, part index) of the newest published part."""
+        latest = self.latest
+        return None if latest is None else (latest.msn, latest.part)
+
+    def has_reached(self, msn: int, part: int | None) -> bool:
+        """Whether the playlist already holds segment ``msn`` (complete) or part ``part`` of it.
+
+        A part index past the end of a completed segment counts as the first part of the next
+        segment, as RFC 8216bis asks of servers answering blocking reloads.
+        """
+        if self.ended:
+            return True
+        pos = self.last_position
+        if pos is None:
+            return False
+        if part is None:
+            seg = self.segments.get(msn)
+            return (seg is not None and seg.complete) or pos[0] > msn
+        return self._normalize(msn, part) <= pos
+
+    def snapshot_for(self, msn: int, part: int | None) -> PlaylistSnapshot | None:
+        """The playlist that first satisfied a blocking request, or the newest one."""
+        if self.ended or self.latest is None:
+            return self.latest
+        if part is None:
+            seg = self.segments.get(msn)
+            key = (msn, len(seg.parts) - 1) if seg is not None and seg.complete else None
+        else:
+            key = self._normalize(msn, part)
+        found = self._snapshots.get(key) if key is not None else None
+        return found if found is not None else self.latest
+
+    def _normalize(self, msn: int, part: int) -> tuple[int, int]:
+        seg = self.segments.get(msn)
+        if seg is not None and seg.complete and part >= len(seg.parts):
+            return (msn + 1, 0)
+        return (msn, part)
+
+    def find_part(self, msn: int, part: int) -> StoredPart | None:
+        seg = self.segments.get(msn)
+        if seg is None or part >= len(seg.parts):
+            return None
+        return seg.parts[part]
+
+    def part_is_pending(self, msn: int, part: int) -> bool:
+        """Whether ``part`` of ``msn`` may still appear (the next part or the preload hint)."""
+        if self.ended:
+            return False
+        pos = self.last_position
+        if pos is None:
+            return False
+        seg = self.segments.get(msn)
+        if seg is not None and seg.complete:
+            return False
+        nxt_msn, nxt_part = pos[0], pos[1] + 1
+        last = self.segments.get(pos[0])
+        if last is not None and last.complete:
+            nxt_msn, nxt_part = pos[0] + 1, 0
+        # Only the hinted part and the one after it may be waited for.
+        return (msn, part) in ((nxt_msn, nxt_part), (nxt_msn, nxt_part + 1), (nxt_msn + 1, 0))
+
+    async def wait_changed(self, timeout: float) -> bool:
+        """Wait for the next publish; False on timeout."""
+        if timeout <= 0:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class ChannelMedia:
+    """Everything served under ``/live/<channel>/`` for the stream now on the channel."""
+
+    def __init__(self, channel: str, stream_token: str) -> None:
+        self.channel = channel
+        self.stream_token = stream_token
+        self.renditions: dict[str, RenditionWindow] = {}
+        self.multivariant: bytes | None = None
+        self._changed = asyncio.Event()
+
+    def set_multivariant(self, text: bytes) -> None:
+        self.multivariant = text
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_multivariant(self, timeout: float) -> bytes | None:
+        """The multivariant playlist, waiting up to ``timeout`` while the stream starts."""
+        if self.multivariant is None and timeout > 0:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
+            except TimeoutError:
+                pass
+        return self.multivariant
+
+
+class LiveStore:
+    """The in-memory live window of every channel, keyed by channel name."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, ChannelMedia] = {}
+
+    def open(self, channel: str, stream_token: str) -> ChannelMedia:
+        """Start serving a new stream on ``channel``, replacing the previous one."""
+        media = ChannelMedia(channel, stream_token)
+        self._channels[channel] = media
+        return media
+
+    def get(self, channel: str) -> ChannelMedia | None:
+        return self._channels.get(channel)
+
+    def close(self, channel: str, media: ChannelMedia) -> None:
+        """Stop serving ``media`` (only if it is still the channel's current stream)."""
+        if self._channels.get(channel) is media:
+            del self._channels[channel]
+
+    def channels(self) -> list[str]:
+        return list(self._channels)
