@@ -1,0 +1,254 @@
+"""The ``golive`` command line: run the server and manage channels."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from golive import __version__
+from golive.config import ENV_PREFIX, ConfigFileError, Settings
+from golive.db.channels import ChannelError, ChannelStore
+from golive.db.engine import Database
+
+PROG = "golive"
+
+
+class _Fail(Exception):
+    """A user-facing error: printed as one line on stderr, exit status 1."""
+
+
+def _option_help(field: str, text: str | None = None) -> str:
+    info = Settings.model_fields[field]
+    default = info.default
+    shown = "" if default is None or default == "" else f"default {default}, "
+    return f"{text or info.description} ({shown}env {ENV_PREFIX}{field.upper()})"
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    # default=SUPPRESS leaves unset options out of the namespace, so Settings falls back to
+    # the environment, the config file and its own defaults, in that order.
+    group = parser.add_argument_group("settings")
+    group.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help=_option_help("data_dir", "directory for the database and media"),
+    )
+    group.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help=_option_help("database_url", "SQLAlchemy async URL; default: SQLite in DIR"),
+    )
+    group.add_argument(
+        "--config",
+        dest="config_file",
+        type=Path,
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help=_option_help("config_file", "TOML file with settings"),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every ``golive`` command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Self-hosted live video: RTMP ingest, low-latency HLS, chat."
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="run the server", description="Run the server.")
+    _add_common_options(serve)
+    net = serve.add_argument_group("network")
+    net.add_argument("--host", default=argparse.SUPPRESS, help=_option_help("host"))
+    for option, field in (("--rtmp-port", "rtmp_port"), ("--http-port", "http_port")):
+        net.add_argument(
+            option, type=int, metavar="PORT", default=argparse.SUPPRESS, help=_option_help(field)
+        )
+    net.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help=_option_help("public_url", "base URL viewers use, for displayed URLs"),
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error", "critical"],
+        default=argparse.SUPPRESS,
+        help=_option_help("log_level", "logging level"),
+    )
+    serve.set_defaults(handler=_serve)
+
+    channel = commands.add_parser(
+        "channel", help="manage channels", description="Manage channels and stream keys."
+    )
+    channel_commands = channel.add_subparsers(
+        dest="channel_command", metavar="ACTION", required=True
+    )
+
+    add = channel_commands.add_parser(
+        "add", help="create a channel and print its stream key", description="Create a channel."
+    )
+    add.add_argument("name", help="channel name: 1-32 of a-z 0-9 - _, starting with a-z or 0-9")
+    add.add_argument(
+        "--key", help="use this stream key (16+ URL-safe characters) instead of a random one"
+    )
+    add.add_argument("--title", default="", help="display title")
+    _add_common_options(add)
+    add.set_defaults(handler=_channel_add)
+
+    lst = channel_commands.add_parser("list", help="list channels", description="List channels.")
+    _add_common_options(lst)
+    lst.set_defaults(handler=_channel_list)
+
+    rotate = channel_commands.add_parser(
+        "rotate-key",
+        help="replace a channel's stream key",
+        description="Replace a channel's stream key; the old key stops working.",
+    )
+    rotate.add_argument("name", help="channel name")
+    _add_common_options(rotate)
+    rotate.set_defaults(handler=_channel_rotate_key)
+    return parser
+
+
+_SETTINGS_OPTIONS = (
+    "data_dir",
+    "database_url",
+    "config_file",
+    "host",
+    "rtmp_port",
+    "http_port",
+    "public_url",
+    "log_level",
+)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the options given on the command line, then env, file and defaults."""
+    given = {name: getattr(args, name) for name in _SETTINGS_OPTIONS if hasattr(args, name)}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise _Fail(_describe_validation_error(exc)) from None
+    except ConfigFileError as exc:
+        raise _Fail(str(exc)) from None
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "invalid settings: " + "; ".join(problems)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    # Imported here so channel commands do not pay for (or depend on) the server stack.
+    from golive.app import run
+
+    status: int = run(settings)
+    return status
+
+
+def _run_with_store(
+    args: argparse.Namespace, action: Callable[[Settings, ChannelStore], Awaitable[int]]
+) -> int:
+    settings = settings_from_args(args)
+
+    async def main() -> int:
+        db = await Database.open(settings)
+        try:
+            return await action(settings, ChannelStore(db.sessionmaker))
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except OSError as exc:
+        raise _Fail(f"cannot use data directory {settings.data_dir}: {exc}") from None
+    except SQLAlchemyError as exc:
+        # SQLAlchemy's messages run to several lines (SQL, parameters, a link); keep the first.
+        raise _Fail(f"database error: {str(exc).splitlines()[0]}") from None
+
+
+def print_stream_key(settings: Settings, name: str, key: str) -> None:
+    """Print a channel's new stream key with the URLs to publish to and watch at."""
+    print(f"Stream key:  {key}")
+    print("             (shown only now: golive stores just a hash of it)")
+    print(f"RTMP server: {settings.rtmp_base_url}")
+    print(f"RTMP URL:    {settings.rtmp_publish_url(key)}")
+    print(f"Watch URL:   {settings.watch_url(name)}")
+
+
+def _channel_add(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: ChannelStore) -> int:
+        channel, key = await store.add(args.name, args.key, title=args.title)
+        print(f"Created channel {channel.name!r}.")
+        print_stream_key(settings, channel.name, key)
+        return 0
+
+    return _run_with_store(args, action)
+
+
+def _channel_list(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: ChannelStore) -> int:
+        channels = await store.list()
+        if not channels:
+            print("No channels. Create one with: golive channel add NAME")
+            return 0
+        rows = [("NAME", "KEY", "CREATED", "TITLE")]
+        rows += [
+            (
+                c.name,
+                c.masked_key,
+                c.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                c.title,
+            )
+            for c in channels
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            print(line.rstrip())
+        return 0
+
+    return _run_with_store(args, action)
+
+
+def _channel_rotate_key(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: ChannelStore) -> int:
+        key = await store.rotate_key(args.name)
+        print(f"New stream key for channel {args.name!r}; the old key no longer works.")
+        print_stream_key(settings, args.name, key)
+        return 0
+
+    return _run_with_store(args, action)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``golive`` script; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (_Fail, ChannelError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

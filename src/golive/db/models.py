@@ -1,0 +1,128 @@
+"""Database tables, as SQLAlchemy 2 typed declarative models.
+
+Schema changes go through an Alembic revision in ``golive/db/migrations/versions``; the
+models are never used to create tables directly.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+from sqlalchemy.types import TypeDecorator
+
+CHANNEL_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+# Channels are watched at /<name>, so names that top-level HTTP routes use (or are likely to
+# use) would shadow them or be shadowed.
+RESERVED_CHANNEL_NAMES = frozenset(
+    {
+        "admin",
+        "api",
+        "assets",
+        "chat",
+        "docs",
+        "embed",
+        "health",
+        "healthz",
+        "hls",
+        "live",
+        "login",
+        "logout",
+        "metrics",
+        "openapi",
+        "redoc",
+        "static",
+        "vod",
+        "vods",
+        "watch",
+        "ws",
+    }
+)
+
+STREAM_KEY_HINT_LENGTH = 4
+
+# Stable constraint names make later migrations (and SQLite batch mode) able to refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def is_valid_channel_name(name: str) -> bool:
+    """Whether ``name`` matches the channel name pattern and is not reserved."""
+    return CHANNEL_NAME_RE.fullmatch(name) is not None and name not in RESERVED_CHANNEL_NAMES
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and always read back timezone-aware.
+
+    SQLite has no timezone-aware type, so without this the same column would come back naive
+    on SQLite and aware on PostgreSQL.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every golive table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Channel(Base):
+    """A channel: a name viewers watch and the stream key that lets one publisher feed it.
+
+    Only a SHA-256 hash of the stream key is stored; ``stream_key_hint`` keeps a few leading
+    characters so an operator can tell keys apart in listings and logs.
+    """
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    stream_key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    stream_key_hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the current key was issued: equal to created_at until the first rotation.
+    key_rotated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @validates("name")
+    def _validate_name(self, _key: str, name: str) -> str:
+        if not is_valid_channel_name(name):
+            raise ValueError(f"invalid channel name {name!r}")
+        return name
+
+    @property
+    def masked_key(self) -> str:
+        """The key hint followed by an ellipsis, safe to display or log."""
+        return f"{self.stream_key_hint}…"
+
+    def __repr__(self) -> str:
+        return f"Channel(id={self.id!r}, name={self.name!r}, key={self.masked_key!r})"
