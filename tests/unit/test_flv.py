@@ -183,6 +183,15 @@ def test_video_timestamp_wrap(avcc: bytes) -> None:
     assert f.dts == (2 * 2**32 + 5) * 90
 
 
+def test_ffmpeg_31_bit_timestamp_wrap(avcc: bytes) -> None:
+    # ffmpeg writes FLV timestamps as signed 32-bit values: its counter wraps at 2**31.
+    d = FlvDemuxer()
+    d.video(0, avc_seq(avcc))
+    stamps = [2**31 - 66, 2**31 - 33, 0, 33]
+    dts = [frames_of(d.video(ts, avc_frame(False, 0)))[0].dts for ts in stamps]
+    assert dts == [(2**31 + off) * 90 for off in (-66, -33, 0, 33)]
+
+
 def test_jumps_that_are_not_wraps_are_kept(avcc: bytes) -> None:
     d = FlvDemuxer()
     d.video(0, avc_seq(avcc))

@@ -89,22 +89,41 @@ _PKT_MOD_EX = 7
 
 _WRAP = 1 << 32
 _HALF_WRAP = 1 << 31
+# How close to a wrap point two timestamps must be for the step between them to be a wrap.
+_NEAR = 1 << 26  # about 18 hours
 _MS_TO_90K = VIDEO_TIMESCALE // 1000
 
 
-def _unwrap(last: int, raw: int) -> int:
-    """Map a uint32 millisecond timestamp onto the monotonic timeline that ``last`` is on.
+class TimestampUnwrapper:
+    """Turns wrapping millisecond timestamps into one monotonic count.
 
-    Only a distance of more than half the 32-bit range means the counter wrapped; smaller
-    jumps in either direction are kept as they are for the live layer to judge.
+    RTMP timestamps are uint32 and wrap at 2**32 (RTMP 5.3.1.1). ffmpeg, however, writes FLV
+    timestamps as *signed* 32-bit values (FLV v10: SI32), masked to 31 bits, so its counter
+    wraps at 2**31. Both are recognised; other jumps in either direction are kept as they
+    are, for the live layer to judge.
     """
-    value = (last & ~0xFFFFFFFF) + raw
-    if value < last - _HALF_WRAP:
-        return value + _WRAP
-    if value > last + _HALF_WRAP and value >= _WRAP:
-        # A late message from before the wrap we already went through.
-        return value - _WRAP
-    return value
+
+    __slots__ = ("_last_raw", "_offset")
+
+    def __init__(self) -> None:
+        self._last_raw: int | None = None
+        self._offset = 0
+
+    def __call__(self, raw: int) -> int:
+        raw &= 0xFFFFFFFF
+        last = self._last_raw
+        if last is None:
+            self._last_raw = raw
+            return raw
+        if raw < last - _HALF_WRAP:
+            self._offset += _WRAP
+        elif _HALF_WRAP - _NEAR <= last < _HALF_WRAP and raw < _NEAR:
+            self._offset += _HALF_WRAP
+        elif raw > last + _HALF_WRAP and self._offset >= _WRAP:
+            # A late message from before the wrap we already went through.
+            return raw + self._offset - _WRAP
+        self._last_raw = raw
+        return raw + self._offset
 
 
 def _fourcc_text(fourcc: bytes) -> str:
@@ -149,19 +168,19 @@ class FlvDemuxer:
     __slots__ = (
         "_audio",
         "_audio_frame_len",
-        "_audio_last_ms",
+        "_audio_clock",
         "_audio_next_dts",
         "_tracks",
         "_video",
-        "_video_last_ms",
+        "_video_clock",
     )
 
     def __init__(self) -> None:
         self._tracks: dict[int, Track] = {}
         self._video: Track | None = None
         self._audio: Track | None = None
-        self._video_last_ms: int | None = None
-        self._audio_last_ms: int | None = None
+        self._video_clock = TimestampUnwrapper()
+        self._audio_clock = TimestampUnwrapper()
         self._audio_next_dts: int | None = None
         self._audio_frame_len = 1024
 
@@ -246,11 +265,7 @@ class FlvDemuxer:
     ) -> list[Track | Frame]:
         if self._video is None or not data:
             return []  # a decoder cannot start without the sequence header
-        last = self._video_last_ms
-        ms = timestamp_ms & 0xFFFFFFFF
-        if last is not None:
-            ms = _unwrap(last, ms)
-        self._video_last_ms = ms
+        ms = self._video_clock(timestamp_ms)
         dts = ms * _MS_TO_90K
         return [Frame(VIDEO_TRACK_ID, dts, dts + cts * _MS_TO_90K, keyframe, data)]
 
@@ -333,11 +348,7 @@ class FlvDemuxer:
         track = self._audio
         if track is None or not data:
             return []
-        last = self._audio_last_ms
-        ms = timestamp_ms & 0xFFFFFFFF
-        if last is not None:
-            ms = _unwrap(last, ms)
-        self._audio_last_ms = ms
+        ms = self._audio_clock(timestamp_ms)
         frame_len = self._audio_frame_len
         from_clock = ms * track.timescale // 1000
         dts = self._audio_next_dts
