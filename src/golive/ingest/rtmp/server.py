@@ -1,0 +1,494 @@
+"""asyncio adapter around :class:`RtmpServerSession`: sockets, timeouts, authorization.
+
+One :class:`asyncio.Protocol` per connection on the running loop (so uvloop's fast
+transports are used when installed). The protocol feeds bytes to the sans-I/O session,
+writes what it answers, runs the app's ``authorize`` callable when a client asks to publish,
+demuxes audio/video through :class:`~golive.media.flv.FlvDemuxer` and hands the resulting
+tracks and frames to the :class:`StreamSink` that ``authorize`` returned.
+
+Every refusal, error and timeout is logged once on ``golive.ingest.rtmp`` with the peer
+address and, once known, the app and the first four characters of the stream key (the key
+is a secret; it is never logged whole).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from golive.ingest.rtmp.handshake import HandshakeError
+from golive.ingest.rtmp.session import (
+    ClosingConnection,
+    ConnectRequested,
+    Event,
+    MediaReceived,
+    MetadataReceived,
+    PublishRequested,
+    RtmpProtocolError,
+    RtmpServerSession,
+    Unpublished,
+)
+from golive.media.flv import FlvDemuxer, FlvFormatError, UnsupportedCodecError
+from golive.media.frame import Frame, Track
+
+__all__ = [
+    "Authorizer",
+    "PublishRefused",
+    "PublishRequest",
+    "RtmpLimits",
+    "RtmpServer",
+    "StreamSink",
+]
+
+log = logging.getLogger("golive.ingest.rtmp")
+
+# After close() a transport waits for its write buffer to drain; a peer that stopped
+# reading would keep it open forever, so it is aborted after this many seconds.
+_CLOSE_GRACE = 5.0
+# How long a refused client may keep its connection open to read why (see _close).
+_LINGER = 2.0
+
+
+class PublishRefused(Exception):
+    """Raised by an authorizer to refuse a publish; the client gets ``code``/``description``."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+
+
+@dataclass
+class PublishRequest:
+    """What an authorizer learns about a publish attempt."""
+
+    app: str
+    stream_name: str  # the stream key: never log it whole
+    query: str
+    remote_addr: str
+    disconnect: Callable[[str], None]  # kick the publisher later (onStatus error + close)
+
+
+class StreamSink(Protocol):
+    """Receives one publish's tracks, frames and metadata (the live layer implements it)."""
+
+    def on_track(self, track: Track) -> None: ...
+    def on_frame(self, frame: Frame) -> None: ...
+    def on_metadata(self, metadata: Mapping[str, object]) -> None: ...
+    def on_close(self, reason: str) -> None: ...
+
+
+Authorizer = Callable[[PublishRequest], Awaitable[StreamSink]]
+
+
+@dataclass(frozen=True)
+class RtmpLimits:
+    """Resource limits of the RTMP server (per connection unless stated otherwise)."""
+
+    handshake_timeout: float = 10.0  # from accept until the client asks to publish
+    idle_timeout: float = 30.0  # no bytes at all from the client
+    max_message_size: int = 16 * 1024 * 1024
+    max_chunk_size: int = 1024 * 1024
+    max_chunk_streams: int = 64
+    max_connections: int = 1000  # for the whole server
+    allowed_apps: tuple[str, ...] = ("live",)
+    authorize_timeout: float = 10.0  # how long the app's authorizer may take
+
+
+def _mask(stream_name: str) -> str:
+    return f"{stream_name[:4]}…"
+
+
+class RtmpServer:
+    """RTMP ingest server: accepts publishers and feeds their media to the app's sinks."""
+
+    def __init__(self, authorize: Authorizer, limits: RtmpLimits | None = None) -> None:
+        self.authorize = authorize
+        self.limits = limits or RtmpLimits()
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+        self._auth_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (useful after ``start(host, 0)``)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("RTMP server is not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def connection_count(self) -> int:
+        """Connections currently open."""
+        return len(self._connections)
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` (port 0 picks a free port, see :attr:`port`)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, backlog=1024, reuse_address=True
+        )
+        log.info("RTMP ingest listening on %s:%d", host, self.port)
+
+    async def close(self) -> None:
+        """Stop listening, tell every client the server is going away and close them."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            conn.shutdown("server is shutting down")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2.0
+        while self._connections and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for conn in list(self._connections):
+            conn.abort()
+        while self._connections and loop.time() < deadline + 1.0:
+            await asyncio.sleep(0.01)
+        # Authorizations still running would otherwise outlive the server.
+        tasks = [t for t in self._auth_tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: RtmpServer) -> None:
+        self._server = server
+        self._limits = server.limits
+        self._loop = asyncio.get_running_loop()
+        limits = self._limits
+        self._session = RtmpServerSession(
+            max_message_size=limits.max_message_size,
+            max_chunk_size=limits.max_chunk_size,
+            max_chunk_streams=limits.max_chunk_streams,
+            allowed_apps=limits.allowed_apps,
+        )
+        self._transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self._closing = False
+        self._close_reason = ""
+        self._sink: StreamSink | None = None
+        self._demuxer: FlvDemuxer | None = None
+        self._authorizing = False
+        self._last_rx = self._loop.time()
+        self._handshake_timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, so no isinstance check.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        peername = transport.get_extra_info("peername")
+        if isinstance(peername, tuple) and len(peername) >= 2:
+            host = str(peername[0])
+            self.peer = f"[{host}]:{peername[1]}" if ":" in host else f"{host}:{peername[1]}"
+        server = self._server
+        if len(server._connections) >= self._limits.max_connections:
+            log.warning(
+                "rtmp %s: connection refused: %d connections already open (max_connections)",
+                self.peer,
+                len(server._connections),
+            )
+            self._closing = True
+            transport.abort()
+            return
+        server._connections.add(self)
+        self._handshake_timer = self._loop.call_later(
+            self._limits.handshake_timeout, self._handshake_expired
+        )
+        self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._idle_check)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_rx = self._loop.time()
+        if not self._closing:
+            self._feed(data)
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost does the rest
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server._connections.discard(self)
+        for timer in (self._handshake_timer, self._idle_timer, self._abort_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._closing:
+            reason = self._close_reason
+        elif exc is not None:
+            reason = f"connection lost: {exc}"
+            log.info("rtmp %s: %s", self._context(), reason)
+        else:
+            reason = "connection closed by the publisher"
+            log.info("rtmp %s: %s", self._context(), reason)
+        self._closing = True
+        self._close_reason = reason
+        self._end_sink(reason)
+
+    # -- controls used by the server and the live layer ------------------------------------
+
+    def disconnect(self, reason: str) -> None:
+        """Kick the publisher: onStatus error with ``reason``, then close."""
+        if self._closing:
+            return
+        log.warning("rtmp %s: disconnecting publisher: %s", self._context(), reason)
+        self._session.fail(reason)
+        self._flush()
+        self._close(reason, linger=True)
+
+    def shutdown(self, reason: str) -> None:
+        if self._closing:
+            return
+        self._session.fail(reason)
+        self._flush()
+        self._close(reason, linger=True)
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _context(self) -> str:
+        session = self._session
+        if session.stream_name:
+            return f"{self.peer} {session.app}/{_mask(session.stream_name)}"
+        if session.app:
+            return f"{self.peer} {session.app}"
+        return self.peer
+
+    def _flush(self) -> None:
+        out = self._session.data_to_send()
+        if out and self._transport is not None:
+            self._transport.write(out)
+
+    def _close(self, reason: str, *, linger: bool = False) -> None:
+        """Close the connection; with ``linger``, first let the client read our last words.
+
+        A publisher only looks for server messages between its own writes: closing at once
+        would make its next write fail with a reset before it reads the error status we
+        just sent. So we send FIN, keep reading (and discarding) for a moment, and close
+        when the client does or the moment is over.
+        """
+        transport = self._transport
+        if transport is None or self._abort_timer is not None:
+            return
+        if not self._closing:
+            self._closing = True
+            self._close_reason = reason
+        for timer in (self._handshake_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        if linger and transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                pass  # the peer is gone already: plain close below
+            else:
+                transport.resume_reading()
+                self._abort_timer = self._loop.call_later(_LINGER, self._linger_over)
+                return
+        transport.close()
+        self._abort_timer = self._loop.call_later(_CLOSE_GRACE, transport.abort)
+
+    def _linger_over(self) -> None:
+        assert self._transport is not None
+        self._transport.close()
+        self._abort_timer = self._loop.call_later(_CLOSE_GRACE, self._transport.abort)
+
+    def _fail(self, reason: str, *, client_message: str | None = None) -> None:
+        """Log ``reason`` once, tell the client and close."""
+        log.warning("rtmp %s: %s; closing", self._context(), reason)
+        self._session.fail(client_message if client_message is not None else reason)
+        self._flush()
+        self._close(reason, linger=True)
+
+    def _end_sink(self, reason: str) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        self._sink = None
+        self._demuxer = None
+        try:
+            sink.on_close(reason)
+        except Exception:
+            log.exception("rtmp %s: stream sink failed in on_close", self._context())
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            events = self._session.receive_data(data)
+        except HandshakeError as exc:
+            log.warning("rtmp %s: bad handshake: %s; closing", self._context(), exc)
+            self._close(f"bad handshake: {exc}")
+            return
+        except RtmpProtocolError as exc:
+            log.warning("rtmp %s: protocol error: %s; closing", self._context(), exc)
+            self._flush()
+            self._close(f"protocol error: {exc}")
+            return
+        except Exception:
+            log.exception("rtmp %s: internal error while reading; closing", self._context())
+            self._close("internal server error")
+            return
+        self._flush()
+        if events:
+            self._handle_events(events)
+
+    def _handle_events(self, events: list[Event]) -> None:
+        for event in events:
+            if self._closing:
+                return
+            if type(event) is MediaReceived:
+                self._media(event)
+            elif isinstance(event, ConnectRequested):
+                log.debug("rtmp %s: connected", self._context())
+            elif isinstance(event, PublishRequested):
+                self._start_authorize(event)
+            elif isinstance(event, MetadataReceived):
+                if self._sink is not None:
+                    try:
+                        self._sink.on_metadata(event.values)
+                    except Exception:
+                        self._internal_error("stream sink raised")
+            elif isinstance(event, Unpublished):
+                log.info("rtmp %s: publisher unpublished", self._context())
+                self._end_sink("publisher unpublished")
+            elif isinstance(event, ClosingConnection):
+                log.warning("rtmp %s: %s; closing", self._context(), event.reason)
+                self._flush()
+                self._close(event.reason, linger=True)
+
+    def _media(self, event: MediaReceived) -> None:
+        demuxer = self._demuxer
+        sink = self._sink
+        if demuxer is None or sink is None:
+            return
+        try:
+            if event.kind == "video":
+                items = demuxer.video(event.timestamp, event.payload)
+            else:
+                items = demuxer.audio(event.timestamp, event.payload)
+        except (UnsupportedCodecError, FlvFormatError) as exc:
+            self._fail(str(exc))
+            return
+        except Exception:
+            self._internal_error("FLV demuxer raised")
+            return
+        try:
+            for item in items:
+                if type(item) is Frame:
+                    sink.on_frame(item)
+                elif isinstance(item, Track):
+                    sink.on_track(item)
+                if self._closing:  # the sink may have disconnected us
+                    return
+        except Exception:
+            self._internal_error("stream sink raised")
+
+    def _internal_error(self, what: str) -> None:
+        """A bug on our side (sink, demuxer): log the traceback, tell the client, close."""
+        log.exception("rtmp %s: %s; closing", self._context(), what)
+        self._session.fail("internal server error")
+        self._flush()
+        self._close("internal server error", linger=True)
+
+    def _start_authorize(self, event: PublishRequested) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        assert self._transport is not None
+        self._transport.pause_reading()
+        self._authorizing = True
+        request = PublishRequest(
+            app=self._session.app,
+            stream_name=event.stream_name,
+            query=event.query,
+            remote_addr=self.peer,
+            disconnect=self.disconnect,
+        )
+        task = self._loop.create_task(self._authorize(request))
+        self._server._auth_tasks.add(task)
+        task.add_done_callback(self._server._auth_tasks.discard)
+
+    async def _authorize(self, request: PublishRequest) -> None:
+        try:
+            sink = await asyncio.wait_for(
+                self._server.authorize(request), self._limits.authorize_timeout
+            )
+        except PublishRefused as exc:
+            self._authorizing = False
+            if self._closing:
+                return
+            log.warning(
+                "rtmp %s: publish refused: %s (%s); closing",
+                self._context(),
+                exc.description,
+                exc.code,
+            )
+            self._session.reject_publish(exc.code, exc.description)
+            self._flush()
+            self._close(f"publish refused: {exc.description}", linger=True)
+            return
+        except TimeoutError:
+            self._authorizing = False
+            if not self._closing:
+                self._fail(
+                    f"authorization took longer than {self._limits.authorize_timeout:g} s",
+                    client_message="server error: publish authorization timed out",
+                )
+            return
+        except Exception:
+            self._authorizing = False
+            if self._closing:
+                log.exception("rtmp %s: authorizer raised", self._context())
+            else:
+                self._internal_error("authorizer raised")
+            return
+        self._authorizing = False
+        if self._closing:
+            # The client went away while we were deciding: the sink still gets its close.
+            try:
+                sink.on_close(self._close_reason or "connection closed")
+            except Exception:
+                log.exception("rtmp %s: stream sink failed in on_close", self._context())
+            return
+        self._sink = sink
+        self._demuxer = FlvDemuxer()
+        self._session.accept_publish()
+        self._flush()
+        log.info("rtmp %s: publishing", self._context())
+        assert self._transport is not None
+        self._transport.resume_reading()
+        self._feed(b"")  # messages the session held while we decided
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if self._closing or self._authorizing:
+            return
+        self._fail(
+            f"no publish within {self._limits.handshake_timeout:g} s "
+            f"(session {self._session.state})",
+            client_message="timed out waiting for publish",
+        )
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        if self._closing:
+            return
+        now = self._loop.time()
+        timeout = self._limits.idle_timeout
+        if self._authorizing:
+            self._last_rx = now  # reading is paused: silence is ours, not the client's
+        elapsed = now - self._last_rx
+        if elapsed >= timeout:
+            self._fail(f"no data for {elapsed:.0f} s (idle_timeout)")
+            return
+        self._idle_timer = self._loop.call_later(timeout - elapsed, self._idle_check)

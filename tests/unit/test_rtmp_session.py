@@ -1,0 +1,542 @@
+"""RtmpServerSession at the byte level: the command flows of OBS/ffmpeg/GStreamer publishers."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from golive.ingest.rtmp.chunk_stream import ChunkStreamReader, ChunkStreamWriter, RtmpMessage
+from golive.ingest.rtmp.handshake import HANDSHAKE_SIZE
+from golive.ingest.rtmp.session import (
+    ClosingConnection,
+    ConnectRequested,
+    Event,
+    HandshakeError,
+    MediaReceived,
+    MetadataReceived,
+    PublishRequested,
+    RtmpProtocolError,
+    RtmpServerSession,
+    Unpublished,
+)
+from golive.media import amf0
+from golive.media.amf0 import UNDEFINED, EcmaArray
+
+CONNECT_OBJ = {
+    "app": "live",
+    "type": "nonprivate",
+    "flashVer": "FMLE/3.0 (compatible; FMSc/1.0)",
+    "tcUrl": "rtmp://127.0.0.1/live",
+}
+
+
+class Client:
+    """A scripted publisher talking to a session in memory."""
+
+    def __init__(self, **session_args: object) -> None:
+        args: dict[str, object] = {"allowed_apps": ("live",)}
+        args.update(session_args)
+        self.session = RtmpServerSession(**args)  # type: ignore[arg-type]
+        self.writer = ChunkStreamWriter()
+        self.reader = ChunkStreamReader()
+
+    def handshake(self) -> None:
+        c1 = bytes(8) + bytes(range(256)) * 6
+        assert self.session.receive_data(b"\x03" + c1[:HANDSHAKE_SIZE]) == []
+        out = self.session.data_to_send()
+        assert len(out) == 1 + 2 * HANDSHAKE_SIZE
+        s1 = out[1 : 1 + HANDSHAKE_SIZE]
+        assert self.session.receive_data(s1) == []
+
+    def send(self, csid: int, type_id: int, msid: int, payload: bytes, ts: int = 0) -> list[Event]:
+        return self.session.receive_data(self.writer.write(csid, type_id, msid, ts, payload))
+
+    def command(self, *values: object, msid: int = 0, csid: int = 3) -> list[Event]:
+        return self.send(csid, 20, msid, amf0.encode(*values))
+
+    def replies(self) -> list[RtmpMessage]:
+        return self.reader.feed(self.session.data_to_send())
+
+    def reply_commands(self) -> list[list[object]]:
+        return [amf0.decode_all(m.payload) for m in self.replies() if m.type_id == 20]
+
+    def connect(self, obj: dict[str, object] | None = None) -> list[Event]:
+        self.handshake()
+        return self.command("connect", 1.0, CONNECT_OBJ if obj is None else obj)
+
+    def publish_request(self, name: str = "KEY") -> list[Event]:
+        self.connect()
+        self.command("releaseStream", 2.0, None, name)
+        self.command("FCPublish", 3.0, None, name)
+        self.command("createStream", 4.0, None)
+        self.replies()
+        return self.command("publish", 5.0, None, name, "live", msid=1, csid=8)
+
+    def publishing(self, name: str = "KEY") -> None:
+        self.publish_request(name)
+        self.session.accept_publish()
+        self.replies()
+
+
+# -- connect ---------------------------------------------------------------------------------
+
+
+def test_connect_answers_control_messages_and_result() -> None:
+    c = Client()
+    obj = dict(CONNECT_OBJ, objectEncoding=3.0, fourCcList=["hvc1"])
+    events = c.connect(obj)
+    assert events == [ConnectRequested("live", "rtmp://127.0.0.1/live", obj)]
+    replies = c.replies()
+    assert [m.type_id for m in replies] == [5, 6, 20]  # Set Chunk Size is applied by the reader
+    assert replies[0].payload == struct.pack(">I", 2_500_000)
+    assert replies[1].payload == struct.pack(">IB", 2_500_000, 2)
+    assert c.reader.chunk_size == 4096
+    assert all(m.chunk_stream_id == 2 and m.stream_id == 0 for m in replies[:2])
+    name, txid, props, info = amf0.decode_all(replies[2].payload)
+    assert (name, txid) == ("_result", 1.0)
+    assert isinstance(props, dict) and isinstance(info, dict)
+    assert props["fmsVer"] and props["capabilities"] == 31.0
+    assert info["code"] == "NetConnection.Connect.Success"
+    assert info["level"] == "status"
+    assert info["objectEncoding"] == 3.0  # echoed
+    assert c.session.app == "live"
+
+
+def test_connect_app_query_and_slash_are_stripped() -> None:
+    c = Client()
+    (event,) = c.connect(dict(CONNECT_OBJ, app="live/?token=x"))
+    assert isinstance(event, ConnectRequested)
+    assert event.app == "live"
+
+
+def test_connect_to_unknown_app_is_rejected() -> None:
+    c = Client()
+    events = c.connect(dict(CONNECT_OBJ, app="vod"))
+    assert len(events) == 1 and isinstance(events[0], ClosingConnection)
+    assert "'vod'" in events[0].reason
+    ((name, txid, _, info),) = c.reply_commands()
+    assert (name, txid) == ("_error", 1.0)
+    assert isinstance(info, dict)
+    assert info["code"] == "NetConnection.Connect.Rejected"
+    assert "live" in str(info["description"])
+    assert c.session.closed
+    assert c.command("createStream", 2.0, None) == []
+
+
+def test_any_app_when_unrestricted() -> None:
+    c = Client(allowed_apps=None)
+    assert isinstance(c.connect(dict(CONNECT_OBJ, app="anything"))[0], ConnectRequested)
+
+
+def test_command_before_connect_is_a_protocol_error() -> None:
+    c = Client()
+    c.handshake()
+    with pytest.raises(RtmpProtocolError, match="'publish' command before connect"):
+        c.command("publish", 1.0, None, "KEY")
+    assert c.session.closed
+
+
+def test_truncated_amf_in_connect_is_a_protocol_error() -> None:
+    c = Client()
+    c.handshake()
+    body = amf0.encode("connect", 1.0, CONNECT_OBJ)[:-7]
+    with pytest.raises(RtmpProtocolError, match="malformed AMF0 in command message"):
+        c.send(3, 20, 0, body)
+
+
+def test_command_without_name_is_a_protocol_error() -> None:
+    c = Client()
+    c.handshake()
+    with pytest.raises(RtmpProtocolError, match="command name"):
+        c.send(3, 20, 0, amf0.encode(1.0))
+
+
+def test_bad_handshake_raises_handshake_error() -> None:
+    session = RtmpServerSession()
+    with pytest.raises(HandshakeError, match="HTTP"):
+        session.receive_data(b"GET / HTTP/1.1\r\n\r\n")
+    assert session.closed
+
+
+# -- publish flow ----------------------------------------------------------------------------
+
+
+def test_ffmpeg_publish_flow() -> None:
+    c = Client()
+    c.connect()
+    c.replies()
+    assert c.command("releaseStream", 2.0, None, "KEY?a=b") == []
+    assert c.reply_commands() == [["_result", 2.0, None, UNDEFINED]]
+    assert c.command("FCPublish", 3.0, None, "KEY?a=b") == []
+    on_fc, result = c.reply_commands()
+    assert on_fc[0] == "onFCPublish"
+    assert result == ["_result", 3.0, None, UNDEFINED]
+    assert c.command("createStream", 4.0, None) == []
+    assert c.reply_commands() == [["_result", 4.0, None, 1.0]]
+    events = c.command("publish", 5.0, None, "KEY?a=b", "live", msid=1, csid=8)
+    assert events == [PublishRequested("KEY", "a=b", "live")]
+    assert c.replies() == []  # nothing until the decision
+    assert (c.session.stream_name, c.session.query) == ("KEY", "a=b")
+
+    c.session.accept_publish()
+    begin, status = c.replies()
+    assert (begin.type_id, begin.payload) == (4, struct.pack(">HI", 0, 1))
+    assert (status.type_id, status.stream_id) == (20, 1)
+    name, _, _, info = amf0.decode_all(status.payload)
+    assert name == "onStatus"
+    assert isinstance(info, dict)
+    assert (info["level"], info["code"]) == ("status", "NetStream.Publish.Start")
+    assert c.session.publishing
+
+    meta = EcmaArray(width=320.0, height=240.0, videocodecid=7.0)
+    assert c.send(4, 18, 1, amf0.encode("@setDataFrame", "onMetaData", meta)) == [
+        MetadataReceived(dict(meta))
+    ]
+    assert c.send(6, 9, 1, b"\x17\x00video", ts=33) == [
+        MediaReceived("video", 33, b"\x17\x00video")
+    ]
+    assert c.send(4, 8, 1, b"\xaf\x01audio", ts=21) == [
+        MediaReceived("audio", 21, b"\xaf\x01audio")
+    ]
+
+    assert c.command("FCUnpublish", 6.0, None, "KEY?a=b") == [Unpublished()]
+    assert c.command("deleteStream", 7.0, None, 1.0) == []  # only one Unpublished
+    assert not c.session.publishing
+    assert c.send(6, 9, 1, b"late") == []
+
+
+def test_obs_style_metadata_without_set_data_frame() -> None:
+    c = Client()
+    c.publishing()
+    events = c.send(4, 18, 1, amf0.encode("onMetaData", {"encoder": "obs-output module"}))
+    assert events == [MetadataReceived({"encoder": "obs-output module"})]
+
+
+def test_amf3_data_message_and_malformed_metadata() -> None:
+    c = Client()
+    c.publishing()
+    body = amf0.encode("@setDataFrame", "onMetaData", {"a": 1.0})
+    assert c.send(4, 15, 1, b"\x00" + body) == [MetadataReceived({"a": 1.0})]
+    assert c.send(4, 18, 1, body[:-4]) == []  # malformed metadata is ignored
+    assert c.send(4, 18, 1, amf0.encode("onCuePoint", {"a": 1.0})) == []
+    assert c.session.publishing
+
+
+def test_delete_stream_and_close_stream_unpublish() -> None:
+    for command in ("deleteStream", "closeStream"):
+        c = Client()
+        c.publishing()
+        assert c.command(command, 0.0, None, 1.0) == [Unpublished()]
+
+
+def test_reject_publish_sends_error_status_and_closes() -> None:
+    c = Client()
+    c.publish_request("WRONG")
+    c.session.reject_publish("NetStream.Publish.BadName", "Invalid stream key")
+    (status,) = c.replies()
+    assert status.stream_id == 1
+    info = amf0.decode_all(status.payload)[3]
+    assert info == {
+        "level": "error",
+        "code": "NetStream.Publish.BadName",
+        "description": "Invalid stream key",
+    }
+    assert c.session.closed
+    assert c.send(6, 9, 1, b"x") == []
+
+
+def test_decision_methods_require_a_pending_publish() -> None:
+    c = Client()
+    c.connect()
+    with pytest.raises(RuntimeError):
+        c.session.accept_publish()
+    with pytest.raises(RuntimeError):
+        c.session.reject_publish("x", "y")
+
+
+def test_media_before_publish_is_dropped() -> None:
+    c = Client()
+    c.connect()
+    assert c.send(6, 9, 1, b"\x17early") == []
+    assert c.send(4, 18, 1, amf0.encode("onMetaData", {"a": 1.0})) == []
+
+
+def test_messages_after_publish_are_held_until_the_decision() -> None:
+    c = Client()
+    c.publish_request()
+    # A client that does not wait for NetStream.Publish.Start.
+    assert c.send(6, 9, 1, b"frame1", ts=0) == []
+    assert c.send(6, 9, 1, b"frame2", ts=33) == []
+    c.session.accept_publish()
+    assert c.session.receive_data(b"") == [
+        MediaReceived("video", 0, b"frame1"),
+        MediaReceived("video", 33, b"frame2"),
+    ]
+    assert c.session.receive_data(b"") == []
+
+
+def test_messages_pipelined_with_publish_are_held() -> None:
+    c = Client()
+    c.connect()
+    w = c.writer
+    data = w.write(8, 20, 1, 0, amf0.encode("publish", 5.0, None, "KEY", "live"))
+    data += w.write(6, 9, 1, 0, b"frame")
+    assert c.session.receive_data(data) == [PublishRequested("KEY", "", "live")]
+    c.session.accept_publish()
+    assert c.session.receive_data(b"") == [MediaReceived("video", 0, b"frame")]
+
+
+def test_held_messages_are_dropped_on_reject() -> None:
+    c = Client()
+    c.publish_request()
+    c.send(6, 9, 1, b"frame")
+    c.session.reject_publish("NetStream.Publish.BadName", "no")
+    assert c.session.receive_data(b"") == []
+
+
+def test_held_bytes_are_bounded() -> None:
+    c = Client(max_held_bytes=1000)
+    c.publish_request()
+    c.send(6, 9, 1, bytes(600))
+    with pytest.raises(RtmpProtocolError, match="awaiting a decision"):
+        c.send(6, 9, 1, bytes(600))
+
+
+def test_empty_stream_name_is_refused() -> None:
+    c = Client()
+    events = c.publish_request("")
+    assert len(events) == 1 and isinstance(events[0], ClosingConnection)
+    info = c.reply_commands()[0][3]
+    assert isinstance(info, dict)
+    assert (info["level"], info["code"]) == ("error", "NetStream.Publish.BadName")
+
+
+def test_second_publish_on_same_connection_is_refused() -> None:
+    c = Client()
+    c.publishing()
+    assert c.command("publish", 6.0, None, "OTHER", "live", msid=1) == []
+    info = c.reply_commands()[0][3]
+    assert isinstance(info, dict) and info["level"] == "error"
+    assert c.session.publishing
+
+
+def test_republish_after_unpublish() -> None:
+    c = Client()
+    c.publishing()
+    c.command("FCUnpublish", 6.0, None, "KEY")
+    events = c.command("publish", 7.0, None, "KEY2", "live", msid=1)
+    assert events == [PublishRequested("KEY2", "", "live")]
+
+
+def test_publish_types_pass_through() -> None:
+    c = Client()
+    c.connect()
+    assert c.command("publish", 5.0, None, "k", "record", msid=1) == [
+        PublishRequested("k", "", "record")
+    ]
+
+
+def test_fail_sends_error_status_and_closes() -> None:
+    c = Client()
+    c.publishing()
+    c.session.fail("HEVC via enhanced RTMP is not supported yet; publish H.264 and AAC")
+    info = c.reply_commands()[0][3]
+    assert isinstance(info, dict)
+    assert info["level"] == "error"
+    assert (
+        info["description"] == "HEVC via enhanced RTMP is not supported yet; publish H.264 and AAC"
+    )
+    assert c.session.closed
+    c.session.fail("again")  # idempotent
+    assert c.replies() == []
+
+
+def test_fail_during_handshake_sends_nothing() -> None:
+    session = RtmpServerSession()
+    session.fail("bye")
+    assert session.data_to_send() == b""
+    assert session.closed
+
+
+# -- other commands --------------------------------------------------------------------------
+
+
+def test_play_is_refused() -> None:
+    c = Client()
+    c.connect()
+    c.replies()
+    c.command("createStream", 2.0, None)
+    c.replies()
+    events = c.command("play", 3.0, None, "KEY", msid=1)
+    assert len(events) == 1 and isinstance(events[0], ClosingConnection)
+    ((name, _, _, info),) = c.reply_commands()
+    assert name == "onStatus"
+    assert isinstance(info, dict)
+    assert (info["level"], info["code"]) == ("error", "NetStream.Play.Failed")
+    assert "ingest" in str(info["description"])
+    assert c.session.closed
+
+
+def test_unknown_command_with_transaction_id_gets_error() -> None:
+    c = Client()
+    c.connect()
+    c.replies()
+    assert c.command("_checkbw", 9.0, None) == []
+    ((name, txid, _, info),) = c.reply_commands()
+    assert (name, txid) == ("_error", 9.0)
+    assert isinstance(info, dict) and "_checkbw" in str(info["description"])
+    assert c.command("someNotification", 0.0, None) == []
+    assert c.command("_result", 3.0, None) == []  # never answer a reply
+    assert c.replies() == []
+
+
+def test_second_connect_gets_error() -> None:
+    c = Client()
+    c.connect()
+    c.replies()
+    c.command("connect", 2.0, CONNECT_OBJ)
+    assert c.reply_commands()[0][0] == "_error"
+
+
+def test_amf3_command_message() -> None:
+    c = Client()
+    c.handshake()
+    events = c.send(3, 17, 0, b"\x00" + amf0.encode("connect", 1.0, CONNECT_OBJ))
+    assert isinstance(events[0], ConnectRequested)
+
+
+# -- protocol control ------------------------------------------------------------------------
+
+
+def test_ping_request_gets_ping_response() -> None:
+    c = Client()
+    c.connect()
+    c.replies()
+    c.send(2, 4, 0, struct.pack(">HI", 6, 123456))
+    (pong,) = c.replies()
+    assert (pong.type_id, pong.payload) == (4, struct.pack(">HI", 7, 123456))
+    c.send(2, 4, 0, struct.pack(">HII", 3, 1, 3000))  # Set Buffer Length: ignored
+    assert c.replies() == []
+
+
+def test_acknowledgement_when_peer_window_is_crossed() -> None:
+    c = Client()
+    c.connect()
+    c.replies()
+    c.send(2, 5, 0, struct.pack(">I", 5000))
+    assert c.replies() == []
+    c.send(6, 9, 1, bytes(4000))
+    acks = [m for m in c.replies() if m.type_id == 3]
+    assert len(acks) == 1
+    (seq,) = struct.unpack(">I", acks[0].payload)
+    assert seq == c.session.bytes_received
+    c.send(6, 9, 1, bytes(100))
+    assert [m for m in c.replies() if m.type_id == 3] == []
+
+
+def test_aggregate_message_is_split() -> None:
+    c = Client()
+    c.publishing()
+
+    def tag(type_id: int, ts: int, body: bytes) -> bytes:
+        head = bytes([type_id]) + len(body).to_bytes(3, "big") + (ts & 0xFFFFFF).to_bytes(3, "big")
+        head += bytes([ts >> 24]) + bytes(3)
+        return head + body + struct.pack(">I", 11 + len(body))
+
+    agg = tag(9, 5000, b"v1") + tag(8, 5010, b"a1") + tag(9, 5033, b"v2")
+    assert c.send(6, 22, 1, agg, ts=100) == [
+        MediaReceived("video", 100, b"v1"),
+        MediaReceived("audio", 110, b"a1"),
+        MediaReceived("video", 133, b"v2"),
+    ]
+    # Without the last back pointer is fine; anything else cut short is not.
+    assert len(c.send(6, 22, 1, agg[:-4], ts=100)) == 3
+    with pytest.raises(RtmpProtocolError, match="overruns the aggregate"):
+        c.send(6, 22, 1, agg[:-5], ts=100)
+    c = Client()
+    c.publishing()
+    with pytest.raises(RtmpProtocolError, match="no sub-message"):
+        c.send(6, 22, 1, agg[:-10], ts=100)
+
+
+def test_large_video_message_with_default_chunk_size() -> None:
+    c = Client()
+    c.publishing()
+    frame = bytes(range(256)) * 200
+    assert c.send(6, 9, 1, frame, ts=40) == [MediaReceived("video", 40, frame)]
+
+
+def test_byte_by_byte_session() -> None:
+    c = Client()
+    c.handshake()
+    w = c.writer
+    data = w.write(3, 20, 0, 0, amf0.encode("connect", 1.0, CONNECT_OBJ))
+    data += w.write(3, 20, 0, 0, amf0.encode("createStream", 2.0, None))
+    data += w.write(8, 20, 1, 0, amf0.encode("publish", 3.0, None, "KEY", "live"))
+    events: list[Event] = []
+    for i in range(len(data)):
+        events += c.session.receive_data(data[i : i + 1])
+    assert [type(e) for e in events] == [ConnectRequested, PublishRequested]
+
+
+# -- fuzz ------------------------------------------------------------------------------------
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_after_handshake_only_raise_protocol_errors(data: bytes) -> None:
+    c = Client(max_message_size=10_000)
+    c.handshake()
+    with contextlib.suppress(RtmpProtocolError):
+        c.session.receive_data(data)
+
+
+_commands = st.sampled_from(
+    [
+        ("connect", 1.0, CONNECT_OBJ),
+        ("releaseStream", 2.0, None, "k"),
+        ("FCPublish", 3.0, None, "k"),
+        ("createStream", 4.0, None),
+        ("publish", 5.0, None, "k", "live"),
+        ("play", 6.0, None, "k"),
+        ("deleteStream", 7.0, None, 1.0),
+        ("FCUnpublish", 8.0, None, "k"),
+        ("whatever", 9.0),
+        ("publish",),
+        ("connect", "x", 3),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([4, 8, 9, 17, 18, 20, 22, 5, 1, 2, 3]),
+            st.binary(max_size=64) | _commands.map(lambda v: amf0.encode(*v)),
+        ),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_random_message_sequences_only_raise_protocol_errors(
+    messages: list[tuple[int, bytes]], accept: bool
+) -> None:
+    c = Client()
+    c.handshake()
+    try:
+        for type_id, payload in messages:
+            for event in c.send(3, type_id, 1, payload):
+                if isinstance(event, PublishRequested):
+                    if accept:
+                        c.session.accept_publish()
+                    else:
+                        c.session.reject_publish("NetStream.Publish.BadName", "no")
+                    c.session.receive_data(b"")
+            c.replies()
+    except RtmpProtocolError:
+        assert c.session.closed
