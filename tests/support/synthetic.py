@@ -9,8 +9,7 @@ from golive.media.frame import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Frame, Track, Tra
 
 # A syntactically valid avcC (High profile, level 3.1) with a 320x240 SPS and a PPS.
 AVCC = bytes.fromhex(
-    "01640016ffe1001b6764001facd940a03da100000300010000030032"
-    "0f1831960001000568ebecb22c"
+    "01640016ffe1001b6764001facd940a03da1000003000100000300320f1831960001000568ebecb22c"
 )
 ASC_48K_STEREO = bytes.fromhex("1190")
 
@@ -67,7 +66,11 @@ def av_frames(
                 t_ms = round(t_ms)
             dts = round(t_ms * 90)
             pts = dts + (round(2 * 90_000 / fps) if bframes else 0)
-            payload = b"\x00\x00\x00\x04\x65\x88\x84\x00" if i in keyframes else b"\x00\x00\x00\x02\x41\x9a"
+            payload = (
+                b"\x00\x00\x00\x04\x65\x88\x84\x00"
+                if i in keyframes
+                else b"\x00\x00\x00\x02\x41\x9a"
+            )
             out.append((t_ms, 0, Frame(VIDEO_TRACK_ID, dts, pts, i in keyframes, payload)))
     if audio:
         n = int(seconds * 48_000 / 1024)

@@ -29,7 +29,9 @@ def run(
     return seg, events
 
 
-def segments_of(events: list[SegmenterEvent]) -> list[tuple[SegmentStarted, list[PartReady], SegmentReady]]:
+def segments_of(
+    events: list[SegmenterEvent],
+) -> list[tuple[SegmentStarted, list[PartReady], SegmentReady]]:
     out = []
     current: tuple[SegmentStarted, list[PartReady]] | None = None
     for ev in events:
@@ -76,7 +78,7 @@ def test_part_target_is_fitted_to_whole_frames() -> None:
 
 def test_first_event_is_init_and_segments_start_on_keyframes() -> None:
     frames = av_frames(3, fps=30, gop=30)
-    seg, events = run(frames[5:])  # starts mid-GOP: everything before the keyframe is dropped
+    _seg, events = run(frames[5:])  # starts mid-GOP: everything before the keyframe is dropped
     assert isinstance(events[0], InitReady)
     first = next(e for e in events if isinstance(e, SegmentStarted))
     assert first.independent and first.timeline_start

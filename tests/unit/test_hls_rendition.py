@@ -129,7 +129,7 @@ def test_multivariant_measures_bandwidth_and_frame_rate() -> None:
     media, _, _ = packaged(3.1)
     text = media.multivariant.decode()
     assert text.startswith("#EXTM3U\n")
-    line = next(l for l in text.splitlines() if l.startswith("#EXT-X-STREAM-INF:"))
+    line = next(x for x in text.splitlines() if x.startswith("#EXT-X-STREAM-INF:"))
     assert 'CODECS="avc1.64001f,mp4a.40.2"' in line
     assert "RESOLUTION=320x240" in line
     assert "FRAME-RATE=30.000" in line
@@ -138,7 +138,7 @@ def test_multivariant_measures_bandwidth_and_frame_rate() -> None:
 
 
 async def test_waiters_wake_when_the_part_arrives() -> None:
-    media, pkg, window = packaged(2.1)
+    _media, pkg, window = packaged(2.1)
     msn, part = window.last_position
     target = (msn, part + 1)
     waiter = asyncio.create_task(_wait(window, *target))

@@ -37,7 +37,9 @@ def create_app(store: LiveStore, *, channel_exists: ChannelExists) -> Starlette:
         channel = request.path_params["channel"]
         if not _CHANNEL.fullmatch(channel) or not await channel_exists(channel):
             return HTMLResponse(_page("No such channel", "<p>There is no channel here.</p>"), 404)
-        return FileResponse(watch_page, media_type="text/html", headers={"cache-control": "no-cache"})
+        return FileResponse(
+            watch_page, media_type="text/html", headers={"cache-control": "no-cache"}
+        )
 
     async def home(request: Request) -> Response:
         live = sorted(store.channels())
@@ -53,7 +55,7 @@ def create_app(store: LiveStore, *, channel_exists: ChannelExists) -> Starlette:
     routes = [
         Route("/", home, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
-        Route("/live/{path:path}", media, methods=["GET", "HEAD", "OPTIONS"]),
+        Route("/live/{path:path}", media.handle, methods=["GET", "HEAD", "OPTIONS"]),
         Mount("/static", StaticFiles(directory=web / "static", check_dir=False), name="static"),
         Route("/{channel}", watch, methods=["GET", "HEAD"]),
     ]

@@ -47,7 +47,7 @@ class LiveMediaEndpoint:
     def __init__(self, store: LiveStore) -> None:
         self._store = store
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         if request.method == "OPTIONS":
             return Response(status_code=204, headers={**CORS, "access-control-max-age": "86400"})
         match = _MEDIA_PATH.fullmatch(request.url.path)

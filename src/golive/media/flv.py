@@ -167,8 +167,8 @@ class FlvDemuxer:
 
     __slots__ = (
         "_audio",
-        "_audio_frame_len",
         "_audio_clock",
+        "_audio_frame_len",
         "_audio_next_dts",
         "_tracks",
         "_video",

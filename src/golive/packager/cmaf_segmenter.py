@@ -19,6 +19,7 @@ Rules (RFC 8216bis and the LL-HLS requirements we hold ourselves to):
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from statistics import fmean
@@ -376,7 +377,7 @@ class CmafSegmenter:
         runs: list[TrackRun] = []
         for tid in sorted(part.frames):
             frames = part.frames[tid]
-            durations = [b.dts - a.dts for a, b in zip(frames, frames[1:], strict=False)]
+            durations = [b.dts - a.dts for a, b in itertools.pairwise(frames)]
             if tid == primary.id:
                 durations.append(max(1, end - frames[-1].dts))
             else:

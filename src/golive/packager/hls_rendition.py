@@ -111,8 +111,17 @@ class HlsRendition:
 
     def _on_segment_started(self, ev: SegmentStarted) -> None:
         if ev.timeline_start:
-            # Wall clock of the timeline's first keyframe anchors EXT-X-PROGRAM-DATE-TIME.
-            self._anchor_wall = self._candidate_wall or self._clock()
+            # Wall clock of the timeline's first keyframe anchors EXT-X-PROGRAM-DATE-TIME, but
+            # never before the end of the previous timeline: a publisher that sent faster than
+            # real time must not make dates run backwards across the discontinuity.
+            anchor = self._candidate_wall or self._clock()
+            previous = self._current
+            if previous is not None:
+                end = previous.program_date_time + (
+                    previous.duration or sum(p.duration for p in previous.parts)
+                )
+                anchor = max(anchor, end)
+            self._anchor_wall = anchor
             self._anchor_media = ev.start
         seg = StoredSegment(
             msn=ev.msn,

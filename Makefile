@@ -1,0 +1,51 @@
+# The README's two commands: `make serve` runs golive, `make test` runs the whole suite.
+# Each installs what it needs: a virtualenv with the package, the built web player and,
+# when run as root, Debian packages (chromium for browser tests).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PLAYER := src/golive/web/static/dist/player.js
+PYTEST_ARGS ?= -n 2
+
+.PHONY: serve test install web system-deps lint bench clean
+
+serve: install web
+	$(BIN)/golive serve
+
+test: install web system-deps lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+web: $(PLAYER)
+
+$(PLAYER): web/package.json web/package-lock.json web/build.mjs $(wildcard web/src/*.ts)
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+# Browser tests drive Debian's chromium; install it when we can (root) and it is missing.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: install web
+	@if ! [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-rtmp chromium >/dev/null; \
+	fi
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) web/node_modules src/golive/web/static/dist

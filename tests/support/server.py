@@ -1,0 +1,37 @@
+"""golive running inside the test's event loop, on free ports, with its own data folder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from golive.app import GoliveServer
+from golive.config import Settings
+
+
+@asynccontextmanager
+async def running_server(data_dir: Path, **overrides: object) -> AsyncIterator[GoliveServer]:
+    settings = Settings(
+        host="127.0.0.1",
+        rtmp_port=0,
+        http_port=0,
+        data_dir=data_dir,
+        **overrides,  # type: ignore[arg-type]
+    )
+    server = GoliveServer(settings)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def rtmp_url(server: GoliveServer, key: str) -> str:
+    return f"rtmp://127.0.0.1:{server.rtmp_port}/live/{key}"
+
+
+def http_client(server: GoliveServer) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=20)
