@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from golive.media.bit_reader import BitReader
+
 __all__ = ["AacConfig", "AacConfigError", "codec_string", "parse_asc"]
 
 # Table 1.18: samplingFrequencyIndex 0..12; 13 and 14 are reserved, 15 means explicit.
@@ -65,20 +67,13 @@ def codec_string(object_type: int) -> str:
     return f"mp4a.40.{object_type}"
 
 
-class _Bits:
-    __slots__ = ("_bits", "_pos", "_value")
+class _Bits(BitReader):
+    """BitReader with the ASC's escape-coded fields."""
+
+    __slots__ = ()
 
     def __init__(self, data: bytes) -> None:
-        self._value = int.from_bytes(data, "big")
-        self._bits = len(data) * 8
-        self._pos = 0
-
-    def u(self, n: int) -> int:
-        end = self._pos + n
-        if end > self._bits:
-            raise AacConfigError("AudioSpecificConfig truncated")
-        self._pos = end
-        return (self._value >> (self._bits - end)) & ((1 << n) - 1)
+        super().__init__(data, AacConfigError, "AudioSpecificConfig truncated")
 
     def object_type(self) -> int:
         aot = self.u(5)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from golive.media.bit_reader import BitReader
+
 __all__ = [
     "AvcConfig",
     "AvcConfigError",
@@ -147,40 +149,6 @@ def _read_parameter_sets(
     return out, pos
 
 
-class _BitReader:
-    """MSB-first bit reader over an RBSP, with the exp-Golomb codes of H.264 9.1."""
-
-    __slots__ = ("_bits", "_pos", "_value")
-
-    def __init__(self, data: bytes) -> None:
-        # One big int makes bit extraction a shift and a mask; SPSs are tiny.
-        self._value = int.from_bytes(data, "big")
-        self._bits = len(data) * 8
-        self._pos = 0
-
-    def u(self, n: int) -> int:
-        end = self._pos + n
-        if end > self._bits:
-            raise AvcConfigError("SPS truncated")
-        self._pos = end
-        return (self._value >> (self._bits - end)) & ((1 << n) - 1)
-
-    def flag(self) -> bool:
-        return self.u(1) == 1
-
-    def ue(self) -> int:
-        zeros = 0
-        while self.u(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise AvcConfigError("SPS exp-Golomb code longer than 32 bits")
-        return (1 << zeros) - 1 + self.u(zeros)
-
-    def se(self) -> int:
-        k = self.ue()
-        return (k + 1) >> 1 if k & 1 else -(k >> 1)
-
-
 def _unescape(nal: bytes) -> bytes:
     """Remove emulation prevention bytes (00 00 03 -> 00 00) to get the RBSP."""
     if b"\x00\x00\x03" not in nal:
@@ -196,7 +164,7 @@ def _unescape(nal: bytes) -> bytes:
     return bytes(out)
 
 
-def _skip_scaling_list(r: _BitReader, size: int) -> None:
+def _skip_scaling_list(r: BitReader, size: int) -> None:
     last = nxt = 8
     for _ in range(size):
         if nxt != 0:
@@ -209,7 +177,7 @@ def parse_sps(nal: bytes) -> Sps:
     """Parse a sequence parameter set NAL unit (with its one-byte NAL header)."""
     if not nal or nal[0] & 0x1F != NAL_SPS:
         raise AvcConfigError("not an SPS NAL unit")
-    r = _BitReader(_unescape(nal[1:]))
+    r = BitReader(_unescape(nal[1:]), AvcConfigError, "SPS truncated")
     profile_idc = r.u(8)
     constraint_flags = r.u(8)
     level_idc = r.u(8)
@@ -302,7 +270,7 @@ _SAR_TABLE = (
 )  # fmt: skip
 
 
-def _parse_vui(r: _BitReader) -> tuple[tuple[int, int], float | None]:
+def _parse_vui(r: BitReader) -> tuple[tuple[int, int], float | None]:
     """Read the VUI up to timing info (H.264 E.1.1); later fields are not needed."""
     sar = (0, 0)
     if r.flag():  # aspect_ratio_info_present_flag
@@ -352,16 +320,4 @@ def nal_unit_types(au: bytes, nal_length_size: int = 4) -> list[int]:
 
 def contains_idr(au: bytes, nal_length_size: int = 4) -> bool:
     """Whether a length-prefixed access unit holds an IDR slice (NAL unit type 5)."""
-    pos = 0
-    n = len(au)
-    while pos + nal_length_size < n:
-        length = int.from_bytes(au[pos : pos + nal_length_size], "big")
-        pos += nal_length_size
-        if length == 0:
-            continue
-        if pos + length > n:
-            return False
-        if au[pos] & 0x1F == NAL_IDR:
-            return True
-        pos += length
-    return False
+    return NAL_IDR in nal_unit_types(au, nal_length_size)
