@@ -38,14 +38,16 @@ class StreamHub:
         self._consumers: list[StreamConsumer] = []
         self.log_extra: dict[str, object] = {"channel": channel, "stream_id": stream_id}
 
+    # The consumer list is replaced, never changed in place: push() iterates it per frame
+    # without copying, and a consumer may be removed while that loop runs.
+
     def add_consumer(self, consumer: StreamConsumer) -> None:
-        self._consumers.append(consumer)
+        self._consumers = [*self._consumers, consumer]
         if self.tracks:
             consumer.on_tracks(list(self.tracks.values()))
 
     def remove_consumer(self, consumer: StreamConsumer) -> None:
-        if consumer in self._consumers:
-            self._consumers.remove(consumer)
+        self._consumers = [c for c in self._consumers if c is not consumer]
 
     @property
     def consumers(self) -> Sequence[StreamConsumer]:
@@ -84,7 +86,7 @@ class StreamHub:
         self._fan_out("on_end")
 
     def _fan_out(self, method: str, *args: object) -> None:
-        for consumer in list(self._consumers):
+        for consumer in self._consumers:
             try:
                 getattr(consumer, method)(*args)
             except Exception:
