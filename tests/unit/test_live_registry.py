@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 
 import pytest
@@ -76,7 +77,7 @@ async def test_stream_starts_at_zero_and_reconnect_continues_after_a_discontinui
     frames = consumer.frames()
     video = [f.dts for f in frames if f.track_id == VIDEO.id]
     assert video[0] == 0  # rebased: the stream starts at media time 0
-    assert all(b > a for a, b in zip(video, video[1:], strict=False))  # one monotonic timeline
+    assert all(b > a for a, b in itertools.pairwise(video))  # one monotonic timeline
     assert consumer.kinds().count("discontinuity") >= 1
     registry.close()
     assert consumer.kinds()[-1] == "end"
@@ -113,7 +114,7 @@ async def test_timestamp_jump_starts_a_new_timeline() -> None:
     consumer = consumers[0]
     assert consumer.kinds().count("discontinuity") == 1
     video = [f.dts for f in consumer.frames() if f.track_id == VIDEO.id]
-    assert all(b > a for a, b in zip(video, video[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(video))
     assert video[-1] < 5 * 90_000  # continued after the old timeline, not 10 minutes later
     registry.close()
 
