@@ -36,10 +36,11 @@ class MediaPlaylistWriter:
     def __init__(self, *, uri_prefix: str, part_hold_back_factor: float = 3.0) -> None:
         self._prefix = uri_prefix  # e.g. "a1b2c3d4/": the stream token keeps URIs unique
         self._part_hold_back_factor = part_hold_back_factor
-        self._cache: dict[int, str] = {}
+        # A completed segment's text never changes: cached with and without its parts.
+        self._cache: dict[tuple[int, bool], str] = {}
 
     def forget_before(self, msn: int) -> None:
-        for key in [k for k in self._cache if k < msn]:
+        for key in [k for k in self._cache if k[0] < msn]:
             del self._cache[key]
 
     def render(
@@ -94,15 +95,19 @@ class MediaPlaylistWriter:
                 return None
             out.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={first}")
         current_init = -1
+        cache = self._cache
         for i in range(first, len(segments)):
             seg = segments[i]
-            if i >= parts_from:
+            with_parts = i >= parts_from
+            if not seg.complete:
+                if not with_parts:
+                    continue
                 out.append(self._segment_text(seg, with_parts=True))
-            elif seg.complete:
-                cached = self._cache.get(seg.msn)
+            else:
+                key = (seg.msn, with_parts)
+                cached = cache.get(key)
                 if cached is None:
-                    cached = self._segment_text(seg, with_parts=False)
-                    self._cache[seg.msn] = cached
+                    cached = cache[key] = self._segment_text(seg, with_parts=with_parts)
                 out.append(cached)
             if seg.init_id != current_init:
                 # EXT-X-MAP must precede the segment it applies to: insert it just before.
