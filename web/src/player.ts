@@ -9,6 +9,11 @@
  */
 import Hls, { type ErrorData, ErrorDetails, ErrorTypes, Events } from "hls.js";
 
+/** When to check, after playback starts, that start-up left us near the target latency. */
+const SETTLE_AFTER_MS = 3000;
+/** How far behind the target latency is tolerated before the one-time seek to the edge. */
+const SETTLE_TOLERANCE_S = 0.25;
+
 /** Same rule as the server's channel names (src/golive/http/app.py). */
 const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 /** How often to look for the stream again while it is not live. */
@@ -294,6 +299,30 @@ class WatchPage {
     });
   }
 
+  /**
+   * hls.js only speeds playback up to catch up while more than a second is buffered, so with
+   * a sub-second target it stays wherever start-up left it (measured 0.87-1.20 s instead of
+   * 0.62 s). One seek to the live sync position, once playback has settled, puts it on target.
+   */
+  private settleAtLiveEdge(): void {
+    const hls = this.hls;
+    const video = this.video;
+    if (hls === null || video.paused) {
+      return;
+    }
+    const target = hls.targetLatency;
+    const edge = hls.liveSyncPosition;
+    if (
+      target !== null &&
+      edge !== null &&
+      Number.isFinite(edge) &&
+      edge > video.currentTime &&
+      hls.latency - target > SETTLE_TOLERANCE_S
+    ) {
+      video.currentTime = edge;
+    }
+  }
+
   jumpToLive(): void {
     const video = this.video;
     if (this.hls !== null) {
@@ -317,6 +346,12 @@ class WatchPage {
         if (this.stats.startupMs === null) {
           this.stats.startupMs = Math.round(performance.now());
         }
+        const session = this.session;
+        window.setTimeout(() => {
+          if (session === this.session) {
+            this.settleAtLiveEdge();
+          }
+        }, SETTLE_AFTER_MS);
         this.jump.disabled = false;
         this.badge.hidden = false;
         this.setOffline(false);
