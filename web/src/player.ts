@@ -13,6 +13,8 @@ import Hls, { type ErrorData, ErrorDetails, ErrorTypes, Events } from "hls.js";
 const SETTLE_AFTER_MS = 3000;
 /** How far behind the target latency is tolerated before the one-time seek to the edge. */
 const SETTLE_TOLERANCE_S = 0.25;
+/** Media left buffered ahead of the playhead after that seek. */
+const SETTLE_KEEP_AHEAD_S = 0.5;
 
 /** Same rule as the server's channel names (src/golive/http/app.py). */
 const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
@@ -312,14 +314,23 @@ class WatchPage {
     }
     const target = hls.targetLatency;
     const edge = hls.liveSyncPosition;
-    if (
-      target !== null &&
-      edge !== null &&
-      Number.isFinite(edge) &&
-      edge > video.currentTime &&
-      hls.latency - target > SETTLE_TOLERANCE_S
-    ) {
-      video.currentTime = edge;
+    if (target === null || edge === null || !Number.isFinite(edge)) {
+      return;
+    }
+    if (hls.latency - target <= SETTLE_TOLERANCE_S) {
+      return;
+    }
+    // Stay inside the buffered range we are playing, with enough of it left ahead: a seek
+    // into a hole or onto the very end of the buffer is a stall of its own.
+    const now = video.currentTime;
+    for (let i = 0; i < video.buffered.length; i++) {
+      if (video.buffered.start(i) <= now && now <= video.buffered.end(i)) {
+        const to = Math.min(edge, video.buffered.end(i) - SETTLE_KEEP_AHEAD_S);
+        if (to - now > SETTLE_TOLERANCE_S) {
+          video.currentTime = to;
+        }
+        return;
+      }
     }
   }
 
