@@ -1,1 +1,0 @@
-"""Webhooks: signed event notifications and the on_publish approval call."""
