@@ -1,5 +1,6 @@
-// Bundles the web player with esbuild into the package's static folder, where golive serves
-// it as /static/dist/player.js. `node build.mjs --watch` rebuilds on every change.
+// Bundles the web players with esbuild into the package's static folder, where golive serves
+// them as /static/dist/player.js (the watch page, hls.js) and /static/dist/dash-player.js (the
+// DASH test page, dash.js). `node build.mjs --watch` rebuilds on every change.
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -7,8 +8,8 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 /** @type {import("esbuild").BuildOptions} */
 const options = {
-  entryPoints: [here("./src/player.ts")],
-  outfile: here("../src/golive/web/static/dist/player.js"),
+  entryPoints: [here("./src/player.ts"), here("./src/dash-player.ts")],
+  outdir: here("../src/golive/web/static/dist"),
   bundle: true,
   format: "iife",
   platform: "browser",

@@ -5,16 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
-from collections.abc import Iterator, Sequence
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import uvicorn
+from sqlalchemy import text
 
-from golive.config import Settings
+from golive.config import LIVE_RELOADABLE, Settings
+from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore, stream_key_hint
 from golive.db.engine import Database
+from golive.db.users import UserStore
+from golive.db.webhook_deliveries import WebhookDeliveryLog
+from golive.http.api.app import create_api
+from golive.http.api.services import ApiServices
 from golive.http.app import create_app
+from golive.http.live_media import LiveMediaEndpoint
 from golive.ingest.rtmp.server import (
     PublishRefused,
     PublishRequest,
@@ -23,11 +34,21 @@ from golive.ingest.rtmp.server import (
     StreamSink,
 )
 from golive.live.consumer import StreamConsumer
-from golive.live.hub import StreamHub
+from golive.live.hub import StreamHub, StreamState
 from golive.live.registry import AlreadyPublishing, StreamRegistry
 from golive.log_format import configure_logging
+from golive.metrics.server_metrics import ServerMetrics
 from golive.packager.hls_stream import HlsStreamPackager
+from golive.registry_live_streams import RegistryLiveStreams
+from golive.resume import saved_stream
 from golive.store.live_window import LiveStore
+from golive.transcode.ffmpeg_command import EncoderOptions
+from golive.transcode.ladder import RungKind
+from golive.transcode.service import TranscodeService, ffmpeg_binary
+from golive.transcode.transcoder import TranscoderSettings
+from golive.webhooks.dispatcher import WebhookDispatcher, WebhookTarget
+from golive.webhooks.publish_approval import PublishApprovalTarget, PublishApprover
+from golive.webhooks.stream_events import LoggedPublishApproval, StreamEventNotifier
 
 log = logging.getLogger("golive")
 
@@ -40,24 +61,86 @@ class _EmbeddedUvicorn(uvicorn.Server):
         yield
 
 
+def rtmp_limits(s: Settings) -> RtmpLimits:
+    return RtmpLimits(
+        handshake_timeout=s.rtmp_handshake_timeout,
+        idle_timeout=s.rtmp_idle_timeout,
+        max_message_size=s.rtmp_max_message_size,
+        max_chunk_size=s.rtmp_max_chunk_size,
+        max_connections=s.rtmp_max_connections,
+    )
+
+
+def webhook_target(s: Settings) -> WebhookTarget:
+    return WebhookTarget(
+        url=s.webhook_url,
+        secret=s.webhook_secret,
+        timeout=s.webhook_timeout,
+        max_attempts=s.webhook_max_attempts,
+        retry_delay=s.webhook_retry_delay,
+    )
+
+
+def approval_target(s: Settings) -> PublishApprovalTarget:
+    return PublishApprovalTarget(
+        url=s.on_publish_url,
+        secret=s.webhook_secret,
+        timeout=s.on_publish_timeout,
+        default_allow=s.on_publish_default == "allow",
+    )
+
+
+def tls_context(s: Settings) -> ssl.SSLContext:
+    """The RTMPS server context (blocking: reads the certificate and key files)."""
+    assert s.rtmps_cert_file is not None and s.rtmps_key_file is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(s.rtmps_cert_file.expanduser(), s.rtmps_key_file.expanduser())
+    return context
+
+
 class GoliveServer:
     """Everything `golive serve` runs: database, RTMP ingest, live registry, HTTP origin."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = LiveStore()
+        self.metrics = ServerMetrics()
+        self.media = LiveMediaEndpoint(self.store)
         self.registry = StreamRegistry(
             consumer_factory=self._consumers_for,
             reconnect_grace=settings.reconnect_grace,
             keyframe_timeout=settings.keyframe_timeout,
+            on_started=self._stream_started,
+            on_ended=self._stream_ended,
         )
         self.db: Database | None = None
         self.channels: ChannelStore | None = None
+        self.users: UserStore | None = None
+        self.tokens: ApiTokenStore | None = None
+        self.deliveries: WebhookDeliveryLog | None = None
+        self.webhooks: WebhookDispatcher | None = None
+        self.publish_approval: LoggedPublishApproval | None = None
+        self._stream_events: StreamEventNotifier | None = None
         self.rtmp: RtmpServer | None = None
+        self._tls: ssl.SSLContext | None = None
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._http_socket: socket.socket | None = None
         self.demo_key: str | None = None
+        self.shutting_down = False
+        self._stopped = False
+        self.restored: list[str] = []  # channels taken back from a previous run
+        self.transcoders = TranscodeService()
+
+    @property
+    def saved_streams_dir(self) -> Path:
+        return self.settings.data_dir / "streams"
+
+    @property
+    def rtmps_port(self) -> int:
+        assert self.rtmp is not None
+        return self.rtmp.tls_port
 
     @property
     def rtmp_port(self) -> int:
@@ -72,19 +155,53 @@ class GoliveServer:
     async def start(self) -> None:
         s = self.settings
         self.db = await Database.open(s)
-        self.channels = ChannelStore(self.db.sessionmaker)
+        sessions = self.db.sessionmaker
+        self.channels = ChannelStore(sessions)
+        self.users = UserStore(sessions)
+        self.tokens = ApiTokenStore(sessions)
+        self.deliveries = WebhookDeliveryLog(sessions)
         _, self.demo_key = await self.channels.ensure_demo()
-        limits = RtmpLimits(
-            handshake_timeout=s.rtmp_handshake_timeout,
-            idle_timeout=s.rtmp_idle_timeout,
-            max_message_size=s.rtmp_max_message_size,
-            max_chunk_size=s.rtmp_max_chunk_size,
-            max_connections=s.rtmp_max_connections,
+        self.webhooks = WebhookDispatcher(self.deliveries, webhook_target(s))
+        self.webhooks.start()
+        await self.webhooks.resume_pending()
+        self._stream_events = StreamEventNotifier(
+            self.webhooks,
+            playlist_url=lambda ch: f"{self.settings.http_base_url}/live/{ch}/index.m3u8",
         )
-        self.rtmp = RtmpServer(self._authorize, limits)
+        self.publish_approval = LoggedPublishApproval(
+            PublishApprover(approval_target(s)), self.deliveries
+        )
+        await self._restore_saved_streams()
+        self.rtmp = RtmpServer(self._authorize, rtmp_limits(s))
         await self.rtmp.start(s.host, s.rtmp_port)
+        if s.rtmps_enabled:
+            self._tls = await asyncio.to_thread(tls_context, s)
+            await self.rtmp.start_tls(s.host, s.rtmps_port, self._tls)
+        rtmp = self.rtmp
+        self.metrics.watch_streams(
+            self.registry.live,
+            rtmp_connections=lambda: rtmp.connection_count,
+            reload_waiters=lambda: self.media.waiting,
+        )
+        api = create_api(
+            ApiServices(
+                channels=self.channels,
+                users=self.users,
+                tokens=self.tokens,
+                deliveries=self.deliveries,
+                live=RegistryLiveStreams(self.registry),
+                settings=lambda: self.settings,
+            )
+        )
         self._http_socket = _listen(s.host, s.http_port)
-        app = create_app(self.store, channel_exists=self._channel_exists)
+        app = create_app(
+            self.store,
+            channel_exists=self._channel_exists,
+            api=api,
+            metrics=self.metrics,
+            readiness=self._readiness,
+            media=self.media,
+        )
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -102,9 +219,44 @@ class GoliveServer:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        """Graceful shutdown, bounded by ``shutdown_timeout``.
+
+        No new publishers; publishers are asked to reconnect and detached, which completes
+        every open segment; each stream is saved to the data directory, resumable by the next
+        run when ``reconnect_grace`` > 0, else ended (playlists get EXT-X-ENDLIST); then HTTP
+        and the database close. Past the deadline the rest is cut short.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        self.shutting_down = True
+        try:
+            async with asyncio.timeout(self.settings.shutdown_timeout):
+                await self._shutdown()
+        except TimeoutError:
+            log.error(
+                "graceful shutdown took longer than %g s (shutdown_timeout); stopping now",
+                self.settings.shutdown_timeout,
+            )
+            await self._force_close()
+
+    async def _shutdown(self) -> None:
+        resumable = self.settings.reconnect_grace > 0
+        hubs: list[StreamHub] = []
+        if self.rtmp is not None:
+            self.rtmp.stop_listening()
+            if resumable:
+                self.rtmp.request_reconnect("server is restarting: reconnect")
+        hubs = self.registry.suspend() if resumable else self.registry.close()
+        await self._save_streams(hubs, resumable=resumable)
+        await self.transcoders.close()
         if self.rtmp is not None:
             await self.rtmp.close()
-        self.registry.close()
+        if self.webhooks is not None:
+            await self.webhooks.drain(1.0)
+            await self.webhooks.close(grace=1.0)
+        if self.publish_approval is not None:
+            await self.publish_approval.close()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
@@ -112,23 +264,161 @@ class GoliveServer:
         if self.db is not None:
             await self.db.close()
 
+    async def _force_close(self) -> None:
+        self.transcoders.kill_all()
+        if self._http_task is not None:
+            self._http_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._http_task
+        if self.db is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.db.close(), 1.0)
+
+    async def _save_streams(self, hubs: list[StreamHub], *, resumable: bool) -> None:
+        for hub in hubs:
+            saved = saved_stream.capture(hub, resumable=resumable)
+            if saved is None:
+                continue
+            try:
+                path = await asyncio.to_thread(saved_stream.write, self.saved_streams_dir, saved)
+            except OSError as exc:
+                log.error("could not save stream: %s", exc, extra=hub.log_extra)
+                continue
+            log.info(
+                "stream saved to %s (%s)",
+                path,
+                "resumable" if resumable else "ended",
+                extra=hub.log_extra,
+            )
+
+    async def _restore_saved_streams(self) -> None:
+        """Take back streams a previous run saved, if it stopped less than the grace ago.
+
+        A restored stream waits a full ``reconnect_grace`` from now for its publisher, who
+        could not reconnect while the server was down.
+        """
+        assert self.channels is not None
+        root = self.saved_streams_dir
+        grace = self.settings.reconnect_grace
+        now = time.time()
+        for saved in await asyncio.to_thread(saved_stream.load_all, root):
+            fresh = saved.resumable and grace > 0 and now - saved.saved_at < grace
+            if fresh and await self.channels.get(saved.channel) is not None:
+                hub = StreamHub(saved.channel, saved.stream_id, saved.started_at)
+                hub.timeline_end = saved.timeline_end
+                hub.publishes = saved.publishes
+                hub.state = StreamState.RECONNECTING
+                for consumer in self._consumers_for(hub):
+                    hub.add_consumer(consumer)
+                for consumer in hub.consumers:
+                    if isinstance(consumer, HlsStreamPackager):
+                        saved_stream.restore_into(consumer, saved)
+                        break
+                self.registry.restore(hub, grace=grace)
+                self.restored.append(saved.channel)
+            elif saved.resumable and self._stream_events is not None:
+                # Saved to be resumed, but the server came back too late: it ended after all.
+                gone = StreamHub(saved.channel, saved.stream_id, saved.started_at)
+                gone.publishes = saved.publishes
+                self._stream_events.ended(gone)
+            await asyncio.to_thread(saved_stream.discard, root, saved.channel)
+
+    async def reload(self, new: Settings) -> list[str]:
+        """Apply what can change while running (SIGHUP); return the settings that changed.
+
+        Settings outside LIVE_RELOADABLE keep their running value until a restart.
+        """
+        old = self.settings
+        changed = [k for k in Settings.model_fields if getattr(old, k) != getattr(new, k)]
+        live = {k: getattr(new, k) for k in changed if k in LIVE_RELOADABLE}
+        for key in changed:
+            if key not in LIVE_RELOADABLE:
+                log.warning("setting %s changed: it takes effect at the next restart", key)
+        s = self.settings = old.model_copy(update=live)
+        if "log_level" in live or "log_format" in live:
+            configure_logging(s.log_level, s.log_format)
+        self.registry.configure(
+            reconnect_grace=s.reconnect_grace, keyframe_timeout=s.keyframe_timeout
+        )
+        if self.rtmp is not None:
+            self.rtmp.limits = rtmp_limits(s)
+            if s.rtmps_enabled:
+                try:
+                    if self._tls is None:
+                        self._tls = await asyncio.to_thread(tls_context, s)
+                        await self.rtmp.start_tls(s.host, s.rtmps_port, self._tls)
+                    else:
+                        # New handshakes use the reloaded certificate (e.g. after a renewal).
+                        context = self._tls
+                        cert_file, key_file = s.rtmps_cert_file, s.rtmps_key_file
+                        assert cert_file is not None and key_file is not None
+                        await asyncio.to_thread(context.load_cert_chain, cert_file, key_file)
+                except (OSError, ssl.SSLError) as exc:
+                    log.error("RTMPS certificate reload failed, keeping the old one: %s", exc)
+        if self.webhooks is not None:
+            self.webhooks.target = webhook_target(s)
+        if self.publish_approval is not None:
+            self.publish_approval.approver.target = approval_target(s)
+        log.info("settings reloaded; changed: %s", ", ".join(changed) or "nothing")
+        return changed
+
+    async def _readiness(self) -> tuple[bool, list[str]]:
+        problems = []
+        if self.shutting_down:
+            problems.append("shutting down")
+        if self.rtmp is None or not self.rtmp.listening:
+            problems.append("RTMP ingest is not listening")
+        if self.db is not None:
+            try:
+                async with asyncio.timeout(2.0), self.db.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except Exception as exc:
+                problems.append(f"database: {type(exc).__name__}")
+        return (not problems, problems)
+
     # -- wiring -------------------------------------------------------------------------------
 
     def _consumers_for(self, hub: StreamHub) -> Sequence[StreamConsumer]:
         s = self.settings
         media = self.store.open(hub.channel, hub.stream_id)
-        return [
-            HlsStreamPackager(
-                media,
-                part_target=s.part_target,
-                segment_target=s.segment_target,
-                window_segments=s.live_window_segments,
-                log_extra=hub.log_extra,
-            )
-        ]
+        ladder = s.ladder_for(hub.channel)
+        packager = HlsStreamPackager(
+            media,
+            part_target=s.part_target,
+            segment_target=s.segment_target,
+            window_segments=s.live_window_segments,
+            log_extra=hub.log_extra,
+            on_part_published=self.metrics.part_delay_observer(hub.channel),
+            audio_only_variant=any(r.kind is RungKind.AUDIO for r in ladder),
+        )
+        transcoder = self.transcoders.start(
+            hub,
+            packager,
+            ladder=ladder,
+            settings=TranscoderSettings(
+                ffmpeg=ffmpeg_binary(s.transcode_ffmpeg),
+                encoder=EncoderOptions(
+                    encoder=s.transcode_encoder,
+                    preset=s.transcode_preset,
+                    hw_device=s.transcode_hw_device,
+                ),
+                max_lag=s.transcode_max_lag,
+            ),
+        )
+        return [packager] if transcoder is None else [packager, transcoder]
+
+    def _stream_started(self, hub: StreamHub) -> None:
+        if self._stream_events is not None:
+            self._stream_events.started(hub)
+
+    def _stream_ended(self, hub: StreamHub) -> None:
+        if self._stream_events is not None:
+            self._stream_events.ended(hub)
 
     async def _authorize(self, request: PublishRequest) -> StreamSink:
         assert self.channels is not None
+        if self.shutting_down:
+            raise PublishRefused("NetStream.Publish.Rejected", "server is shutting down")
         channel = await self.channels.authenticate(request.stream_name)
         if channel is None:
             log.warning(
@@ -137,6 +427,20 @@ class GoliveServer:
                 request.remote_addr,
             )
             raise PublishRefused("NetStream.Publish.BadName", "Invalid stream key")
+        approval = self.publish_approval
+        if approval is not None and approval.enabled:
+            hub = self.registry.hub(channel.name)
+            decision = await approval.decide(
+                channel.name,
+                {
+                    "app": request.app,
+                    "remote_addr": request.remote_addr,
+                    "stream_key_hint": stream_key_hint(request.stream_name),
+                    "resumes_stream": hub.stream_id if hub is not None else None,
+                },
+            )
+            if not decision.allowed:
+                raise PublishRefused("NetStream.Publish.Rejected", decision.reason)
         try:
             return self.registry.open_publisher(channel.name, disconnect=request.disconnect)
         except AlreadyPublishing:
@@ -165,10 +469,14 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _banner(settings: Settings, server: GoliveServer) -> str:
+    rtmps = f", RTMPS on port {server.rtmps_port}" if settings.rtmps_enabled else ""
     lines = [
-        f"golive is running: RTMP on port {server.rtmp_port}, HTTP on port {server.http_port}",
+        f"golive is running: RTMP on port {server.rtmp_port}{rtmps}, "
+        f"HTTP on port {server.http_port}",
         f"  RTMP server (OBS 'Server'): {settings.rtmp_base_url}",
     ]
+    if server.restored:
+        lines.append(f"  Waiting for publishers to resume: {', '.join(server.restored)}")
     if server.demo_key is not None:
         lines += [
             "  Created channel 'demo'. Its stream key (shown once, keep it secret):",
@@ -182,29 +490,55 @@ def _banner(settings: Settings, server: GoliveServer) -> str:
     return "\n".join(lines)
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGINT or SIGTERM."""
+async def serve(settings: Settings, reload: Callable[[], Settings] | None = None) -> None:
+    """Run until SIGINT or SIGTERM; SIGHUP re-reads the settings through ``reload``."""
     server = GoliveServer(settings)
     await server.start()
     print(_banner(settings, server), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_stop_signal() -> None:
+        if stop.is_set():
+            log.error("second stop signal: exiting at once")
+            os._exit(1)
+        stop.set()
+
+    async def reload_settings() -> None:
+        assert reload is not None
+        try:
+            new = await asyncio.to_thread(reload)
+        except Exception as exc:
+            log.error("settings not reloaded, keeping the running ones: %s", exc)
+            return
+        await server.reload(new)
+
+    def on_hangup() -> None:
+        if reload is None:
+            log.warning("SIGHUP: nothing to reload from")
+            return
+        task = loop.create_task(reload_settings())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_stop_signal)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     try:
         await stop.wait()
     finally:
-        log.info("shutting down")
+        log.info("shutting down (deadline %g s)", server.settings.shutdown_timeout)
         await server.stop()
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, reload: Callable[[], Settings] | None = None) -> int:
     """Entry point of `golive serve`."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, reload))
     else:
-        uvloop.run(serve(settings))
+        uvloop.run(serve(settings, reload))
     return 0

@@ -13,8 +13,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from golive import __version__
 from golive.config import ENV_PREFIX, ConfigFileError, Settings
+from golive.db.api_tokens import SCOPES, ApiTokenStore, TokenError
 from golive.db.channels import ChannelError, ChannelStore
 from golive.db.engine import Database
+from golive.db.users import UserError, UserStore
 
 PROG = "golive"
 
@@ -117,6 +119,77 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("name", help="channel name")
     _add_common_options(rotate)
     rotate.set_defaults(handler=_channel_rotate_key)
+
+    user = commands.add_parser("user", help="manage users", description="Manage API users.")
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    user_add = user_commands.add_parser("add", help="create a user", description="Create a user.")
+    user_add.add_argument("username", help="1-32 of a-z 0-9 . - _, starting with a-z or 0-9")
+    user_add.add_argument("--admin", action="store_true", help="an administrator")
+    user_add.add_argument("--display-name", default="", help="name shown to people")
+    _add_common_options(user_add)
+    user_add.set_defaults(handler=_user_add)
+    user_list = user_commands.add_parser("list", help="list users", description="List users.")
+    _add_common_options(user_list)
+    user_list.set_defaults(handler=_user_list)
+
+    token = commands.add_parser(
+        "token", help="manage API tokens", description="Manage personal API tokens."
+    )
+    token_commands = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    token_create = token_commands.add_parser(
+        "create",
+        help="create a token and print it once",
+        description="Create a personal API token for a user; it is printed once.",
+    )
+    token_create.add_argument("username", help="the token's user")
+    token_create.add_argument(
+        "--scope",
+        dest="scopes",
+        action="append",
+        choices=SCOPES,
+        required=True,
+        help="read, write or admin (administrators only); repeat for several",
+    )
+    token_create.add_argument("--name", default="", help="what the token is for")
+    _add_common_options(token_create)
+    token_create.set_defaults(handler=_token_create)
+    token_list = token_commands.add_parser(
+        "list", help="list tokens", description="List API tokens (never the secrets)."
+    )
+    token_list.add_argument("username", nargs="?", help="only this user's tokens")
+    _add_common_options(token_list)
+    token_list.set_defaults(handler=_token_list)
+    token_revoke = token_commands.add_parser(
+        "revoke", help="revoke a token", description="Revoke an API token at once."
+    )
+    token_revoke.add_argument("token_id", type=int, help="the token's id (see token list)")
+    _add_common_options(token_revoke)
+    token_revoke.set_defaults(handler=_token_revoke)
+
+    config = commands.add_parser(
+        "config", help="check and document settings", description="Settings files and reference."
+    )
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_commands.add_parser(
+        "check",
+        help="check a TOML settings file",
+        description="Report unknown keys and invalid values of a TOML settings file, with "
+        "their line numbers; exit status 1 if there are any.",
+    )
+    check.add_argument("file", type=Path, help="the TOML file")
+    check.set_defaults(handler=_config_check)
+    reference = config_commands.add_parser(
+        "reference",
+        help="print the settings reference (Markdown)",
+        description="Print the settings table of docs/configuration.md.",
+    )
+    reference.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help="replace the table in FILE (e.g. docs/configuration.md) instead of printing it",
+    )
+    reference.set_defaults(handler=_config_reference)
     return parser
 
 
@@ -157,7 +230,8 @@ def _serve(args: argparse.Namespace) -> int:
     # Imported here so channel commands do not pay for (or depend on) the server stack.
     from golive.app import run
 
-    status: int = run(settings)
+    # SIGHUP re-reads the same sources: the command line, the environment, the file.
+    status: int = run(settings, reload=lambda: settings_from_args(args))
     return status
 
 
@@ -236,6 +310,157 @@ def _channel_rotate_key(args: argparse.Namespace) -> int:
     return _run_with_store(args, action)
 
 
+def _run_with_db(args: argparse.Namespace, action: Callable[[Database], Awaitable[int]]) -> int:
+    settings = settings_from_args(args)
+
+    async def main() -> int:
+        db = await Database.open(settings)
+        try:
+            return await action(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except OSError as exc:
+        raise _Fail(f"cannot use data directory {settings.data_dir}: {exc}") from None
+    except SQLAlchemyError as exc:
+        raise _Fail(f"database error: {str(exc).splitlines()[0]}") from None
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    async def action(db: Database) -> int:
+        user = await UserStore(db.sessionmaker).add(
+            args.username, display_name=args.display_name, is_admin=args.admin
+        )
+        kind = "administrator" if user.is_admin else "user"
+        print(f"Created {kind} {user.username!r} (id {user.id}).")
+        print(f"Give them an API token: golive token create {user.username} --scope read")
+        return 0
+
+    return _run_with_db(args, action)
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    async def action(db: Database) -> int:
+        users = await UserStore(db.sessionmaker).list()
+        if not users:
+            print("No users. Create one with: golive user add NAME [--admin]")
+            return 0
+        rows = [("ID", "USERNAME", "ADMIN", "CREATED", "NAME")]
+        rows += [
+            (
+                str(u.id),
+                u.username,
+                "yes" if u.is_admin else "",
+                u.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                u.display_name,
+            )
+            for u in users
+        ]
+        _print_table(rows)
+        return 0
+
+    return _run_with_db(args, action)
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    async def action(db: Database) -> int:
+        user = await UserStore(db.sessionmaker).by_name(args.username)
+        if user is None:
+            raise _Fail(f"no user named {args.username!r} (create one with: golive user add)")
+        token, secret = await ApiTokenStore(db.sessionmaker).create(
+            user, args.scopes, name=args.name
+        )
+        print(f"API token {token.id} for {user.username!r}, scopes: {token.scopes}")
+        print(f"Token:  {secret}")
+        print("        (shown only now: golive stores just a hash of it)")
+        print("Use it: curl -H 'Authorization: Bearer <token>' .../api/v1/me")
+        return 0
+
+    return _run_with_db(args, action)
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    async def action(db: Database) -> int:
+        users = UserStore(db.sessionmaker)
+        user_id = None
+        if args.username:
+            user = await users.by_name(args.username)
+            if user is None:
+                raise _Fail(f"no user named {args.username!r}")
+            user_id = user.id
+        names = {u.id: u.username for u in await users.list()}
+        tokens = await ApiTokenStore(db.sessionmaker).list(user_id)
+        if not tokens:
+            print("No tokens. Create one with: golive token create USER --scope read")
+            return 0
+        rows = [("ID", "USER", "TOKEN", "SCOPES", "CREATED", "STATE", "NAME")]
+        rows += [
+            (
+                str(t.id),
+                names.get(t.user_id, "?"),
+                f"{t.token_hint}…",
+                t.scopes,
+                t.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "revoked" if t.revoked_at else "active",
+                t.name,
+            )
+            for t in tokens
+        ]
+        _print_table(rows)
+        return 0
+
+    return _run_with_db(args, action)
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    async def action(db: Database) -> int:
+        token = await ApiTokenStore(db.sessionmaker).revoke(args.token_id)
+        print(f"Token {token.id} ({token.token_hint}…) is revoked.")
+        return 0
+
+    return _run_with_db(args, action)
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from golive.config_check import check_config_file
+
+    problems = check_config_file(args.file)
+    if not problems:
+        print(f"{args.file}: OK")
+        return 0
+    for problem in problems:
+        line = f"{problem.line}:" if problem.line is not None else ""
+        key = f" {problem.key}:" if problem.key else ""
+        print(f"{args.file}:{line}{key} {problem.message}", file=sys.stderr)
+    print(f"{len(problems)} problem(s) in {args.file}", file=sys.stderr)
+    return 1
+
+
+def _config_reference(args: argparse.Namespace) -> int:
+    from golive.config_reference import render_reference, update_document
+
+    if args.write is None:
+        print(render_reference(), end="")
+        return 0
+    try:
+        text = args.write.read_text(encoding="utf-8")
+        args.write.write_text(update_document(text), encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        raise _Fail(f"cannot update {args.write}: {exc}") from None
+    print(f"Updated the settings reference in {args.write}.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``golive`` script; returns the process exit status."""
     parser = build_parser()
@@ -243,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (_Fail, ChannelError) as exc:
+    except (_Fail, ChannelError, UserError, TokenError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

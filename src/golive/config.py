@@ -18,10 +18,46 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from golive.transcode.ladder import DEFAULT_LADDER, PASSTHROUGH_LADDER, Rung, check_ladder
+
 ENV_PREFIX = "GOLIVE_"
 MIB = 1024 * 1024
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+LogFormat = Literal["text", "json"]
+PublishDecision = Literal["allow", "deny"]
+
+# What SIGHUP applies to a running server; everything else needs a restart. Settings used per
+# new connection or stream (timeouts, limits, targets) apply to new ones only.
+LIVE_RELOADABLE = frozenset(
+    {
+        "log_level",
+        "log_format",
+        "public_url",
+        "rtmp_public_url",
+        "part_target",
+        "segment_target",
+        "live_window_segments",
+        "reconnect_grace",
+        "keyframe_timeout",
+        "rtmp_handshake_timeout",
+        "rtmp_idle_timeout",
+        "rtmp_max_message_size",
+        "rtmp_max_chunk_size",
+        "rtmp_max_connections",
+        "rtmps_cert_file",
+        "rtmps_key_file",
+        "shutdown_timeout",
+        "webhook_url",
+        "webhook_secret",
+        "webhook_timeout",
+        "webhook_max_attempts",
+        "webhook_retry_delay",
+        "on_publish_url",
+        "on_publish_timeout",
+        "on_publish_default",
+    }
+)
 
 
 class ConfigFileError(ValueError):
@@ -142,10 +178,121 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field(
         default="info", description="Logging level: debug, info, warning, error or critical."
     )
+    log_format: LogFormat = Field(
+        default="text",
+        description="Log line format: text (human-readable) or json (one JSON object per line, "
+        "with channel and stream_id fields on every line that concerns a stream).",
+    )
+    rtmps_port: int = Field(
+        default=1936,
+        ge=0,
+        le=65535,
+        description="RTMPS (RTMP over TLS) ingest port; used only when rtmps_cert_file and "
+        "rtmps_key_file are set (0 lets the OS pick a free port).",
+    )
+    rtmps_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain for RTMPS; setting it and rtmps_key_file turns "
+        "RTMPS on. Re-read on SIGHUP.",
+    )
+    rtmps_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key for rtmps_cert_file. Re-read on SIGHUP.",
+    )
+    shutdown_timeout: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=600.0,
+        description="Seconds a graceful shutdown (SIGTERM, SIGINT) may take: publishers are told "
+        "to reconnect, open segments are finished and live state is saved within this time.",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="URL that receives every event (stream.started, stream.ended, "
+        "recording.ready) as a signed JSON POST. Unset: no event webhooks.",
+    )
+    webhook_secret: str = Field(
+        default="",
+        description="Shared secret for the HMAC-SHA256 signature of every webhook request "
+        "(X-Golive-Signature); required, at least 16 characters, when a webhook URL is set.",
+    )
+    webhook_timeout: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=60.0,
+        description="Seconds one event webhook delivery attempt may take.",
+    )
+    webhook_max_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=20,
+        description="Delivery attempts per event webhook before it is marked failed.",
+    )
+    webhook_retry_delay: float = Field(
+        default=2.0,
+        gt=0.0,
+        le=600.0,
+        description="Seconds before the first retry of a failed event webhook; each further "
+        "retry waits twice as long (at most 10 minutes).",
+    )
+    on_publish_url: str | None = Field(
+        default=None,
+        description="URL asked to approve every publish (after the stream key is checked): "
+        "a 2xx answer approves, 4xx refuses; a timeout, network error or 5xx falls back to "
+        "on_publish_default. Unset: every valid stream key may publish.",
+    )
+    on_publish_timeout: float = Field(
+        default=3.0,
+        gt=0.0,
+        le=8.0,
+        description="Seconds the on_publish webhook may take before on_publish_default applies.",
+    )
+    on_publish_default: PublishDecision = Field(
+        default="allow",
+        description="What an unanswered on_publish webhook means: allow or deny.",
+    )
     database_url: str = Field(
         default="",
         description="SQLAlchemy async database URL. "
         "Default: sqlite+aiosqlite:///<data_dir>/golive.db.",
+    )
+    transcode_ladder: list[Rung] = Field(
+        default_factory=lambda: list(DEFAULT_LADDER),
+        description="The renditions of every channel without its own ladder: rungs of kind "
+        "source (the publisher's video, passed through), video (name, height = short side, fps, "
+        "bitrate in bit/s) and audio (the audio-only variant). Rungs at or above the source's "
+        "size are skipped.",
+    )
+    channel_ladders: dict[str, list[Rung] | Literal["passthrough"]] = Field(
+        default_factory=dict,
+        description='Per-channel ladders overriding transcode_ladder; "passthrough" offers '
+        "the source and its audio only, with no encoding.",
+    )
+    transcode_ffmpeg: str = Field(
+        default="",
+        description="ffmpeg binary for transcoding. Default: the one the imageio-ffmpeg wheel "
+        "installs.",
+    )
+    transcode_encoder: Literal["libx264", "h264_nvenc", "h264_vaapi", "h264_qsv"] = Field(
+        default="libx264",
+        description="H.264 encoder of the encoded renditions: libx264 (CPU) or a hardware "
+        "encoder (NVIDIA, VA-API, Quick Sync).",
+    )
+    transcode_preset: str = Field(
+        default="veryfast",
+        pattern=r"^[a-z0-9]{1,16}$",
+        description="Encoder speed preset (libx264: ultrafast ... veryslow).",
+    )
+    transcode_hw_device: str = Field(
+        default="",
+        description="Hardware device for h264_vaapi (default /dev/dri/renderD128) or h264_qsv.",
+    )
+    transcode_max_lag: float = Field(
+        default=2.0,
+        ge=0.5,
+        le=30.0,
+        description="Seconds an encoder may fall behind real time before the most expensive "
+        "rendition is shed.",
     )
     config_file: Path | None = Field(
         default=None,
@@ -172,6 +319,27 @@ class Settings(BaseSettings):
         toml = _TomlFileSource(settings_cls, Path(path) if path is not None else None)
         return (init_settings, env_settings, toml)
 
+    @field_validator("transcode_ladder")
+    @classmethod
+    def _check_transcode_ladder(cls, value: list[Rung]) -> list[Rung]:
+        check_ladder(value)
+        return value
+
+    @field_validator("channel_ladders")
+    @classmethod
+    def _check_channel_ladders(
+        cls, value: dict[str, list[Rung] | Literal["passthrough"]]
+    ) -> dict[str, list[Rung] | Literal["passthrough"]]:
+        for ladder in value.values():
+            if ladder != "passthrough":
+                check_ladder(ladder)
+        return value
+
+    def ladder_for(self, channel: str) -> list[Rung]:
+        """The ladder of ``channel``: its own, or transcode_ladder."""
+        ladder = self.channel_ladders.get(channel, self.transcode_ladder)
+        return list(PASSTHROUGH_LADDER) if ladder == "passthrough" else list(ladder)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lowercase_level(cls, value: Any) -> Any:
@@ -182,6 +350,17 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         # Fixed at startup so a later chdir cannot move the database or the media.
         return value.expanduser().absolute()
+
+    @field_validator("webhook_url", "on_publish_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http or https URL")
+        return value
 
     @field_validator("public_url", "rtmp_public_url")
     @classmethod
@@ -205,10 +384,24 @@ class Settings(BaseSettings):
             )
         if self.rtmp_port != 0 and self.rtmp_port == self.http_port:
             raise ValueError("rtmp_port and http_port must differ")
+        if (self.rtmps_cert_file is None) != (self.rtmps_key_file is None):
+            raise ValueError("rtmps_cert_file and rtmps_key_file must be set together")
+        rtmps_clash = self.rtmps_port != 0 and self.rtmps_port in (self.rtmp_port, self.http_port)
+        if self.rtmps_enabled and rtmps_clash:
+            raise ValueError("rtmps_port must differ from rtmp_port and http_port")
+        if (self.webhook_url or self.on_publish_url) and len(self.webhook_secret) < 16:
+            raise ValueError(
+                "webhook_secret must be at least 16 characters when a webhook URL is set"
+            )
         if not self.database_url.strip():
             # Assigned here rather than in a default factory because it depends on data_dir.
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'golive.db'}"
         return self
+
+    @property
+    def rtmps_enabled(self) -> bool:
+        """Whether RTMPS is configured (certificate and key given)."""
+        return self.rtmps_cert_file is not None and self.rtmps_key_file is not None
 
     @property
     def display_host(self) -> str:

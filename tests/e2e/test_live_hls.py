@@ -57,6 +57,9 @@ async def test_publish_to_ll_hls(server: GoliveServer) -> None:
         assert_conformant(check_multivariant_playlist(multivariant))
         inf = next(x for x in multivariant.splitlines() if x.startswith("#EXT-X-STREAM-INF"))
         assert 'CODECS="avc1.' in inf and 'mp4a.40.2"' in inf
+        # Video and audio are separate CMAF tracks: the audio is one rendition, a group.
+        assert 'AUDIO="audio"' in inf
+        assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in multivariant
         assert "RESOLUTION=640x360" in inf
         assert re.search(r"FRAME-RATE=(29\.9|30\.0)", inf)
 
@@ -112,28 +115,41 @@ async def test_publish_to_ll_hls(server: GoliveServer) -> None:
         assert_conformant(check_media_playlist(final))
 
         # Every segment and every part decodes; timestamps are continuous across segments.
-        playlist = parse_media_playlist(final)
-        base = "/live/demo/source/"
-        init = (await client.get(base + playlist.segments[0].map_uri)).content
-        whole = bytearray(init)
-        for seg in playlist.segments:
-            body = (await client.get(base + seg.uri)).content
-            assert (await client.get(base + seg.uri)).headers["cache-control"].endswith("immutable")
-            media = decode(init + body)
-            assert media.video_codec == "h264" and media.audio_codec == "aac"
-            assert (media.width, media.height) == (640, 360)
-            assert media.sample_rate == 48000
-            assert abs(len(media.video_pts) - round(seg.duration * 30)) <= 1
-            whole += body
-            if seg.parts:
-                joined = b""
-                for part in seg.parts:
-                    r = await client.get(base + part.uri)
-                    assert r.status_code == 200
-                    joined += r.content
-                    decode(init + joined)
-                assert joined == body
-        media = decode(bytes(whole))
+        async def download(rendition: str, playlist_text: str) -> bytes:
+            playlist = parse_media_playlist(playlist_text)
+            base = f"/live/demo/{rendition}/"
+            init = (await client.get(base + playlist.segments[0].map_uri)).content
+            whole = bytearray(init)
+            for seg in playlist.segments:
+                body = (await client.get(base + seg.uri)).content
+                r = await client.get(base + seg.uri)
+                assert r.headers["cache-control"].endswith("immutable")
+                media = decode(init + body)
+                if rendition == "source":
+                    assert media.video_codec == "h264" and media.audio_codec is None
+                    assert (media.width, media.height) == (640, 360)
+                    assert abs(len(media.video_pts) - round(seg.duration * 30)) <= 1
+                else:
+                    assert media.audio_codec == "aac" and media.video_codec is None
+                    assert media.sample_rate == 48000
+                whole += body
+                if seg.parts:
+                    joined = b""
+                    for part in seg.parts:
+                        r = await client.get(base + part.uri)
+                        assert r.status_code == 200
+                        joined += r.content
+                        decode(init + joined)
+                    assert joined == body
+            return bytes(whole)
+
+        media = decode(await download("source", final))
         assert_continuous(media.video_pts, 1 / 30, label="video")
-        assert_continuous(media.audio_pts, 1024 / 48000, label="audio")
         assert len(media.video_pts) >= 30 * 6
+        audio_final = (await client.get("/live/demo/audio/index.m3u8")).text
+        assert audio_final.rstrip().endswith("#EXT-X-ENDLIST")
+        assert_conformant(check_media_playlist(audio_final))
+        audio = decode(await download("audio", audio_final))
+        assert_continuous(audio.audio_pts, 1024 / 48000, label="audio")
+        # The audio rendition covers the video's time span (cut where the video was cut).
+        assert abs(min(audio.audio_pts) - min(media.video_pts)) < 0.05

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 import golive.db.channels as channels_module
@@ -25,7 +26,14 @@ from golive.db.channels import (
     InvalidStreamKey,
     hash_stream_key,
 )
-from golive.db.engine import Database, make_engine, make_sessionmaker, migrate, sqlite_path
+from golive.db.engine import (
+    Database,
+    alembic_config,
+    make_engine,
+    make_sessionmaker,
+    migrate,
+    sqlite_path,
+)
 from golive.db.models import Base
 
 
@@ -70,7 +78,8 @@ async def test_migrate_creates_database_with_wal(tmp_path: Path) -> None:
     await migrate(f"sqlite+aiosqlite:///{path}")  # idempotent
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "channels" in tables
 

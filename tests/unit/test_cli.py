@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -181,8 +182,11 @@ def fake_app(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     received: list[Settings] = []
     module = types.ModuleType("golive.app")
 
-    def run(settings: Settings) -> int:
+    def run(settings: Settings, reload: Callable[[], Settings] | None = None) -> int:
         received.append(settings)
+        if reload is not None:
+            # SIGHUP re-reads the same sources and gets the same answer.
+            assert reload() == settings
         return 7
 
     module.run = run  # type: ignore[attr-defined]

@@ -249,6 +249,23 @@ def test_reject_publish_sends_error_status_and_closes() -> None:
     assert c.send(6, 9, 1, b"x") == []
 
 
+def test_reconnect_request_is_a_netconnection_status_then_close() -> None:
+    c = Client()
+    c.publishing()
+    c.replies()
+    c.session.request_reconnect("server is restarting")
+    (status,) = c.replies()
+    assert status.stream_id == 0
+    values = amf0.decode_all(status.payload)
+    assert values[0] == "onStatus"
+    assert values[3] == {
+        "level": "status",
+        "code": "NetConnection.Connect.ReconnectRequest",
+        "description": "server is restarting",
+    }
+    assert c.session.closed
+
+
 def test_decision_methods_require_a_pending_publish() -> None:
     c = Client()
     c.connect()

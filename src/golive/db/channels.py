@@ -8,7 +8,7 @@ import hmac
 import re
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -102,7 +102,7 @@ class ChannelStore:
         self._sessionmaker = sessionmaker
 
     async def add(
-        self, name: str, key: str | None = None, *, title: str = ""
+        self, name: str, key: str | None = None, *, title: str = "", owner_id: int | None = None
     ) -> tuple[Channel, str]:
         """Create a channel; return it with its stream key (generated unless ``key`` is given).
 
@@ -119,6 +119,7 @@ class ChannelStore:
             stream_key_hint=stream_key_hint(key),
             created_at=now,
             key_rotated_at=now,
+            owner_id=owner_id,
         )
         # Insert first and let the unique constraints decide: checking before inserting would
         # race, and in SQLite's WAL mode a transaction that reads before it writes can fail
@@ -136,10 +137,13 @@ class ChannelStore:
             raise InvalidStreamKey("that stream key is already in use") from exc
         return channel, key
 
-    async def list(self) -> builtins.list[Channel]:
-        """All channels, ordered by name."""
+    async def list(self, *, owner_id: int | None = None) -> builtins.list[Channel]:
+        """All channels (or those of ``owner_id``), ordered by name."""
+        stmt = select(Channel).order_by(Channel.name)
+        if owner_id is not None:
+            stmt = stmt.where(Channel.owner_id == owner_id)
         async with self._sessionmaker() as session:
-            result = await session.scalars(select(Channel).order_by(Channel.name))
+            result = await session.scalars(stmt)
             channels = builtins.list(result)
             session.expunge_all()
         return channels
@@ -174,6 +178,36 @@ class ChannelStore:
             if result.rowcount != 1:
                 raise ChannelNotFound(f"no channel named {name!r}")
         return key
+
+    async def update(
+        self, name: str, *, title: str | None = None, owner_id: int | None = None
+    ) -> Channel:
+        """Change a channel's title and/or owner; return the channel as it now is."""
+        values: dict[str, object] = {}
+        if title is not None:
+            values["title"] = title
+        if owner_id is not None:
+            values["owner_id"] = owner_id
+        if values:
+            async with self._sessionmaker() as session, session.begin():
+                connection = await session.connection()
+                result = await connection.execute(
+                    update(Channel).where(Channel.name == name).values(**values)
+                )
+                if result.rowcount != 1:
+                    raise ChannelNotFound(f"no channel named {name!r}")
+        channel = await self.get(name)
+        if channel is None:
+            raise ChannelNotFound(f"no channel named {name!r}")
+        return channel
+
+    async def delete(self, name: str) -> None:
+        """Delete a channel; its stream key stops working."""
+        async with self._sessionmaker() as session, session.begin():
+            connection = await session.connection()
+            result = await connection.execute(delete(Channel).where(Channel.name == name))
+            if result.rowcount != 1:
+                raise ChannelNotFound(f"no channel named {name!r}")
 
     async def authenticate(self, key: str) -> Channel | None:
         """The channel whose stream key is ``key``, or None."""

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Integer, MetaData, String
+from sqlalchemy import Boolean, DateTime, Dialect, ForeignKey, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
@@ -112,6 +112,10 @@ class Channel(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # When the current key was issued: equal to created_at until the first rotation.
     key_rotated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The user who may manage the channel through the API; None: administrators only.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True, default=None
+    )
 
     @validates("name")
     def _validate_name(self, _key: str, name: str) -> str:
@@ -126,3 +130,61 @@ class Channel(Base):
 
     def __repr__(self) -> str:
         return f"Channel(id={self.id!r}, name={self.name!r}, key={self.masked_key!r})"
+
+
+USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+
+
+class User(Base):
+    """Someone who owns channels and holds API tokens; administrators see everything."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # For the web sign-in of a later version; API access uses tokens only.
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, username={self.username!r}, admin={self.is_admin!r})"
+
+
+class ApiToken(Base):
+    """A personal API token: only its SHA-256 is stored, with a hint to tell tokens apart."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hint: Mapped[str] = mapped_column(String(16))
+    # Space-separated subset of "read write admin".
+    scopes: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class WebhookDelivery(Base):
+    """One webhook event and how its delivery went (the delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    payload: Mapped[str] = mapped_column(Text)
+    # pending, delivered, failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

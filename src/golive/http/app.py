@@ -1,4 +1,5 @@
-"""The ASGI application of the origin: media routes, the watch page, static assets."""
+"""The ASGI application of the origin: media routes, the watch page, static assets, the API,
+metrics and health checks."""
 
 from __future__ import annotations
 
@@ -9,17 +10,31 @@ from importlib import resources
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from golive.http.live_media import LiveMediaEndpoint
+from golive.http.request_metrics import RequestMetrics
+from golive.metrics.server_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from golive.metrics.server_metrics import ServerMetrics
 from golive.store.live_window import LiveStore
 
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 ChannelExists = Callable[[str], Awaitable[bool]]
+# Readiness: (ready, reasons not ready).
+ReadinessCheck = Callable[[], Awaitable[tuple[bool, list[str]]]]
+API_PREFIX = "/api/v1"
 
 
 def web_dir() -> Path:
@@ -27,9 +42,17 @@ def web_dir() -> Path:
     return Path(str(resources.files("golive") / "web"))
 
 
-def create_app(store: LiveStore, *, channel_exists: ChannelExists) -> Starlette:
-    """Build the HTTP origin around a LiveStore."""
-    media = LiveMediaEndpoint(store)
+def create_app(
+    store: LiveStore,
+    *,
+    channel_exists: ChannelExists,
+    api: ASGIApp | None = None,
+    metrics: ServerMetrics | None = None,
+    readiness: ReadinessCheck | None = None,
+    media: LiveMediaEndpoint | None = None,
+) -> Starlette:
+    """Build the HTTP origin around a LiveStore; the API and metrics are optional parts."""
+    media = media or LiveMediaEndpoint(store)
     web = web_dir()
     watch_page = web / "watch.html"
 
@@ -50,16 +73,56 @@ def create_app(store: LiveStore, *, channel_exists: ChannelExists) -> Starlette:
         return HTMLResponse(_page("golive", body))
 
     async def healthz(request: Request) -> Response:
+        # Liveness: the event loop answers. Readiness is /readyz.
         return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready, problems = (True, []) if readiness is None else await readiness()
+        body = {"status": "ready" if ready else "not ready", "problems": problems}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def metrics_page(request: Request) -> Response:
+        assert metrics is not None
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     routes = [
         Route("/", home, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/live/{path:path}", media.handle, methods=["GET", "HEAD", "OPTIONS"]),
         Mount("/static", StaticFiles(directory=web / "static", check_dir=False), name="static"),
-        Route("/{channel}", watch, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes)
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_page, methods=["GET", "HEAD"]))
+    if api is not None:
+        routes.append(Mount(API_PREFIX, app=api))
+    routes.append(Route("/{channel}", watch, methods=["GET", "HEAD"]))
+    middleware = []
+    if metrics is not None:
+        observe = metrics.http_requests
+        middleware.append(
+            Middleware(
+                RequestMetrics,
+                observe=lambda route, method, status: observe.labels(route, method, status).inc(),
+            )
+        )
+
+    async def not_routed(request: Request, exc: Exception) -> Response:
+        # Paths no route matches at all (e.g. with control characters, which the routes'
+        # patterns never match): API paths still answer in the API's error shape.
+        status = getattr(exc, "status_code", 404)
+        if request.url.path.startswith(API_PREFIX + "/"):
+            code = "method_not_allowed" if status == 405 else "not_found"
+            return JSONResponse(
+                {"error": {"code": code, "message": "no such API endpoint"}}, status_code=status
+            )
+        return PlainTextResponse("Method Not Allowed" if status == 405 else "Not Found", status)
+
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={404: not_routed, 405: not_routed},
+    )
 
 
 def _page(title: str, body: str) -> str:

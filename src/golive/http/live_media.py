@@ -2,21 +2,28 @@
 
 Everything is served from the in-memory live window. URLs are matched against one strict
 pattern, so nothing outside the served set (no file path, no dot segments) can be named.
+
+DASH reads the same segments through its MPD (``manifest.mpd``). A segment that is still
+being built is sent part by part as the parts are made (chunked transfer encoding), which
+is what low-latency DASH's availabilityTimeOffset relies on; ``/live/utc`` is the clock
+the MPD's UTCTiming points players to.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
-from golive.store.live_window import LiveStore, RenditionWindow
+from golive.store.live_window import LiveStore, RenditionWindow, StoredSegment
 
 _MEDIA_PATH = re.compile(
     r"/live/(?P<channel>[a-z0-9][a-z0-9_-]{0,31})/"
-    r"(?:(?P<multivariant>index\.m3u8)"
+    r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)"
     r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
     r"(?:(?P<playlist>index\.m3u8)"
     r"|(?P<token>[0-9a-f]{8})/"
@@ -25,7 +32,9 @@ _MEDIA_PATH = re.compile(
 _NUMBER = re.compile(r"\d{1,12}")
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+MPD_TYPE = "application/dash+xml"
 MEDIA_TYPE = "video/mp4"
+UTC_PATH = "/live/utc"
 
 CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": "age, date"}
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -46,10 +55,13 @@ class LiveMediaEndpoint:
 
     def __init__(self, store: LiveStore) -> None:
         self._store = store
+        self.waiting = 0  # requests blocked until a playlist or part exists (a metric)
 
     async def handle(self, request: Request) -> Response:
         if request.method == "OPTIONS":
             return Response(status_code=204, headers={**CORS, "access-control-max-age": "86400"})
+        if request.url.path == UTC_PATH:
+            return _utc_now()
         match = _MEDIA_PATH.fullmatch(request.url.path)
         if match is None:
             return _error(404, "not found")
@@ -62,6 +74,15 @@ class LiveMediaEndpoint:
                 return _error(404, "stream is starting")
             return Response(
                 text, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": LIVE_PLAYLIST}
+            )
+        if match["mpd"]:
+            # Published together with the multivariant playlist.
+            await media.wait_multivariant(_STARTUP_WAIT)
+            mpd = media.dash_manifest
+            if mpd is None:
+                return _error(404, "stream is starting")
+            return Response(
+                mpd, media_type=MPD_TYPE, headers={**CORS, "cache-control": LIVE_PLAYLIST}
             )
         window = media.renditions.get(match["rendition"])
         if window is None:
@@ -79,9 +100,9 @@ class LiveMediaEndpoint:
         if match["part"] is not None:
             return await self._part(window, msn, int(match["part"]))
         seg = window.segments.get(msn)
-        if seg is None or not seg.complete:
-            return _error(404, "segment is not in the live window")
-        return _media(seg.data)
+        if seg is not None and seg.complete:
+            return _media(seg.data)
+        return await self._growing_segment(window, msn)
 
     async def _playlist(self, request: Request, window: RenditionWindow) -> Response:
         query = request.query_params
@@ -118,9 +139,13 @@ class LiveMediaEndpoint:
             return _error(400, "_HLS_part is too far ahead of the live edge")
         target = window.target_duration or 2
         deadline = time.monotonic() + 3 * target
-        while not window.has_reached(msn, part):
-            if not await window.wait_changed(deadline - time.monotonic()):
-                return _error(503, "the requested part did not appear in time")
+        self.waiting += 1
+        try:
+            while not window.has_reached(msn, part):
+                if not await window.wait_changed(deadline - time.monotonic()):
+                    return _error(503, "the requested part did not appear in time")
+        finally:
+            self.waiting -= 1
         snapshot = window.snapshot_for(msn, part)
         if snapshot is None:
             return _error(503, "the requested part did not appear in time")
@@ -134,13 +159,61 @@ class LiveMediaEndpoint:
         if found is None and window.part_is_pending(msn, index):
             # A preload hint: hold the request until the part exists (RFC 8216bis 6.2.6).
             deadline = time.monotonic() + 3 * max(window.part_target, 0.2) + 1.0
-            while found is None and window.part_is_pending(msn, index):
-                if not await window.wait_changed(deadline - time.monotonic()):
-                    break
-                found = window.find_part(msn, index)
+            self.waiting += 1
+            try:
+                while found is None and window.part_is_pending(msn, index):
+                    if not await window.wait_changed(deadline - time.monotonic()):
+                        break
+                    found = window.find_part(msn, index)
+            finally:
+                self.waiting -= 1
         if found is None:
             return _error(404, "part is not in the live window")
         return _media(found.data)
+
+    async def _growing_segment(self, window: RenditionWindow, msn: int) -> Response:
+        """A segment still being built (or about to start), sent part by part as they come."""
+        seg = window.segments.get(msn)
+        if seg is None:
+            if not window.segment_is_pending(msn):
+                return _error(404, "segment is not in the live window")
+            deadline = time.monotonic() + 2 * (window.target_duration or 2) + 1.0
+            self.waiting += 1
+            try:
+                while seg is None and window.segment_is_pending(msn):
+                    if not await window.wait_changed(deadline - time.monotonic()):
+                        break
+                    seg = window.segments.get(msn)
+            finally:
+                self.waiting -= 1
+            if seg is None:
+                return _error(404, "segment is not in the live window")
+        if seg.complete:
+            return _media(seg.data)
+        return StreamingResponse(
+            _parts_as_made(window, seg),
+            media_type=MEDIA_TYPE,
+            # The bytes are the complete segment's, whenever they are read.
+            headers={**CORS, "cache-control": IMMUTABLE},
+        )
+
+
+async def _parts_as_made(window: RenditionWindow, seg: StoredSegment) -> AsyncIterator[bytes]:
+    sent = 0
+    wait = (window.target_duration or 2) + 1.0
+    while True:
+        while sent < len(seg.parts):
+            yield bytes(seg.parts[sent].data)
+            sent += 1
+        if seg.complete or window.ended:
+            return
+        if not await window.wait_changed(wait):
+            return  # the stream stalled: end the response rather than hang
+
+
+def _utc_now() -> Response:
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return Response(stamp, media_type="text/plain", headers={**CORS, "cache-control": "no-store"})
 
 
 def _media(data: bytes | memoryview) -> Response:

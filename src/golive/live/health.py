@@ -5,12 +5,32 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from golive.media.frame import Frame, Track, TrackKind
 
 _SAMPLE_EVERY = 1.0  # seconds between rate samples
 _SAMPLES = 6  # rates are averaged over the last five seconds
+
+
+@dataclass(slots=True)
+class TranscodeHealth:
+    """The transcoder's state, written by it and read by snapshots, logs and metrics.
+
+    Counters only grow over the stream's life; ``speed`` is output media seconds per wall
+    second over the last few seconds, ``lag`` the media time between the newest frame sent
+    to the encoder and the newest frame that came back (the slowest rendition's).
+    """
+
+    renditions: tuple[str, ...] = ()  # encoded renditions being produced
+    shed: tuple[str, ...] = ()  # renditions dropped because encoding fell behind
+    running: bool = False  # an encoder process is up
+    speed: float | None = None
+    lag: float | None = None
+    restarts: int = 0  # encoder processes restarted after they died
+    sheds: int = 0  # renditions shed so far
+    dropped_frames: int = 0  # frames not sent because the encoder's input was backed up
+    failed: str | None = None  # why transcoding stopped for good, if it did
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +48,7 @@ class HealthSnapshot:
     frames: int
     bytes: int
     uptime: float
+    transcode: TranscodeHealth = field(default_factory=TranscodeHealth)
 
 
 class StreamHealth:
@@ -46,6 +67,7 @@ class StreamHealth:
         self._audio: Track | None = None
         self._last_keyframe: int | None = None
         self._keyframe_interval: float | None = None
+        self.transcode = TranscodeHealth()
 
     def set_tracks(self, tracks: list[Track]) -> None:
         self._video = next((t for t in tracks if t.kind is TrackKind.VIDEO), None)
@@ -90,4 +112,5 @@ class StreamHealth:
             frames=self._frames,
             bytes=self._bytes,
             uptime=now - self._started,
+            transcode=replace(self.transcode),
         )

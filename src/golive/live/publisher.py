@@ -108,6 +108,11 @@ class PublisherSession:
         self._closed = True
         self._on_close(self, reason)
 
+    @property
+    def log_extra(self) -> dict[str, object]:
+        """The stream's log context, for the ingest connection's own log lines."""
+        return self.hub.log_extra
+
     # -- internals ------------------------------------------------------------------------------
 
     def disconnect(self, reason: str) -> None:

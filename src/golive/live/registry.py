@@ -15,6 +15,7 @@ from golive.live.publisher import PublisherSession
 log = logging.getLogger("golive.live")
 
 ConsumerFactory = Callable[[StreamHub], Sequence[StreamConsumer]]
+StreamListener = Callable[[StreamHub], None]
 
 
 class AlreadyPublishing(Exception):
@@ -35,13 +36,23 @@ class StreamRegistry:
         consumer_factory: ConsumerFactory,
         reconnect_grace: float = 10.0,
         keyframe_timeout: float = 10.0,
+        on_started: StreamListener | None = None,
+        on_ended: StreamListener | None = None,
     ) -> None:
         self._consumer_factory = consumer_factory
         self._grace = reconnect_grace
         self._keyframe_timeout = keyframe_timeout
+        # Told when a stream starts and ends (webhooks); they must not block.
+        self._on_started = on_started
+        self._on_ended = on_ended
         self._hubs: dict[str, StreamHub] = {}
         self._publishers: dict[str, PublisherSession] = {}
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
+
+    def configure(self, *, reconnect_grace: float, keyframe_timeout: float) -> None:
+        """New values for streams and publishers from now on (a settings reload)."""
+        self._grace = reconnect_grace
+        self._keyframe_timeout = keyframe_timeout
 
     def hub(self, channel: str) -> StreamHub | None:
         return self._hubs.get(channel)
@@ -67,6 +78,7 @@ class StreamRegistry:
                 hub.add_consumer(consumer)
             self._hubs[channel] = hub
             log.info("stream started", extra=hub.log_extra)
+            self._notify(self._on_started, hub)
         hub.publishes += 1
         publisher = PublisherSession(
             hub,
@@ -98,20 +110,87 @@ class StreamRegistry:
         loop = asyncio.get_running_loop()
         self._grace_timers[hub.channel] = loop.call_later(self._grace, self._end, hub)
 
+    def restore(self, hub: StreamHub, *, grace: float) -> None:
+        """Take back a stream saved by a previous run, waiting ``grace`` s for its publisher.
+
+        The hub arrives in RECONNECTING with its consumers attached: a publisher that comes
+        back in time continues it after a discontinuity; otherwise it ends as usual.
+        """
+        if hub.channel in self._hubs:
+            raise AlreadyPublishing(hub.channel)
+        hub.state = StreamState.RECONNECTING
+        self._hubs[hub.channel] = hub
+        loop = asyncio.get_running_loop()
+        self._grace_timers[hub.channel] = loop.call_later(max(0.0, grace), self._end, hub)
+        log.info("stream restored; waiting %.1f s for its publisher", grace, extra=hub.log_extra)
+
+    def stop(self, channel: str, reason: str, *, end: bool = False) -> bool:
+        """Disconnect the channel's publisher; with ``end``, end the stream at once.
+
+        Returns False when the channel has no stream (or, without ``end``, no publisher).
+        """
+        hub = self._hubs.get(channel)
+        if hub is None:
+            return False
+        publisher = self._publishers.get(channel)
+        if publisher is not None:
+            publisher.disconnect(reason)
+            # The transport closes asynchronously; detach now so the stream state is right
+            # immediately and a reconnect is not refused as a second publisher.
+            publisher.on_close(reason)
+        elif not end:
+            return False
+        if end:
+            timer = self._grace_timers.pop(channel, None)
+            if timer is not None:
+                timer.cancel()
+            self._end(hub)
+        return True
+
+    def suspend(self) -> list[StreamHub]:
+        """Server shutdown with resume: detach publishers, keep streams unended; return them.
+
+        Every open segment has been flushed (the publisher-closed discontinuity); the
+        caller saves the streams so that the next run can ``restore`` them.
+        """
+        for channel, publisher in list(self._publishers.items()):
+            publisher.disconnect("server is restarting: reconnect")
+            publisher.on_close("server is restarting")
+            self._publishers.pop(channel, None)
+        for timer in self._grace_timers.values():
+            timer.cancel()
+        self._grace_timers.clear()
+        hubs = list(self._hubs.values())
+        self._hubs.clear()
+        return hubs
+
     def _end(self, hub: StreamHub) -> None:
         self._grace_timers.pop(hub.channel, None)
         if self._hubs.get(hub.channel) is hub:
             del self._hubs[hub.channel]
+        if hub.state is StreamState.ENDED:
+            return
         hub.end()
         log.info("stream ended", extra=hub.log_extra)
+        self._notify(self._on_ended, hub)
 
-    def close(self) -> None:
-        """End every stream now (server shutdown)."""
+    def _notify(self, listener: StreamListener | None, hub: StreamHub) -> None:
+        if listener is None:
+            return
+        try:
+            listener(hub)
+        except Exception:
+            log.exception("stream listener %r failed", listener, extra=hub.log_extra)
+
+    def close(self) -> list[StreamHub]:
+        """End every stream now (server shutdown); return the streams ended."""
         for timer in self._grace_timers.values():
             timer.cancel()
         self._grace_timers.clear()
         for channel, publisher in list(self._publishers.items()):
             publisher.disconnect("server is shutting down")
             self._publishers.pop(channel, None)
-        for hub in list(self._hubs.values()):
+        hubs = list(self._hubs.values())
+        for hub in hubs:
             self._end(hub)
+        return hubs

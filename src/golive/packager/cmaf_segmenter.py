@@ -15,6 +15,10 @@ Rules (RFC 8216bis and the LL-HLS requirements we hold ourselves to):
   last of a segment lasts at least 85% of it and none exceeds it.
 - A segment never exceeds the target duration: if a keyframe is late (irregular GOP), the
   segment is cut anyway at a part boundary and the next one is marked not independent.
+- A *following* segmenter (given the leading rendition's :class:`SegmentBoundaries`) does not
+  choose its cuts: it cuts at its frame nearest each of the leader's segment starts (at a
+  keyframe for video, unless the leader cut without one), so renditions stay aligned, and its
+  first segment takes the leader's media sequence number.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from statistics import fmean
 
 from golive.media.fmp4 import TrackRun, init_segment, media_fragment
 from golive.media.frame import Frame, Track, TrackKind
+from golive.packager.segment_boundaries import Boundary, SegmentBoundaries
 
 # FLV timestamps are whole milliseconds: each end of a part wobbles by up to 1 ms, and the
 # frame rate is estimated from a few deltas; the slack keeps every part within the target.
@@ -39,8 +44,16 @@ class SegmentStarted:
     init_id: int
     discontinuity: bool
     independent: bool
-    start: float  # seconds on the stream timeline
+    start: float  # seconds on the stream timeline (decode time of the first frame)
     timeline_start: bool  # first segment of a new timeline (stream start or discontinuity)
+    media_start: int = 0  # presentation time of the first frame, in the primary timescale
+    timescale: int = 1
+    boundary: Boundary | None = None  # the leader's segment this one follows
+
+    @property
+    def pts(self) -> float:
+        """Presentation time of the first frame, in seconds."""
+        return self.media_start / self.timescale
 
 
 @dataclass(slots=True)
@@ -57,6 +70,7 @@ class PartReady:
 class SegmentReady:
     msn: int
     duration: float
+    media_duration: int = 0  # in the primary track's timescale
 
 
 @dataclass(slots=True)
@@ -85,7 +99,11 @@ class CmafSegmenter:
         part_target: float,
         segment_target: float,
         first_msn: int = 0,
+        follow: SegmentBoundaries | None = None,
     ) -> None:
+        self._follow = follow
+        self._follow_msn = -1  # the leader segment our current segment started on
+        self._start_boundary: Boundary | None = None
         self.configured_part_target = part_target
         self.segment_target = segment_target
         self.part_target: float | None = None  # advertised, fitted to the frame rate
@@ -112,6 +130,18 @@ class CmafSegmenter:
         self._held: list[Frame] = []
         self._last_keyframe: int | None = None
         self._gop = 0
+
+    def resume(self, *, next_msn: int, next_init_id: int, target_duration: int) -> None:
+        """Continue a stream saved by a previous server run, after a discontinuity.
+
+        Media sequence numbers and init segment ids go on from the saved ones, and the target
+        duration stays what the playlist already advertised.
+        """
+        self._next_msn = next_msn
+        self._seg_msn = next_msn - 1
+        self._init_id = next_init_id - 1
+        self._pending_discontinuity = True
+        self.target_duration = target_duration
 
     # -- input --------------------------------------------------------------------------------
 
@@ -208,7 +238,37 @@ class CmafSegmenter:
         if primary.kind is TrackKind.AUDIO and not self._deltas:
             # AAC: 1024 samples per access unit, timescale = sample rate.
             self._nominal_delta = 1024
+        if self._follow is not None:
+            boundary = self._leader_boundary(frame, starting=True)
+            if boundary is None:
+                return False  # wait for the frame on one of the leader's cuts
+            self._start_boundary = boundary
         return True
+
+    def _half_frame(self) -> float:
+        """Half the primary track's frame interval, in seconds (the alignment tolerance)."""
+        primary = self._primary
+        assert primary is not None
+        delta = self._nominal_delta or (
+            1024 if primary.kind is TrackKind.AUDIO else primary.timescale // 30
+        )
+        return delta / primary.timescale / 2
+
+    def _leader_boundary(self, frame: Frame, *, starting: bool) -> Boundary | None:
+        """The leader's segment that ``frame`` should start, if any."""
+        follow = self._follow
+        primary = self._primary
+        assert follow is not None and primary is not None
+        t = frame.pts / primary.timescale
+        half = self._half_frame()
+        boundary = follow.latest_at(t + half)
+        if boundary is None or boundary.msn <= self._follow_msn:
+            return None
+        if primary.kind is TrackKind.VIDEO and not frame.keyframe and boundary.independent:
+            return None  # the leader cut at a keyframe: so do we, at ours
+        if starting and t - boundary.pts > 2 * half + 1e-6:
+            return None  # we came in after the leader's segment began: wait for the next
+        return boundary
 
     def _release_held(self) -> list[SegmenterEvent]:
         if self.part_target is None:
@@ -276,17 +336,31 @@ class CmafSegmenter:
 
         part = self._part
         if not self._seg_open:
-            events += self._start_segment(frame)
+            events += self._start_segment(frame, self._start_boundary)
+            self._start_boundary = None
             part = self._part
         else:
             seg_age = frame.dts - self._seg_start
-            keyframe_cut = frame.keyframe and seg_age >= self.segment_target * ts - d_est / 2
-            forced_cut = (
-                not frame.keyframe
-                and self.target_duration is not None
-                # Half a frame of margin absorbs millisecond jitter in the frame that follows.
-                and seg_age + 1.5 * d_est > self.target_duration * ts
-            )
+            boundary: Boundary | None = None
+            if self._follow is not None:
+                boundary = self._leader_boundary(frame, starting=False)
+                keyframe_cut = boundary is not None
+            else:
+                keyframe_cut = frame.keyframe and seg_age >= self.segment_target * ts - d_est / 2
+            if self._follow is None:
+                forced_cut = (
+                    not frame.keyframe
+                    and self.target_duration is not None
+                    # Half a frame of margin absorbs millisecond jitter in the frame that follows.
+                    and seg_age + 1.5 * d_est > self.target_duration * ts
+                )
+            else:
+                # A follower cuts by itself only once its segment is past the target, keyframe
+                # or not (audio frames all are): the leader's cut is then missing (it stalled).
+                # Earlier would cut just before a leader's cut made close to the target.
+                forced_cut = (
+                    self.target_duration is not None and seg_age > self.target_duration * ts
+                )
             if keyframe_cut or forced_cut:
                 carried: dict[int, list[Frame]] = {}
                 if part is not None and part.primary_frames:
@@ -294,9 +368,9 @@ class CmafSegmenter:
                 elif part is not None:
                     carried = part.frames  # other tracks' frames that arrived first
                 events += self._close_segment(frame.dts)
-                if forced_cut:
+                if forced_cut and not keyframe_cut:
                     self.forced_cuts += 1
-                events += self._start_segment(frame)
+                events += self._start_segment(frame, boundary)
                 part = self._part
                 assert part is not None
                 part.frames.update(carried)
@@ -342,9 +416,15 @@ class CmafSegmenter:
         self._init_id += 1
         return [InitReady(self._init_id, init_segment(tracks))]
 
-    def _start_segment(self, frame: Frame) -> list[SegmenterEvent]:
+    def _start_segment(self, frame: Frame, boundary: Boundary | None) -> list[SegmenterEvent]:
         assert self._primary is not None
         timeline_start = self._seg_msn < 0 or self._pending_discontinuity
+        if boundary is not None:
+            if self._seg_msn < 0:
+                # A follower's first segment takes the leader's number; later ones count on
+                # (sequence numbers never skip, so after a gap they may lag the leader's).
+                self._next_msn = boundary.msn
+            self._follow_msn = boundary.msn
         self._seg_msn = self._next_msn
         self._next_msn += 1
         self._seg_start = frame.dts
@@ -357,6 +437,9 @@ class CmafSegmenter:
             independent=frame.keyframe,
             start=frame.dts / self._primary.timescale,
             timeline_start=timeline_start,
+            media_start=frame.pts,
+            timescale=self._primary.timescale,
+            boundary=boundary,
         )
         self._pending_discontinuity = False
         self._open_part(frame.dts, frame.keyframe)
@@ -400,6 +483,9 @@ class CmafSegmenter:
         if self.target_duration is None:
             # Fixed once: RFC 8216 forbids changing it. Headroom absorbs irregular GOPs.
             self.target_duration = max(
-                math.ceil(self.segment_target), math.ceil(duration * 1.1 + 0.1)
+                math.ceil(self.segment_target),
+                math.ceil(duration * 1.1 + 0.1),
+                # A follower's segments are its leader's: so is its target duration.
+                self._follow.target_duration if self._follow is not None else 0,
             )
-        return [SegmentReady(self._seg_msn, duration)]
+        return [SegmentReady(self._seg_msn, duration, end - self._seg_start)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from golive.media.frame import Frame, Track, TrackKind
@@ -16,6 +17,7 @@ from golive.packager.cmaf_segmenter import (
     SegmentStarted,
 )
 from golive.packager.hls_playlist import MediaPlaylistWriter, RenditionReport
+from golive.packager.segment_boundaries import Boundary, SegmentBoundaries
 from golive.store.live_window import (
     PlaylistSnapshot,
     RenditionWindow,
@@ -28,10 +30,20 @@ log = logging.getLogger("golive.packager")
 # Segments stay fetchable this many segments after they leave the playlist (RFC 8216 6.2.2:
 # clients that loaded an older playlist may still ask for them).
 _RETENTION_SEGMENTS = 3
+# A follower holding frames for its leader's decision lets go of them after this long (the
+# leader stalled): they join the current segment.
+_MAX_HOLD_SECONDS = 2.0
 
 
 class HlsRendition:
-    """One rendition: a CMAF segmenter feeding a RenditionWindow and its playlists."""
+    """One rendition: a CMAF segmenter feeding a RenditionWindow and its playlists.
+
+    The stream's leading rendition records its segment starts in ``lead``; the others
+    ``follow`` them. With ``hold``, a follower's frame waits until the leader has decided its
+    cuts up to the frame's time, so that no cut is missed because the follower's frame came
+    first (the shared audio, interleaved with the video; any rendition while the leader holds
+    its first frames to measure the frame rate).
+    """
 
     def __init__(
         self,
@@ -46,13 +58,30 @@ class HlsRendition:
         on_segment: Callable[[HlsRendition, StoredSegment], None] | None = None,
         reports: Callable[[HlsRendition], Sequence[RenditionReport]] | None = None,
         log_extra: dict[str, object] | None = None,
+        on_part_published: Callable[[float], None] | None = None,
+        lead: SegmentBoundaries | None = None,
+        follow: SegmentBoundaries | None = None,
+        hold: bool = False,
+        on_segment_open: Callable[[HlsRendition, StoredSegment], None] | None = None,
+        on_ended: Callable[[HlsRendition], None] | None = None,
     ) -> None:
         self.name = name
         self.window = window
         self.tracks: list[Track] = []
         self.segmenter = CmafSegmenter(
-            part_target=part_target, segment_target=segment_target, first_msn=first_msn
+            part_target=part_target,
+            segment_target=segment_target,
+            first_msn=first_msn,
+            follow=follow,
         )
+        self._lead = lead
+        self._follow = follow
+        self._on_segment_open = on_segment_open
+        self._on_ended = on_ended
+        self._held: deque[Frame] | None = None
+        if follow is not None and hold:
+            self._held = deque()
+            follow.listen(self._release_held)
         self._writer = MediaPlaylistWriter(uri_prefix=f"{window.stream_token}/")
         self._window_segments = max(3, window_segments)
         self._clock = clock
@@ -66,6 +95,12 @@ class HlsRendition:
         self._discontinuity_sequence = 0
         self._current: StoredSegment | None = None
         self._forced_logged = 0
+        # Metrics, read when scraped: counts, and the delay from the arrival of a part's last
+        # frame to its publication, reported to on_part_published (seconds).
+        self.parts_published = 0
+        self.segments_completed = 0
+        self._on_part_published = on_part_published
+        self._last_arrival = 0.0
 
     # -- StreamConsumer ---------------------------------------------------------------------
 
@@ -74,17 +109,93 @@ class HlsRendition:
         self._handle(self.segmenter.set_tracks(list(tracks)))
 
     def on_frame(self, frame: Frame) -> None:
-        if self._candidate_wall is None and frame.keyframe:
-            self._candidate_wall = self._clock()
-        self._handle(self.segmenter.push(frame))
+        held = self._held
+        if held is not None:
+            held.append(frame)
+            self._release_held()
+            return
+        self._push(frame)
 
     def on_discontinuity(self) -> None:
+        self._release_held(everything=True)
         self._handle(self.segmenter.discontinuity())
         self._candidate_wall = None
 
     def on_end(self) -> None:
+        self._release_held(everything=True)
         self._handle(self.segmenter.flush())
         self.window.end(self._render_snapshot(ended=True))
+        if self._on_ended is not None:
+            self._on_ended(self)
+
+    def _push(self, frame: Frame) -> None:
+        if self._on_part_published is not None:
+            self._last_arrival = time.perf_counter()
+        if self._candidate_wall is None and frame.keyframe:
+            self._candidate_wall = self._clock()
+        self._handle(self.segmenter.push(frame))
+        lead = self._lead
+        if lead is not None and self.segmenter.part_target is not None:
+            track = next((t for t in self.tracks if t.id == frame.track_id), None)
+            if track is not None:
+                lead.advance(frame.dts / track.timescale)
+
+    def _release_held(self, *, everything: bool = False) -> None:
+        """Push the held frames the leader has decided on (all of them with ``everything``)."""
+        held = self._held
+        if not held:
+            return
+        follow = self._follow
+        assert follow is not None
+        frontier = follow.frontier
+        while held:
+            frame = held[0]
+            track = next((t for t in self.tracks if t.id == frame.track_id), None)
+            scale = track.timescale if track is not None else 1
+            newest = held[-1].pts / scale
+            pts = frame.pts / scale
+            decided = frontier is not None and pts <= frontier
+            stale = newest - pts > _MAX_HOLD_SECONDS
+            if not (everything or decided or stale):
+                return
+            held.popleft()
+            self._push(frame)
+
+    def restore(
+        self,
+        segments: Sequence[StoredSegment],
+        init_segments: dict[int, bytes],
+        *,
+        target_duration: int,
+        part_target: float,
+        discontinuity_sequence: int,
+    ) -> None:
+        """Take back the complete segments a previous server run saved (see golive.resume).
+
+        They are listed again, the next segment follows them after a discontinuity, and the
+        playlist is published at once (without ENDLIST) so players can go on while the
+        publisher reconnects.
+        """
+        for seg in segments:
+            self.window.segments[seg.msn] = seg
+        self.window.init_segments.update(init_segments)
+        self.window.target_duration = target_duration
+        self.window.part_target = part_target
+        self._discontinuity_sequence = discontinuity_sequence
+        self._current = segments[-1] if segments else None
+        next_msn = segments[-1].msn + 1 if segments else 0
+        self.segmenter.resume(
+            next_msn=next_msn,
+            next_init_id=max(init_segments, default=-1) + 1,
+            target_duration=target_duration,
+        )
+        snapshot = self._render_snapshot()
+        if snapshot is not None:
+            self.window.publish(snapshot)
+
+    @property
+    def discontinuity_sequence(self) -> int:
+        return self._discontinuity_sequence
 
     # -- state for the multivariant playlist and reports -------------------------------------
 
@@ -110,7 +221,14 @@ class HlsRendition:
                 self.window.init_segments[ev.init_id] = ev.data
 
     def _on_segment_started(self, ev: SegmentStarted) -> None:
-        if ev.timeline_start:
+        boundary = ev.boundary
+        if boundary is not None:
+            # A follower dates its segments by its leader's clock: the same media time has
+            # the same program date time in every rendition.
+            self._anchor_wall = boundary.program_date_time
+            self._anchor_media = boundary.pts
+            start = ev.pts
+        elif ev.timeline_start:
             # Wall clock of the timeline's first keyframe anchors EXT-X-PROGRAM-DATE-TIME, but
             # never before the end of the previous timeline: a publisher that sent faster than
             # real time must not make dates run backwards across the discontinuity.
@@ -123,15 +241,30 @@ class HlsRendition:
                 anchor = max(anchor, end)
             self._anchor_wall = anchor
             self._anchor_media = ev.start
+            start = ev.start
+        else:
+            start = ev.pts if self._follow is not None else ev.start
         seg = StoredSegment(
             msn=ev.msn,
             init_id=ev.init_id,
             discontinuity=ev.discontinuity,
-            program_date_time=self._anchor_wall + (ev.start - self._anchor_media),
+            program_date_time=self._anchor_wall + (start - self._anchor_media),
             independent=ev.independent,
+            media_start=ev.media_start,
+            timescale=ev.timescale,
         )
         self._current = seg
         self.window.segments[ev.msn] = seg
+        if self._lead is not None:
+            self._lead.add(
+                Boundary(
+                    msn=ev.msn,
+                    pts=ev.pts,
+                    program_date_time=seg.program_date_time,
+                    independent=ev.independent,
+                    discontinuity=ev.discontinuity,
+                )
+            )
         if not ev.independent and self.segmenter.forced_cuts > self._forced_logged:
             self._forced_logged = self.segmenter.forced_cuts
             log.warning(
@@ -146,17 +279,23 @@ class HlsRendition:
             return
         seg.parts.append(StoredPart(ev.index, ev.duration, ev.independent, ev.data))
         seg.frame_count += ev.frame_count
+        if len(seg.parts) == 1 and self._on_segment_open is not None:
+            self._on_segment_open(self, seg)
         if self.window.target_duration == 0 and self.segmenter.target_duration is None:
             return  # no playlist until the target duration is known (first segment complete)
         snapshot = self._render_snapshot()
         if snapshot is not None:
             self.window.publish(snapshot)
+            self.parts_published += 1
+            if self._on_part_published is not None and self._last_arrival:
+                self._on_part_published(time.perf_counter() - self._last_arrival)
 
     def _on_segment_ready(self, ev: SegmentReady) -> None:
         seg = self.window.segments.get(ev.msn)
         if seg is None:
             return
         seg.duration = ev.duration
+        seg.media_duration = ev.media_duration
         seg.complete = True
         # One buffer for the whole segment; the parts become views into it, so the live window
         # holds every byte once.
@@ -168,9 +307,12 @@ class HlsRendition:
             part.data = view[offset : offset + size]
             offset += size
         seg.data = data
+        self.segments_completed += 1
         if self.window.target_duration == 0 and self.segmenter.target_duration is not None:
             self.window.target_duration = self.segmenter.target_duration
             self.window.part_target = self.segmenter.part_target or 0.0
+        if self._lead is not None and not self._lead.target_duration:
+            self._lead.target_duration = self.window.target_duration
         self._slide_window()
         if self._on_segment is not None:
             self._on_segment(self, seg)
@@ -207,7 +349,8 @@ class HlsRendition:
         part_target = self.segmenter.part_target or 0.0
         self.window.target_duration = target
         self.window.part_target = part_target
-        reports = self._reports(self) if self._reports is not None else ()
+        # An ended playlist reports nothing: there is no live edge left to jump to.
+        reports = self._reports(self) if self._reports is not None and not ended else ()
         hint = None if ended else self.preload_hint()
 
         def render(skip: bool) -> str | None:

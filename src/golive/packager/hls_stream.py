@@ -1,52 +1,63 @@
-"""Packages one live stream for HLS: its renditions and the multivariant playlist."""
+"""Packages one live stream: its renditions, the multivariant playlist and the DASH MPD.
+
+The layout follows CMAF (one media type per track) and DASH-IF IOP (no multiplexed
+representations): a stream with video and audio is packaged as video-only renditions (the
+source, passed through, and the encoded ones the transcoder opens) and one audio rendition
+shared by all of them (the publisher's AAC, remuxed, never re-encoded). HLS lists the audio
+rendition as an ``EXT-X-MEDIA`` group; DASH as its own AdaptationSet; both read the same
+segments. A stream with one kind of track has that one track in the source rendition.
+
+The source rendition leads: it cuts segments by its keyframes, every other rendition cuts
+where it did (see :mod:`golive.packager.segment_boundaries`).
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Protocol
 
 from golive.media.frame import Frame, Track, TrackKind
+from golive.packager.dash_manifest import (
+    DashPeriod,
+    DashRepresentation,
+    dash_manifest,
+    window_seconds,
+)
+from golive.packager.hls_multivariant import multivariant_playlist
 from golive.packager.hls_playlist import RenditionReport
 from golive.packager.hls_rendition import HlsRendition
+from golive.packager.segment_boundaries import SegmentBoundaries
 from golive.store.live_window import ChannelMedia, RenditionWindow, StoredSegment
 
 SOURCE_RENDITION = "source"
+AUDIO_RENDITION = "audio"
+# The multivariant playlist and the MPD wait for every rendition's first segment, but no
+# longer than this many source segments: a slow transcoder must not hold the stream back.
+_READY_WAIT_SEGMENTS = 3
+_MAX_PERIODS = 16
 
 
-def multivariant_playlist(renditions: Sequence[HlsRendition]) -> str | None:
-    """EXT-X-STREAM-INF per rendition, with bandwidth and frame rate measured on its segments."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:9"]
-    listed = 0
-    for rendition in renditions:
-        segs = [s for s in rendition.window.segments.values() if s.complete and s.duration > 0]
-        if not segs or not rendition.tracks:
-            continue
-        rates = [len(s.data) * 8 / s.duration for s in segs]
-        total_seconds = sum(s.duration for s in segs)
-        average = sum(len(s.data) for s in segs) * 8 / total_seconds
-        attrs = [
-            f"BANDWIDTH={round(max(rates))}",
-            f"AVERAGE-BANDWIDTH={round(average)}",
-            'CODECS="' + ",".join(t.codec for t in rendition.tracks) + '"',
-        ]
-        video = rendition.video
-        if video is not None:
-            if video.width and video.height:
-                attrs.append(f"RESOLUTION={video.width}x{video.height}")
-            frames = sum(s.frame_count for s in segs)
-            attrs.append(f"FRAME-RATE={frames / total_seconds:.3f}")
-        lines.append("#EXT-X-STREAM-INF:" + ",".join(attrs))
-        lines.append(f"{rendition.name}/index.m3u8")
-        listed += 1
-    if not listed:
-        return None
-    lines.append("")
-    return "\n".join(lines)
+class Layout(StrEnum):
+    AUDIO_VIDEO = "audio+video"  # video renditions + the shared audio rendition
+    VIDEO = "video"  # no audio track
+    AUDIO = "audio"  # no video track: the source rendition is audio only
+
+
+class NamedRendition(Protocol):
+    """What the transcoder says about a rendition it opens (its name is enough here)."""
+
+    @property
+    def name(self) -> str: ...
 
 
 class HlsStreamPackager:
-    """A StreamConsumer: source frames go to the source rendition; more renditions may join.
+    """A StreamConsumer packaging the source; implements the transcoder's RenditionOutputs.
 
-    It also keeps the multivariant playlist current whenever a rendition completes a segment.
+    ``audio_only_variant`` lists the audio rendition as a variant of its own too (the
+    ladder's audio-only rung). The multivariant playlist and the MPD are published once
+    every rendition has a segment (or the wait is over) and renewed as segments complete.
     """
 
     def __init__(
@@ -58,6 +69,9 @@ class HlsStreamPackager:
         window_segments: int,
         clock: Callable[[], float] | None = None,
         log_extra: dict[str, object] | None = None,
+        on_part_published: Callable[[float], None] | None = None,
+        audio_only_variant: bool = True,
+        dash_latency_target: float | None = None,
     ) -> None:
         self.media = media
         self._options: dict[str, object] = {
@@ -65,21 +79,44 @@ class HlsStreamPackager:
             "segment_target": segment_target,
             "window_segments": window_segments,
             "log_extra": log_extra,
+            "on_part_published": on_part_published,
         }
         if clock is not None:
             self._options["clock"] = clock
+        self._clock = clock or time.time
+        self._segment_target = segment_target
+        self._audio_only_variant = audio_only_variant
+        # What dash.js aims for: a segment and two parts behind the live edge, by default.
+        self._dash_latency_target = dash_latency_target or max(
+            1.0, segment_target + 2 * part_target
+        )
+        self.boundaries = SegmentBoundaries()
+        self.layout: Layout | None = None
+        self._tracks: list[Track] = []
         self.renditions: dict[str, HlsRendition] = {}
-        self.source = self.add_rendition(SOURCE_RENDITION)
+        self.encoded: dict[str, HlsRendition] = {}
+        self.source = self.add_rendition(SOURCE_RENDITION, lead=self.boundaries)
+        # Made up front (so a resumed stream can take its saved segments back); dropped if
+        # the stream turns out to have no audio track, or only one.
+        self.audio: HlsRendition | None = self.add_rendition(
+            AUDIO_RENDITION, follow=self.boundaries, hold=True
+        )
+        self._ready = False
+        self._periods: list[DashPeriod] = []
+        self._availability_start: float | None = None
 
-    def add_rendition(self, name: str) -> HlsRendition:
+    def add_rendition(self, name: str, **options: object) -> HlsRendition:
         window = RenditionWindow(name, stream_token=self.media.stream_token)
         self.media.renditions[name] = window
         rendition = HlsRendition(
             name,
             window,
             on_segment=self._segment_done,
+            on_segment_open=self._segment_open,
+            on_ended=self._rendition_ended,
             reports=self._reports,
             **self._options,  # type: ignore[arg-type]
+            **options,  # type: ignore[arg-type]
         )
         self.renditions[name] = rendition
         return rendition
@@ -87,25 +124,183 @@ class HlsStreamPackager:
     # -- StreamConsumer ---------------------------------------------------------------------
 
     def on_tracks(self, tracks: Sequence[Track]) -> None:
-        self.source.on_tracks(tracks)
+        self._tracks = list(tracks)
+        if self.layout is not None:
+            self._route_tracks()
 
     def on_frame(self, frame: Frame) -> None:
-        self.source.on_frame(frame)
+        if self.layout is None:
+            self._choose_layout()
+        track = next((t for t in self._tracks if t.id == frame.track_id), None)
+        if track is None:
+            return
+        if track.kind is TrackKind.AUDIO and self.layout is Layout.AUDIO_VIDEO:
+            assert self.audio is not None
+            self.audio.on_frame(frame)
+        elif track.kind is TrackKind.VIDEO or self.layout is Layout.AUDIO:
+            self.source.on_frame(frame)
 
     def on_discontinuity(self) -> None:
         self.source.on_discontinuity()
+        if self.audio is not None:
+            self.audio.on_discontinuity()
 
     def on_end(self) -> None:
-        for rendition in self.renditions.values():
-            rendition.on_end()
+        # Encoded renditions are ended by their producer, once it has drained.
+        self.source.on_end()
+        if self.audio is not None:
+            self.audio.on_end()
 
-    # -- internals ----------------------------------------------------------------------------
+    # -- RenditionOutputs (the transcoder) ----------------------------------------------------
+
+    def open_rendition(self, rendition: NamedRendition) -> HlsRendition:
+        """A new encoded video rendition, cut where the source cuts."""
+        name = rendition.name
+        if name in self.renditions:
+            raise ValueError(f"rendition {name!r} exists already")
+        opened = self.add_rendition(name, follow=self.boundaries, hold=True)
+        self.encoded[name] = opened
+        return opened
+
+    def close_rendition(self, name: str) -> None:
+        """Stop offering an encoded rendition (it was shed): its URLs go away."""
+        rendition = self.encoded.pop(name, None)
+        if rendition is None:
+            return
+        del self.renditions[name]
+        rendition.window.end(None)  # wake blocked requests; they get the last playlist
+        if self.media.renditions.get(name) is rendition.window:
+            del self.media.renditions[name]
+        self._publish()
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def _choose_layout(self) -> None:
+        kinds = {t.kind for t in self._tracks}
+        if TrackKind.VIDEO in kinds and TrackKind.AUDIO in kinds:
+            self.layout = Layout.AUDIO_VIDEO
+        elif TrackKind.VIDEO in kinds:
+            self.layout = Layout.VIDEO
+        else:
+            self.layout = Layout.AUDIO
+        if self.layout is not Layout.AUDIO_VIDEO:
+            self._drop_audio_rendition()
+        self._route_tracks()
+
+    def _drop_audio_rendition(self) -> None:
+        audio = self.audio
+        if audio is None:
+            return
+        self.audio = None
+        self.renditions.pop(audio.name, None)
+        if self.media.renditions.get(audio.name) is audio.window:
+            del self.media.renditions[audio.name]
+
+    def _route_tracks(self) -> None:
+        video = [t for t in self._tracks if t.kind is TrackKind.VIDEO]
+        audio = [t for t in self._tracks if t.kind is TrackKind.AUDIO]
+        if self.layout is Layout.AUDIO:
+            if audio:
+                self.source.on_tracks(audio[:1])
+            return
+        if video:
+            self.source.on_tracks(video[:1])
+        if self.layout is Layout.AUDIO_VIDEO and self.audio is not None and audio:
+            self.audio.on_tracks(audio[:1])
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def _segment_open(self, rendition: HlsRendition, segment: StoredSegment) -> None:
+        if rendition is self.source and (segment.discontinuity or not self._periods):
+            self._new_period(segment)
+        if self._ready:
+            self._publish_manifest()
+
+    def _rendition_ended(self, rendition: HlsRendition) -> None:
+        self._publish()
 
     def _segment_done(self, rendition: HlsRendition, segment: StoredSegment) -> None:
-        ordered = sorted(self.renditions.values(), key=_rendition_order)
-        text = multivariant_playlist(ordered)
+        if not self._ready:
+            self._ready = self._everyone_ready()
+        if self._ready:
+            self._publish()
+
+    def _everyone_ready(self) -> bool:
+        def complete(r: HlsRendition) -> int:
+            return sum(1 for s in r.window.segments.values() if s.complete)
+
+        done = complete(self.source)
+        if not done:
+            return False
+        if done > _READY_WAIT_SEGMENTS:
+            return True
+        return all(complete(r) for r in self.renditions.values())
+
+    def _publish(self) -> None:
+        if not self._ready:
+            return
+        text = multivariant_playlist(
+            self._video_variants() if self.layout is not Layout.AUDIO else [self.source],
+            self.audio,
+            audio_only_variant=self._audio_only_variant,
+        )
         if text is not None:
             self.media.set_multivariant(text.encode())
+        self._publish_manifest()
+
+    def _video_variants(self) -> list[HlsRendition]:
+        variants = [self.source, *self.encoded.values()]
+        # Highest quality first: players start with the first listed variant.
+        return sorted(variants, key=_rendition_order)
+
+    def _new_period(self, segment: StoredSegment) -> None:
+        period = DashPeriod(
+            id=str(segment.msn),
+            program_date_time=segment.program_date_time,
+            media_start=segment.media_start / segment.timescale,
+        )
+        if self._availability_start is None:
+            self._availability_start = period.program_date_time
+        self._periods.append(period)
+        del self._periods[:-_MAX_PERIODS]
+
+    def _publish_manifest(self) -> None:
+        start = self._availability_start
+        if start is None:
+            return
+        if self.layout is Layout.AUDIO:
+            video: list[DashRepresentation] = []
+            audio = _dash_representations([self.source])
+        else:
+            video = _dash_representations(self._video_variants())
+            audio = _dash_representations([self.audio] if self.audio is not None else [])
+        first_media = min(
+            (r.segments[0].media_start / r.segments[0].timescale for r in video + audio),
+            default=None,
+        )
+        if first_media is None:
+            return
+        # Periods whose every segment has left the window are no longer listed.
+        periods = [
+            p
+            for i, p in enumerate(self._periods)
+            if i + 1 == len(self._periods) or self._periods[i + 1].media_start > first_media
+        ]
+        text = dash_manifest(
+            periods=periods,
+            video=video,
+            audio=audio,
+            availability_start=start,
+            publish_time=self._clock(),
+            stream_token=self.media.stream_token,
+            segment_target=self._segment_target,
+            target_duration=self.source.window.target_duration or 1,
+            window_seconds=window_seconds(video + audio),
+            latency_target=self._dash_latency_target,
+            ended=all(r.window.ended for r in self.renditions.values()),
+        )
+        if text is not None:
+            self.media.set_dash_manifest(text.encode())
 
     def _reports(self, rendition: HlsRendition) -> list[RenditionReport]:
         reports = []
@@ -118,12 +313,45 @@ class HlsStreamPackager:
         return reports
 
 
+def _dash_representations(renditions: Sequence[HlsRendition]) -> list[DashRepresentation]:
+    reps = []
+    for rendition in renditions:
+        if not rendition.tracks:
+            continue
+        segments = rendition.playlist_segments()
+        complete = [s for s in segments if s.complete and s.duration > 0]
+        if not complete:
+            continue
+        seconds = sum(s.duration for s in complete)
+        track = rendition.tracks[0]
+        reps.append(
+            DashRepresentation(
+                name=rendition.name,
+                track=track,
+                segments=segments,
+                bandwidth=round(max(len(s.data) * 8 / s.duration for s in complete)),
+                frame_rate=(
+                    sum(s.frame_count for s in complete) / seconds
+                    if track.kind is TrackKind.VIDEO
+                    else None
+                ),
+                part_target=rendition.segmenter.part_target or 0.0,
+            )
+        )
+    return reps
+
+
 def _rendition_order(rendition: HlsRendition) -> tuple[int, int]:
-    # Highest quality first: players start with the first listed variant.
     video = rendition.video
     if video is None:
         return (1, 0)
     return (0, -(video.width * video.height))
 
 
-__all__ = ["SOURCE_RENDITION", "HlsStreamPackager", "TrackKind", "multivariant_playlist"]
+__all__ = [
+    "AUDIO_RENDITION",
+    "SOURCE_RENDITION",
+    "HlsStreamPackager",
+    "Layout",
+    "multivariant_playlist",
+]

@@ -38,6 +38,11 @@ class StoredSegment:
     independent: bool = True  # starts with a keyframe
     data: Bytes = b""
     frame_count: int = 0
+    # Media time in the rendition's track timescale: presentation time of the first frame,
+    # and the duration (for DASH's SegmentTimeline).
+    media_start: int = 0
+    media_duration: int = 0
+    timescale: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +172,14 @@ class RenditionWindow:
         # Only the hinted part and the one after it may be waited for.
         return (msn, part) in ((nxt_msn, nxt_part), (nxt_msn, nxt_part + 1), (nxt_msn + 1, 0))
 
+    def segment_is_pending(self, msn: int) -> bool:
+        """Whether segment ``msn`` is one of the next two to start (DASH asks a bit early)."""
+        if self.ended or msn in self.segments:
+            return False
+        pos = self.last_position
+        newest = pos[0] if pos is not None else max(self.segments, default=None)
+        return newest is not None and newest < msn <= newest + 2
+
     async def wait_changed(self, timeout: float) -> bool:
         """Wait for the next publish; False on timeout."""
         if timeout <= 0:
@@ -187,12 +200,17 @@ class ChannelMedia:
         self.stream_token = stream_token
         self.renditions: dict[str, RenditionWindow] = {}
         self.multivariant: bytes | None = None
+        self.dash_manifest: bytes | None = None
         self._changed = asyncio.Event()
 
     def set_multivariant(self, text: bytes) -> None:
         self.multivariant = text
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    def set_dash_manifest(self, text: bytes) -> None:
+        """The current MPD (renewed whenever a segment starts or completes)."""
+        self.dash_manifest = text
 
     async def wait_multivariant(self, timeout: float) -> bytes | None:
         """The multivariant playlist, waiting up to ``timeout`` while the stream starts."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -50,6 +51,9 @@ log = logging.getLogger("golive.ingest.rtmp")
 _CLOSE_GRACE = 5.0
 # How long a refused client may keep its connection open to read why (see _close).
 _LINGER = 2.0
+# The status that asks a publisher to reconnect (Enhanced RTMP v2); older clients see an
+# error status and a close, and reconnect if they are set up to.
+RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"
 
 
 class PublishRefused(Exception):
@@ -107,35 +111,72 @@ class RtmpServer:
 
     def __init__(self, authorize: Authorizer, limits: RtmpLimits | None = None) -> None:
         self.authorize = authorize
+        # Read by each new connection: replacing it (a settings reload) affects new ones only.
         self.limits = limits or RtmpLimits()
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self._auth_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
         """The bound TCP port (useful after ``start(host, 0)``)."""
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("RTMP server is not started")
-        return int(self._server.sockets[0].getsockname()[1])
+        return _bound_port(self._server)
+
+    @property
+    def tls_port(self) -> int:
+        """The bound RTMPS port (after ``start_tls``)."""
+        return _bound_port(self._tls_server)
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self._tls_server is not None
 
     @property
     def connection_count(self) -> int:
-        """Connections currently open."""
+        """Connections currently open (RTMP and RTMPS)."""
         return len(self._connections)
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (port 0 picks a free port, see :attr:`port`)."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Connection(self), host, port, backlog=1024, reuse_address=True
-        )
+        self._server = await self._listen(host, port, None)
         log.info("RTMP ingest listening on %s:%d", host, self.port)
+
+    async def start_tls(self, host: str, port: int, context: ssl.SSLContext) -> None:
+        """Also listen for RTMPS (RTMP inside TLS) on ``host:port``: same sessions, same limits."""
+        self._tls_server = await self._listen(host, port, context)
+        log.info("RTMPS ingest listening on %s:%d", host, self.tls_port)
+
+    async def _listen(self, host: str, port: int, context: ssl.SSLContext | None) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: _Connection(self),
+            host,
+            port,
+            backlog=1024,
+            reuse_address=True,
+            ssl=context,
+            ssl_handshake_timeout=self.limits.handshake_timeout if context else None,
+        )
+
+    def stop_listening(self) -> None:
+        """Accept no new connections; open ones go on."""
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+
+    def request_reconnect(self, reason: str) -> None:
+        """Ask every client to reconnect (the server is restarting), then close them."""
+        for conn in list(self._connections):
+            conn.shutdown(reason, code=RECONNECT_REQUEST)
 
     async def close(self) -> None:
         """Stop listening, tell every client the server is going away and close them."""
-        if self._server is not None:
-            self._server.close()
+        self.stop_listening()
         for conn in list(self._connections):
             conn.shutdown("server is shutting down")
         loop = asyncio.get_running_loop()
@@ -151,9 +192,16 @@ class RtmpServer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                await server.wait_closed()
+        self._server = self._tls_server = None
+
+
+def _bound_port(server: asyncio.Server | None) -> int:
+    if server is None or not server.sockets:
+        raise RuntimeError("RTMP server is not started")
+    return int(server.sockets[0].getsockname()[1])
 
 
 class _Connection(asyncio.Protocol):
@@ -181,6 +229,8 @@ class _Connection(asyncio.Protocol):
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
+        # The stream's channel and id once publishing (the sink's log_extra), on every line.
+        self._log_extra: dict[str, object] = {}
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -198,6 +248,7 @@ class _Connection(asyncio.Protocol):
                 "rtmp %s: connection refused: %d connections already open (max_connections)",
                 self.peer,
                 len(server._connections),
+                extra=self._log_extra,
             )
             self._closing = True
             transport.abort()
@@ -225,10 +276,10 @@ class _Connection(asyncio.Protocol):
             reason = self._close_reason
         elif exc is not None:
             reason = f"connection lost: {exc}"
-            log.info("rtmp %s: %s", self._context(), reason)
+            log.info("rtmp %s: %s", self._context(), reason, extra=self._log_extra)
         else:
             reason = "connection closed by the publisher"
-            log.info("rtmp %s: %s", self._context(), reason)
+            log.info("rtmp %s: %s", self._context(), reason, extra=self._log_extra)
         self._closing = True
         self._close_reason = reason
         self._end_sink(reason)
@@ -239,15 +290,20 @@ class _Connection(asyncio.Protocol):
         """Kick the publisher: onStatus error with ``reason``, then close."""
         if self._closing:
             return
-        log.warning("rtmp %s: disconnecting publisher: %s", self._context(), reason)
+        log.warning(
+            "rtmp %s: disconnecting publisher: %s", self._context(), reason, extra=self._log_extra
+        )
         self._session.fail(reason)
         self._flush()
         self._close(reason, linger=True)
 
-    def shutdown(self, reason: str) -> None:
+    def shutdown(self, reason: str, code: str = "NetStream.Failed") -> None:
         if self._closing:
             return
-        self._session.fail(reason)
+        if code == RECONNECT_REQUEST:
+            self._session.request_reconnect(reason)
+        else:
+            self._session.fail(reason, code)
         self._flush()
         self._close(reason, linger=True)
 
@@ -306,7 +362,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, reason: str, *, client_message: str | None = None) -> None:
         """Log ``reason`` once, tell the client and close."""
-        log.warning("rtmp %s: %s; closing", self._context(), reason)
+        log.warning("rtmp %s: %s; closing", self._context(), reason, extra=self._log_extra)
         self._session.fail(client_message if client_message is not None else reason)
         self._flush()
         self._close(reason, linger=True)
@@ -320,22 +376,32 @@ class _Connection(asyncio.Protocol):
         try:
             sink.on_close(reason)
         except Exception:
-            log.exception("rtmp %s: stream sink failed in on_close", self._context())
+            log.exception(
+                "rtmp %s: stream sink failed in on_close", self._context(), extra=self._log_extra
+            )
 
     def _feed(self, data: bytes) -> None:
         try:
             events = self._session.receive_data(data)
         except HandshakeError as exc:
-            log.warning("rtmp %s: bad handshake: %s; closing", self._context(), exc)
+            log.warning(
+                "rtmp %s: bad handshake: %s; closing", self._context(), exc, extra=self._log_extra
+            )
             self._close(f"bad handshake: {exc}")
             return
         except RtmpProtocolError as exc:
-            log.warning("rtmp %s: protocol error: %s; closing", self._context(), exc)
+            log.warning(
+                "rtmp %s: protocol error: %s; closing", self._context(), exc, extra=self._log_extra
+            )
             self._flush()
             self._close(f"protocol error: {exc}")
             return
         except Exception:
-            log.exception("rtmp %s: internal error while reading; closing", self._context())
+            log.exception(
+                "rtmp %s: internal error while reading; closing",
+                self._context(),
+                extra=self._log_extra,
+            )
             self._close("internal server error")
             return
         self._flush()
@@ -349,7 +415,7 @@ class _Connection(asyncio.Protocol):
             if type(event) is MediaReceived:
                 self._media(event)
             elif isinstance(event, ConnectRequested):
-                log.debug("rtmp %s: connected", self._context())
+                log.debug("rtmp %s: connected", self._context(), extra=self._log_extra)
             elif isinstance(event, PublishRequested):
                 self._start_authorize(event)
             elif isinstance(event, MetadataReceived):
@@ -359,10 +425,12 @@ class _Connection(asyncio.Protocol):
                     except Exception:
                         self._internal_error("stream sink raised")
             elif isinstance(event, Unpublished):
-                log.info("rtmp %s: publisher unpublished", self._context())
+                log.info("rtmp %s: publisher unpublished", self._context(), extra=self._log_extra)
                 self._end_sink("publisher unpublished")
             elif isinstance(event, ClosingConnection):
-                log.warning("rtmp %s: %s; closing", self._context(), event.reason)
+                log.warning(
+                    "rtmp %s: %s; closing", self._context(), event.reason, extra=self._log_extra
+                )
                 self._flush()
                 self._close(event.reason, linger=True)
 
@@ -395,7 +463,7 @@ class _Connection(asyncio.Protocol):
 
     def _internal_error(self, what: str) -> None:
         """A bug on our side (sink, demuxer): log the traceback, tell the client, close."""
-        log.exception("rtmp %s: %s; closing", self._context(), what)
+        log.exception("rtmp %s: %s; closing", self._context(), what, extra=self._log_extra)
         self._session.fail("internal server error")
         self._flush()
         self._close("internal server error", linger=True)
@@ -432,6 +500,7 @@ class _Connection(asyncio.Protocol):
                 self._context(),
                 exc.description,
                 exc.code,
+                extra=self._log_extra,
             )
             self._session.reject_publish(exc.code, exc.description)
             self._flush()
@@ -448,7 +517,7 @@ class _Connection(asyncio.Protocol):
         except Exception:
             self._authorizing = False
             if self._closing:
-                log.exception("rtmp %s: authorizer raised", self._context())
+                log.exception("rtmp %s: authorizer raised", self._context(), extra=self._log_extra)
             else:
                 self._internal_error("authorizer raised")
             return
@@ -458,13 +527,18 @@ class _Connection(asyncio.Protocol):
             try:
                 sink.on_close(self._close_reason or "connection closed")
             except Exception:
-                log.exception("rtmp %s: stream sink failed in on_close", self._context())
+                log.exception(
+                    "rtmp %s: stream sink failed in on_close",
+                    self._context(),
+                    extra=self._log_extra,
+                )
             return
         self._sink = sink
+        self._log_extra = dict(getattr(sink, "log_extra", None) or {})
         self._demuxer = FlvDemuxer()
         self._session.accept_publish()
         self._flush()
-        log.info("rtmp %s: publishing", self._context())
+        log.info("rtmp %s: publishing", self._context(), extra=self._log_extra)
         assert self._transport is not None
         self._transport.resume_reading()
         self._feed(b"")  # messages the session held while we decided

@@ -280,6 +280,20 @@ class RtmpServerSession:
             self._on_status(_status("error", code, description))
         self._close()
 
+    def request_reconnect(self, description: str) -> None:
+        """Ask the client to reconnect (the server is restarting) and close the session.
+
+        Enhanced RTMP's ``NetConnection.Connect.ReconnectRequest``: a status-level onStatus
+        on the NetConnection (message stream 0). Clients that do not know it see the
+        connection close and reconnect as they would after any drop.
+        """
+        if self._state is _State.CLOSED:
+            return
+        if self._state is not _State.HANDSHAKE:
+            info = _status("status", "NetConnection.Connect.ReconnectRequest", description)
+            self._on_status(info, stream_id=0)
+        self._close()
+
     # ----------------------------------------------------------------------------------
     # Incoming messages
 

@@ -1,0 +1,1 @@
+"""The REST API under /api/v1/: channels, live streams, users, tokens, webhook deliveries."""

@@ -1,0 +1,99 @@
+"""The API application: FastAPI, mounted at /api/v1 inside the origin's Starlette app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+
+from golive import __version__
+from golive.http.api import channels, streams, tokens, users, webhook_deliveries
+from golive.http.api.errors import install_error_handlers
+from golive.http.api.reference import render_html
+from golive.http.api.services import ApiServices
+
+API_PREFIX = "/api/v1"
+ROUTERS = (
+    channels.router,
+    streams.router,
+    users.router,
+    tokens.router,
+    webhook_deliveries.router,
+)
+
+DESCRIPTION = """\
+Manage golive: channels and stream keys, live streams, users, API tokens and the webhook
+delivery log.
+
+Every call needs a personal API token: `Authorization: Bearer glt_…`. Scopes nest: `read`
+reads, `write` also changes, `admin` (administrators only) also sees and manages every user
+and channel. A channel is visible only to its owner and to administrators; someone else's
+channel answers 404 like a missing one. Errors are always
+`{"error": {"code": "…", "message": "…"}}` with the stable codes listed in docs/api.md.
+
+Moderation today is per stream: stop (kick) the publisher, end the stream, rotate the key.
+Chat moderation (bans, timeouts, message removal) comes with chat. Viewer counts are null
+until viewers are counted.
+"""
+
+
+def create_api(services: ApiServices) -> FastAPI:
+    """The FastAPI app; its paths are relative to API_PREFIX, where the origin mounts it."""
+    api = FastAPI(
+        title="golive API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url=None,  # our own page below: no third-party scripts from a CDN
+        redoc_url=None,
+    )
+    api.state.services = services
+    for router in ROUTERS:
+        api.include_router(router)
+    install_error_handlers(api)
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            api.openapi_schema = build_openapi(api)
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(render_html(api.openapi()))
+
+    api.add_api_route("/docs", docs, include_in_schema=False)
+    return api
+
+
+def _required_scope(dependant: Dependant) -> str | None:
+    for dependency in dependant.dependencies:
+        scope = getattr(dependency.call, "required_scope", None)
+        if scope is None:
+            scope = _required_scope(dependency)
+        if scope is not None:
+            return str(scope)
+    return None
+
+
+def build_openapi(api: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document: every operation behind bearer auth, served from API_PREFIX."""
+    schema = get_openapi(
+        title=api.title,
+        version=api.version,
+        description=api.description,
+        routes=api.routes,
+        servers=[{"url": API_PREFIX}],
+    )
+    for route in (r for router in ROUTERS for r in router.routes):
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        scope = _required_scope(route.dependant)
+        for method in route.methods or ():
+            operation = schema["paths"][route.path_format][method.lower()]
+            operation["x-required-scope"] = scope or "none"
+    return schema

@@ -1,0 +1,143 @@
+"""Request and response bodies of the API (they are what the OpenAPI document describes)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+
+CHANNEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
+Scope = Literal["read", "write", "admin"]
+
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    # Control characters and lone surrogates (valid JSON escapes, but not UTF-8) are refused.
+    if _UNSTORABLE.search(value):
+        raise ValueError("must not contain control characters or lone surrogates")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_storable)]
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    is_admin: bool
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    username: str = Field(pattern=USERNAME_PATTERN, description="Unique login name.")
+    display_name: PlainText = Field(default="", max_length=100)
+    is_admin: bool = False
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    token_id: int
+    scopes: list[Scope]
+
+
+class ChannelOut(BaseModel):
+    name: str
+    title: str
+    owner: str | None = Field(description="Owner's username; null: administrators only.")
+    stream_key_hint: str = Field(description="First characters of the stream key.")
+    created_at: datetime
+    key_rotated_at: datetime
+    live: bool
+    watch_url: str
+
+
+class ChannelCreate(BaseModel):
+    name: str = Field(pattern=CHANNEL_NAME_PATTERN)
+    title: PlainText = Field(default="", max_length=200)
+    owner: str | None = Field(
+        default=None,
+        pattern=USERNAME_PATTERN,
+        description="Username of the owner (administrators only); default: the caller.",
+    )
+
+
+class ChannelUpdate(BaseModel):
+    title: PlainText | None = Field(default=None, max_length=200)
+    owner: str | None = Field(
+        default=None, pattern=USERNAME_PATTERN, description="New owner (administrators only)."
+    )
+
+
+class StreamKeyOut(BaseModel):
+    """A new stream key: shown once, only a hash is kept."""
+
+    channel: ChannelOut
+    stream_key: str
+    rtmp_server: str
+    rtmp_url: str
+
+
+class StreamHealthOut(BaseModel):
+    bitrate_bps: float = Field(description="Ingest bitrate over the last five seconds.")
+    fps: float
+    keyframe_interval: float | None = Field(description="Seconds between the last keyframes.")
+    video_codec: str | None
+    audio_codec: str | None
+    width: int
+    height: int
+    audio_sample_rate: int
+    frames: int
+    bytes: int
+    uptime: float = Field(description="Seconds since the stream started.")
+
+
+class LiveStreamOut(BaseModel):
+    channel: str
+    stream_id: str
+    state: Literal["live", "reconnecting", "ended"]
+    started_at: datetime
+    publishes: int = Field(description="Publisher connections so far (reconnects + 1).")
+    viewers: int | None = Field(description="Current viewers; null until viewers are counted.")
+    health: StreamHealthOut
+
+
+class TokenOut(BaseModel):
+    id: int
+    user: str
+    name: str
+    token_hint: str
+    scopes: list[Scope]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreate(BaseModel):
+    name: PlainText = Field(default="", max_length=100)
+    scopes: list[Scope] = Field(min_length=1, max_length=3)
+
+
+class TokenCreated(BaseModel):
+    token: TokenOut
+    secret: str = Field(description="The token itself: shown once, only a hash is kept.")
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: int
+    event_id: str
+    event: str
+    channel: str | None
+    url: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    response_status: int | None
+    error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    payload: str = Field(description="The JSON body sent, exactly as signed.")

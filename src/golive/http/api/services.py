@@ -1,0 +1,48 @@
+"""What the API works on: stores, the live streams and settings, handed in by app.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from golive.config import Settings
+from golive.db.api_tokens import ApiTokenStore
+from golive.db.channels import ChannelStore
+from golive.db.users import UserStore
+from golive.db.webhook_deliveries import WebhookDeliveryLog
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStreamInfo:
+    """A live stream as the API shows it (built from the live layer by app.py's adapter)."""
+
+    channel: str
+    stream_id: str
+    state: str
+    started_at: float  # epoch seconds
+    publishes: int
+    viewers: int | None
+    health: dict[str, float | int | str | None]
+
+
+class LiveStreams(Protocol):
+    """The live layer, seen from the API."""
+
+    def list(self) -> list[LiveStreamInfo]: ...
+
+    def get(self, channel: str) -> LiveStreamInfo | None: ...
+
+    def stop(self, channel: str, reason: str, *, end: bool) -> bool:
+        """Disconnect the publisher; with ``end`` the stream ends at once (no grace)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    channels: ChannelStore
+    users: UserStore
+    tokens: ApiTokenStore
+    deliveries: WebhookDeliveryLog
+    live: LiveStreams
+    settings: Callable[[], Settings]

@@ -1,0 +1,1 @@
+"""Prometheus metrics: collected from live state when scraped, never on the per-frame path."""

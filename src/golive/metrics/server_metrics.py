@@ -1,0 +1,82 @@
+"""Every metric of one golive server, in its own registry (several servers share a test process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.process_collector import ProcessCollector
+
+from golive.live.hub import StreamHub
+from golive.metrics.live_stream_collector import LiveStreamCollector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Parts are published while the frame that completes them is handled: the delay is mostly
+# the packaging time, so the buckets start at 50 µs.
+_PART_DELAY_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+
+
+class ServerMetrics:
+    """The registry /metrics renders, and the few metrics updated as things happen."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self.registry)
+        self.http_requests = Counter(
+            "golive_http_requests",
+            "HTTP requests answered, by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.part_delay = Histogram(
+            "golive_part_availability_delay_seconds",
+            "From the arrival of a part's last frame to the part's publication",
+            ["channel"],
+            buckets=_PART_DELAY_BUCKETS,
+            registry=self.registry,
+        )
+        # Chat comes in a later version; the series exist so dashboards can be built now.
+        self.chat_messages = Counter(
+            "golive_chat_messages", "Chat messages accepted", registry=self.registry
+        )
+        self.chat_dropped = Counter(
+            "golive_chat_messages_dropped",
+            "Chat messages dropped (rate limits, full queues)",
+            registry=self.registry,
+        )
+
+    def watch_streams(
+        self,
+        streams: Callable[[], Iterable[StreamHub]],
+        *,
+        rtmp_connections: Callable[[], int],
+        reload_waiters: Callable[[], int],
+    ) -> None:
+        self.registry.register(
+            LiveStreamCollector(
+                streams, rtmp_connections=rtmp_connections, reload_waiters=reload_waiters
+            )
+        )
+
+    def part_delay_observer(self, channel: str) -> Callable[[float], None]:
+        """The callback a channel's packager reports part delays to."""
+        return self.part_delay.labels(channel).observe
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,47 @@
+"""The live registry as the API sees it (the API's LiveStreams protocol), wired by app.py."""
+
+from __future__ import annotations
+
+from golive.http.api.services import LiveStreamInfo
+from golive.live.hub import StreamHub
+from golive.live.registry import StreamRegistry
+
+
+def stream_info(hub: StreamHub) -> LiveStreamInfo:
+    h = hub.health.snapshot()
+    return LiveStreamInfo(
+        channel=hub.channel,
+        stream_id=hub.stream_id,
+        state=str(hub.state),
+        started_at=hub.started_at,
+        publishes=hub.publishes,
+        viewers=None,  # counted from a later version on
+        health={
+            "bitrate_bps": h.bitrate_bps,
+            "fps": h.fps,
+            "keyframe_interval": h.keyframe_interval,
+            "video_codec": h.video_codec,
+            "audio_codec": h.audio_codec,
+            "width": h.width,
+            "height": h.height,
+            "audio_sample_rate": h.audio_sample_rate,
+            "frames": h.frames,
+            "bytes": h.bytes,
+            "uptime": h.uptime,
+        },
+    )
+
+
+class RegistryLiveStreams:
+    def __init__(self, registry: StreamRegistry) -> None:
+        self._registry = registry
+
+    def list(self) -> list[LiveStreamInfo]:
+        return [stream_info(hub) for hub in self._registry.live()]
+
+    def get(self, channel: str) -> LiveStreamInfo | None:
+        hub = self._registry.hub(channel)
+        return None if hub is None else stream_info(hub)
+
+    def stop(self, channel: str, reason: str, *, end: bool) -> bool:
+        return self._registry.stop(channel, reason, end=end)

@@ -1,0 +1,72 @@
+"""The server's transcoders: one per live stream, all stopped and reaped at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from functools import cache
+
+from golive.live.hub import StreamHub
+from golive.transcode.ladder import Rung, RungKind
+from golive.transcode.transcoder import RenditionOutputs, StreamTranscoder, TranscoderSettings
+
+__all__ = ["TranscodeService", "ffmpeg_binary"]
+
+log = logging.getLogger("golive.transcode")
+
+
+@cache
+def _bundled_ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def ffmpeg_binary(configured: str = "") -> str:
+    """The configured ffmpeg, or the one the imageio-ffmpeg wheel ships."""
+    return configured or _bundled_ffmpeg()
+
+
+class TranscodeService:
+    """Makes the transcoder of each new stream and keeps track of the running ones."""
+
+    def __init__(self) -> None:
+        self._running: set[StreamTranscoder] = set()
+
+    def start(
+        self,
+        hub: StreamHub,
+        outputs: RenditionOutputs,
+        *,
+        ladder: Sequence[Rung],
+        settings: TranscoderSettings,
+    ) -> StreamTranscoder | None:
+        """The stream's transcoder, or None when its ladder encodes nothing."""
+        self._running = {t for t in self._running if not t.finished}
+        if not any(r.kind is RungKind.VIDEO for r in ladder):
+            return None
+        transcoder = StreamTranscoder(
+            ladder, outputs, settings, hub.health.transcode, log_extra=hub.log_extra
+        )
+        self._running.add(transcoder)
+        return transcoder
+
+    @property
+    def running(self) -> list[StreamTranscoder]:
+        return list(self._running)
+
+    async def close(self) -> None:
+        """End every transcoder and wait until each child is reaped."""
+        running, self._running = self._running, set()
+        results = await asyncio.gather(*(t.aclose() for t in running), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("transcoder did not close cleanly: %r", result)
+
+    def kill_all(self) -> None:
+        """Last resort (shutdown past its deadline): kill every child now."""
+        for transcoder in self._running:
+            with contextlib.suppress(Exception):
+                transcoder.kill()

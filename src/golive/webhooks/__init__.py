@@ -1,0 +1,1 @@
+"""Webhooks: signed event notifications and the on_publish approval call."""
