@@ -208,7 +208,7 @@ class GoliveServer:
             access_log=False,
             log_level="warning",
             http="httptools",
-            ws="none",
+            ws="websockets-sansio",
             timeout_graceful_shutdown=2,
         )
         self._http = _EmbeddedUvicorn(config)

@@ -57,9 +57,10 @@ async def test_publish_to_ll_hls(server: GoliveServer) -> None:
         assert_conformant(check_multivariant_playlist(multivariant))
         inf = next(x for x in multivariant.splitlines() if x.startswith("#EXT-X-STREAM-INF"))
         assert 'CODECS="avc1.' in inf and 'mp4a.40.2"' in inf
-        # Video and audio are separate CMAF tracks: the audio is one rendition, a group.
-        assert 'AUDIO="audio"' in inf
-        assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in multivariant
+        # The audio is muxed into the video variant (one playlist per variant to follow);
+        # the audio-only variant comes last.
+        assert "#EXT-X-MEDIA" not in multivariant
+        assert multivariant.rstrip().endswith("audio/index.m3u8")
         assert "RESOLUTION=640x360" in inf
         assert re.search(r"FRAME-RATE=(29\.9|30\.0)", inf)
 
@@ -126,7 +127,7 @@ async def test_publish_to_ll_hls(server: GoliveServer) -> None:
                 assert r.headers["cache-control"].endswith("immutable")
                 media = decode(init + body)
                 if rendition == "source":
-                    assert media.video_codec == "h264" and media.audio_codec is None
+                    assert media.video_codec == "h264" and media.audio_codec == "aac"
                     assert (media.width, media.height) == (640, 360)
                     assert abs(len(media.video_pts) - round(seg.duration * 30)) <= 1
                 else:
@@ -145,11 +146,12 @@ async def test_publish_to_ll_hls(server: GoliveServer) -> None:
 
         media = decode(await download("source", final))
         assert_continuous(media.video_pts, 1 / 30, label="video")
+        assert_continuous(media.audio_pts, 1024 / 48000, label="muxed audio")
         assert len(media.video_pts) >= 30 * 6
         audio_final = (await client.get("/live/demo/audio/index.m3u8")).text
         assert audio_final.rstrip().endswith("#EXT-X-ENDLIST")
         assert_conformant(check_media_playlist(audio_final))
         audio = decode(await download("audio", audio_final))
         assert_continuous(audio.audio_pts, 1024 / 48000, label="audio")
-        # The audio rendition covers the video's time span (cut where the video was cut).
+        # The audio-only rendition covers the video's time span (cut where the video was cut).
         assert abs(min(audio.audio_pts) - min(media.video_pts)) < 0.05

@@ -126,6 +126,22 @@ def test_audio_only_stream() -> None:
     check_part_rules(seg, events)
 
 
+@pytest.mark.parametrize("kind", ["audio-only", "video-only"])
+def test_a_frame_whose_decode_time_goes_back_is_dropped(kind: str) -> None:
+    """A publisher looping a file resent a frame one step back: it is dropped, not packaged
+    with a negative duration (which had made the fragment writer raise)."""
+    track = AUDIO if kind == "audio-only" else VIDEO
+    frames = av_frames(4, video=track is VIDEO, audio=track is AUDIO)
+    i = len(frames) // 2
+    late = frames[i - 1]
+    back = Frame(late.track_id, late.dts - 1, late.pts - 1, False, late.data)
+    seg, events = run([*frames[:i], back, *frames[i:]], tracks=(track,))
+    assert seg.dropped_frames == 1
+    segs = segments_of(events)
+    assert len(segs) >= 3
+    check_part_rules(seg, events)
+
+
 def test_video_only_stream() -> None:
     seg, events = run(av_frames(5, audio=False), tracks=(VIDEO,))
     assert len(segments_of(events)) == 5

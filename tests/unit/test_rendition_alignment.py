@@ -1,14 +1,17 @@
-"""Renditions cut where the source cuts: the shared audio and the encoded renditions."""
+"""Renditions cut where the source cuts: the audio-only and the encoded renditions, and the
+source audio muxed into every video variant."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 from xml.etree import ElementTree
 
+import av
 import pytest
 
-from golive.media.frame import Frame, Track
+from golive.media.frame import Frame
 from golive.packager.hls_stream import HlsStreamPackager, Layout
 from golive.store.live_window import ChannelMedia, StoredSegment
 from tests.hls_conformance import (
@@ -104,7 +107,7 @@ def test_a_late_rendition_takes_the_sources_numbers() -> None:
         assert seg.media_start == source[msn].media_start
 
 
-def test_every_playlist_is_conformant_and_the_multivariant_has_the_audio_group() -> None:
+def test_every_playlist_is_conformant_and_every_video_variant_carries_the_audio() -> None:
     media, _ = package(6.1)
     for name in ("source", "audio", "small"):
         window = media.renditions[name]
@@ -113,24 +116,34 @@ def test_every_playlist_is_conformant_and_the_multivariant_has_the_audio_group()
     assert media.multivariant is not None
     text = media.multivariant.decode()
     assert_conformant(check_multivariant_playlist(text))
-    lines = text.splitlines()
-    assert lines[2].startswith('#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio"')
-    variants = [x for x in lines if x.startswith("#EXT-X-STREAM-INF")]
+    assert "#EXT-X-MEDIA" not in text  # no separate audio playlist to load in step
+    variants = [x for x in text.splitlines() if x.startswith("#EXT-X-STREAM-INF")]
     assert len(variants) == 3  # source, small, and the audio-only variant
     assert "RESOLUTION=320x240" in variants[0] and "RESOLUTION=160x120" in variants[1]
-    assert all('AUDIO="audio"' in v for v in variants)
-    assert 'CODECS="mp4a.40.2"' in variants[2]
-    # BANDWIDTH of a video variant counts its audio rendition too.
-    audio_peak = int(re.search(r"BANDWIDTH=(\d+)", variants[2])[1])  # type: ignore[index]
+    assert all('CODECS="avc1.' in v and ',mp4a.40.2"' in v for v in variants[:2])
+    assert 'CODECS="mp4a.40.2"' in variants[2] and "RESOLUTION" not in variants[2]
+    # BANDWIDTH is the variant's own peak segment bitrate, audio included.
     segs = [s for s in media.renditions["source"].segments.values() if s.complete]
-    video_peak = max(len(s.data) * 8 / s.duration for s in segs)
+    source_peak = max(len(s.data) * 8 / s.duration for s in segs)
     source_bandwidth = int(re.search(r"BANDWIDTH=(\d+)", variants[0])[1])  # type: ignore[index]
-    assert source_bandwidth == round(video_peak + audio_peak)
+    assert source_bandwidth == round(source_peak)
+    # The encoded rendition's parts hold the audio of their own time span.
+    small = media.renditions["small"]
+    assert stream_types(media, "small") == ["video", "audio"]
     # Renditions report each other's live edge.
-    small = media.renditions["small"].latest
+    latest = small.latest
     assert (
-        small is not None and 'RENDITION-REPORT:URI="../source/index.m3u8"' in small.full.decode()
+        latest is not None and 'RENDITION-REPORT:URI="../source/index.m3u8"' in latest.full.decode()
     )
+
+
+def stream_types(media: ChannelMedia, name: str) -> list[str]:
+    """The kinds of track in a rendition's newest segment, read back with PyAV."""
+    window = media.renditions[name]
+    seg = max(window.segments.values(), key=lambda s: s.msn)
+    data = window.init_segments[seg.init_id] + b"".join(p.data for p in seg.parts)
+    with av.open(io.BytesIO(data), format="mp4") as container:
+        return [st.type for st in container.streams]
 
 
 def test_closing_a_rendition_removes_it() -> None:
@@ -163,10 +176,12 @@ def test_dash_manifest_describes_the_same_segments() -> None:
     assert root.get("type") == "dynamic"
     assert root.get("availabilityStartTime") == "2023-11-14T22:13:20.000Z"
     (period,) = root.findall("d:Period", NS)
-    video, audio = period.findall("d:AdaptationSet", NS)
-    assert video.get("contentType") == "video" and audio.get("contentType") == "audio"
-    assert [r.get("id") for r in video.findall("d:Representation", NS)] == ["source", "small"]
-    for rep in [*video.findall("d:Representation", NS), *audio.findall("d:Representation", NS)]:
+    (video,) = period.findall("d:AdaptationSet", NS)  # the audio is muxed in
+    assert video.get("contentType") == "video"
+    reps = video.findall("d:Representation", NS)
+    assert [r.get("id") for r in reps] == ["source", "small"]
+    assert all(r.get("codecs", "").endswith(",mp4a.40.2") for r in reps)
+    for rep in reps:
         name = rep.get("id")
         assert name is not None
         window = media.renditions[name]
@@ -221,12 +236,30 @@ def test_dash_periods_follow_the_source_timelines() -> None:
     assert template is not None and template.get("presentationTimeOffset") == str(3200 * 90)
 
 
-def test_tracks_of_the_audio_rendition() -> None:
+def test_tracks_of_each_rendition() -> None:
     _, pkg = package(2.1)
     assert pkg.audio is not None
     assert pkg.audio.tracks == [AUDIO]
-    assert pkg.source.tracks == [VIDEO]
-    assert isinstance(pkg.renditions["small"].tracks[0], Track)
+    assert pkg.source.tracks == [VIDEO, AUDIO]
+    assert pkg.renditions["small"].tracks == [SMALL, AUDIO]
+
+
+def test_encoded_parts_carry_the_audio_of_their_own_time() -> None:
+    """Audio arrives before the encoded video of the same time; it waits for it."""
+    media, _ = package(4.1)
+    small = media.renditions["small"]
+    for seg in small.segments.values():
+        if not seg.complete:
+            continue
+        data = small.init_segments[seg.init_id] + seg.data
+        with av.open(io.BytesIO(data), format="mp4") as container:
+            firsts: dict[str, float] = {}
+            for packet in container.demux():
+                if packet.pts is None or packet.stream.type in firsts:
+                    continue
+                firsts[packet.stream.type] = float(packet.pts * packet.time_base)
+        assert set(firsts) == {"video", "audio"}
+        assert abs(firsts["audio"] - firsts["video"]) < 0.05, firsts
 
 
 def test_the_mpd_of_an_ended_stream_states_its_duration() -> None:
@@ -238,3 +271,23 @@ def test_the_mpd_of_an_ended_stream_states_its_duration() -> None:
     duration = root.get("mediaPresentationDuration", "")
     assert re.fullmatch(r"PT4\.\d{3}S", duration), duration
     assert not [s for s in root.iter(f"{{{NS['d']}}}S") if s.get("r") == "-1"]
+
+
+def test_a_failing_follower_is_dropped_and_the_source_goes_on() -> None:
+    media = ChannelMedia("demo", "0badc0de")
+    pkg = HlsStreamPackager(
+        media, part_target=0.2, segment_target=1.0, window_segments=20, clock=FakeClock()
+    )
+    pkg.on_tracks([VIDEO, AUDIO])
+    assert pkg.audio is not None
+
+    def broken(frame: Frame) -> None:
+        raise RuntimeError("a bug in the audio rendition")
+
+    pkg.audio.on_frame = broken  # type: ignore[method-assign]
+    for f in av_frames(4.1):
+        pkg.on_frame(f)
+    assert pkg.audio is None and "audio" not in media.renditions
+    source = media.renditions["source"]
+    assert sum(1 for s in source.segments.values() if s.complete) >= 3
+    assert media.multivariant is not None and b"audio/index.m3u8" not in media.multivariant

@@ -58,6 +58,10 @@ function main(): void {
     streaming: {
       // The MPD's ServiceDescription sets the target latency and catch-up rates.
       liveCatchup: { enabled: true },
+      // golive's Representations carry video and audio muxed (as its HLS variants do).
+      // The Media Capabilities API judges one codec per query and rejects the pair, where
+      // MediaSource.isTypeSupported, which the SourceBuffer itself goes by, accepts it.
+      capabilities: { useMediaCapabilitiesApi: false },
       abr: { autoSwitchBitrate: { video: true, audio: true } },
     },
   });

@@ -207,7 +207,7 @@ async def _parts_as_made(window: RenditionWindow, seg: StoredSegment) -> AsyncIt
             sent += 1
         if seg.complete or window.ended:
             return
-        if not await window.wait_changed(wait):
+        if not await window.wait_grown(wait):
             return  # the stream stalled: end the response rather than hang
 
 

@@ -109,6 +109,7 @@ class CmafSegmenter:
         self.part_target: float | None = None  # advertised, fitted to the frame rate
         self.target_duration: int | None = None  # fixed once the first segment is complete
         self.forced_cuts = 0
+        self.dropped_frames = 0  # frames whose decode time went backwards
         self._tracks: dict[int, Track] = {}
         self._init_tracks: list[Track] | None = None
         self._init_id = -1
@@ -319,6 +320,7 @@ class CmafSegmenter:
             # Between two parts: the frame opens the next part at the primary track's edge.
             part = self._open_part(self._estimated_end(), False)
         if frame.dts < self._last_dts.get(frame.track_id, -(2**62)):
+            self.dropped_frames += 1
             return []  # out of order within its track: a decoder could not use it
         self._append(part, frame)
         return []
@@ -326,6 +328,13 @@ class CmafSegmenter:
     def _push_primary(self, frame: Frame) -> list[SegmenterEvent]:
         primary = self._primary
         assert primary is not None and self.part_target is not None
+        last = self._last_dts.get(primary.id)
+        if last is not None and frame.dts <= last:
+            # Decode time must grow (a publisher looping a file or with audio clock jitter
+            # can send a frame at or before the previous one): a decoder could not use it,
+            # and its duration would be negative.
+            self.dropped_frames += 1
+            return []
         ts = primary.timescale
         part_ticks = self.part_target * ts
         d_est = self._estimated_delta(primary.id)

@@ -21,8 +21,11 @@ DASH reads the very CMAF segments the HLS playlists list, by the same URLs. How 
   ``ServiceDescription`` gives the target latency and the catch-up playback rates, and
   ``UTCTiming`` the server's clock.
 - **Renditions.** Video renditions (the source and the encoded ones) form one AdaptationSet
-  with ``segmentAlignment`` (their segments are cut at the same media times); the shared
-  audio rendition is another.
+  with ``segmentAlignment`` (their segments are cut at the same media times). Their segments
+  carry the audio too (the HLS variants are muxed, for LL-HLS latency in hls.js), so each
+  Representation's ``codecs`` names both codecs and there is no separate audio set; DASH-IF
+  IOP prefers demuxed sets, but muxed Representations are valid ISO/IEC 23009-1 and play in
+  dash.js (one SourceBuffer with both codecs). A stream without video has one audio set.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class DashRepresentation:
     bandwidth: int  # bits per second, measured peak
     frame_rate: float | None = None
     part_target: float = 0.0
+    codecs: str = ""  # every track's codec when the segments carry more than ``track``
 
 
 def _date(epoch: float) -> str:
@@ -157,7 +161,7 @@ def _representation(
     track = rep.track
     scale = track.timescale
     attrs: dict[str, object] = {"id": rep.name, "bandwidth": max(1, rep.bandwidth)}
-    attrs["codecs"] = track.codec
+    attrs["codecs"] = rep.codecs or track.codec
     if track.kind is TrackKind.VIDEO:
         attrs["width"] = track.width or None
         attrs["height"] = track.height or None

@@ -1,17 +1,16 @@
-"""The multivariant playlist of a stream: its variants, measured, and the shared audio.
+"""The multivariant playlist of a stream: its variants, measured.
 
-Every video variant (the source and each encoded rendition) is video only and plays with
-the one audio rendition, declared once as an ``EXT-X-MEDIA`` of ``TYPE=AUDIO`` and named by
-each variant's ``AUDIO`` attribute. Figures are measured on the segments in the live window:
+Every video variant (the source and each encoded rendition) carries its audio muxed in, so
+each is one ``EXT-X-STREAM-INF`` with no ``EXT-X-MEDIA`` group. Figures are measured on the
+segments in the live window (RFC 8216bis 4.4.6.2):
 
-- ``BANDWIDTH`` is the peak segment bitrate of the variant's video plus the peak of the audio
-  (RFC 8216bis 4.4.6.2: the largest sum of peak bitrates of renditions played together);
-- ``AVERAGE-BANDWIDTH`` the same with average bitrates;
-- ``CODECS`` lists the video and the audio codec, ``RESOLUTION`` and ``FRAME-RATE`` come from
-  the video track and its frames.
+- ``BANDWIDTH`` is the peak segment bitrate (audio and video together);
+- ``AVERAGE-BANDWIDTH`` the average over the window;
+- ``CODECS`` lists every track's codec, ``RESOLUTION`` and ``FRAME-RATE`` come from the
+  video track and its frames.
 
-The audio rendition is also listed as a variant of its own (audio only, for the slowest
-links), and a stream without video has its one audio rendition as its only variant.
+The audio can also be listed as a variant of its own (audio only, for the slowest links), and
+a stream without video has its one audio rendition as its only variant.
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ from dataclasses import dataclass
 from golive.media.frame import Track, TrackKind
 from golive.packager.hls_rendition import HlsRendition
 
-__all__ = ["AUDIO_GROUP", "multivariant_playlist"]
-
-AUDIO_GROUP = "audio"
+__all__ = ["multivariant_playlist"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +45,10 @@ def _measure(rendition: HlsRendition) -> _Measured | None:
     )
 
 
-def _stream_inf(
-    measured: _Measured, audio: _Measured | None, *, audio_group: bool, uri: str
-) -> list[str]:
-    peak, average = measured.peak, measured.average
-    codecs = [measured.track.codec]
-    if audio is not None and measured.track.kind is TrackKind.VIDEO:
-        peak += audio.peak
-        average += audio.average
-        codecs.append(audio.track.codec)
+def _stream_inf(measured: _Measured, codecs: Sequence[str], uri: str) -> list[str]:
     attrs = [
-        f"BANDWIDTH={round(peak)}",
-        f"AVERAGE-BANDWIDTH={round(average)}",
+        f"BANDWIDTH={round(measured.peak)}",
+        f"AVERAGE-BANDWIDTH={round(measured.average)}",
         'CODECS="' + ",".join(codecs) + '"',
     ]
     track = measured.track
@@ -67,52 +56,32 @@ def _stream_inf(
         if track.width and track.height:
             attrs.append(f"RESOLUTION={track.width}x{track.height}")
         attrs.append(f"FRAME-RATE={measured.frame_rate:.3f}")
-    if audio_group:
-        attrs.append(f'AUDIO="{AUDIO_GROUP}"')
     return ["#EXT-X-STREAM-INF:" + ",".join(attrs), uri]
 
 
 def multivariant_playlist(
-    variants: Sequence[HlsRendition],
-    audio: HlsRendition | None,
-    *,
-    audio_only_variant: bool,
+    variants: Sequence[HlsRendition], audio_only: HlsRendition | None
 ) -> str | None:
     """The playlist text, or None while no variant has a complete segment.
 
-    ``variants`` are listed in the order given (players start with the first one); ``audio``
-    is the shared audio rendition of video variants, if the stream has one.
+    ``variants`` are listed in the order given (players start with the first one);
+    ``audio_only`` is the audio rendition listed last as a variant of its own, if any.
     """
     lines = ["#EXTM3U", "#EXT-X-VERSION:9"]
-    measured_audio = _measure(audio) if audio is not None else None
-    if measured_audio is not None and audio is not None:
-        track = measured_audio.track
-        attrs = [
-            "TYPE=AUDIO",
-            f'GROUP-ID="{AUDIO_GROUP}"',
-            f'NAME="{audio.name}"',
-            "DEFAULT=YES",
-            "AUTOSELECT=YES",
-        ]
-        if track.channels:
-            attrs.append(f'CHANNELS="{track.channels}"')
-        attrs.append(f'URI="{audio.name}/index.m3u8"')
-        lines.append("#EXT-X-MEDIA:" + ",".join(attrs))
     listed = 0
     for rendition in variants:
         measured = _measure(rendition)
         if measured is None:
             continue
-        lines += _stream_inf(
-            measured,
-            measured_audio,
-            audio_group=measured_audio is not None,
-            uri=f"{rendition.name}/index.m3u8",
-        )
+        codecs = [t.codec for t in rendition.tracks]
+        lines += _stream_inf(measured, codecs, f"{rendition.name}/index.m3u8")
         listed += 1
     if not listed:
         return None
-    if audio_only_variant and measured_audio is not None and audio is not None:
-        lines += _stream_inf(measured_audio, None, audio_group=True, uri=f"{audio.name}/index.m3u8")
+    measured_audio = _measure(audio_only) if audio_only is not None else None
+    if measured_audio is not None and audio_only is not None:
+        lines += _stream_inf(
+            measured_audio, [measured_audio.track.codec], f"{audio_only.name}/index.m3u8"
+        )
     lines.append("")
     return "\n".join(lines)

@@ -137,7 +137,8 @@ class HlsRendition:
         lead = self._lead
         if lead is not None and self.segmenter.part_target is not None:
             track = next((t for t in self.tracks if t.id == frame.track_id), None)
-            if track is not None:
+            # Only the primary track's frames decide cuts: audio may run ahead of the video.
+            if track is not None and (track.kind is TrackKind.VIDEO or self.video is None):
                 lead.advance(frame.dts / track.timescale)
 
     def _release_held(self, *, everything: bool = False) -> None:
@@ -279,16 +280,17 @@ class HlsRendition:
             return
         seg.parts.append(StoredPart(ev.index, ev.duration, ev.independent, ev.data))
         seg.frame_count += ev.frame_count
+        # No playlist until the target duration is known (first segment complete).
+        if self.window.target_duration or self.segmenter.target_duration is not None:
+            snapshot = self._render_snapshot()
+            if snapshot is not None:
+                self.window.publish(snapshot)
+                self.parts_published += 1
+                if self._on_part_published is not None and self._last_arrival:
+                    self._on_part_published(time.perf_counter() - self._last_arrival)
         if len(seg.parts) == 1 and self._on_segment_open is not None:
+            # Told after the publish: the playlist now lists the segment before this one.
             self._on_segment_open(self, seg)
-        if self.window.target_duration == 0 and self.segmenter.target_duration is None:
-            return  # no playlist until the target duration is known (first segment complete)
-        snapshot = self._render_snapshot()
-        if snapshot is not None:
-            self.window.publish(snapshot)
-            self.parts_published += 1
-            if self._on_part_published is not None and self._last_arrival:
-                self._on_part_published(time.perf_counter() - self._last_arrival)
 
     def _on_segment_ready(self, ev: SegmentReady) -> None:
         seg = self.window.segments.get(ev.msn)
@@ -307,6 +309,7 @@ class HlsRendition:
             part.data = view[offset : offset + size]
             offset += size
         seg.data = data
+        self.window.segment_completed()
         self.segments_completed += 1
         if self.window.target_duration == 0 and self.segmenter.target_duration is not None:
             self.window.target_duration = self.segmenter.target_duration

@@ -1,24 +1,28 @@
 """Packages one live stream: its renditions, the multivariant playlist and the DASH MPD.
 
-The layout follows CMAF (one media type per track) and DASH-IF IOP (no multiplexed
-representations): a stream with video and audio is packaged as video-only renditions (the
-source, passed through, and the encoded ones the transcoder opens) and one audio rendition
-shared by all of them (the publisher's AAC, remuxed, never re-encoded). HLS lists the audio
-rendition as an ``EXT-X-MEDIA`` group; DASH as its own AdaptationSet; both read the same
-segments. A stream with one kind of track has that one track in the source rendition.
+Every video variant carries the publisher's audio muxed with its video: the source rendition
+(passed through) and each encoded rendition, whose audio the :class:`AudioInterleaver` puts
+in step with the encoded video. One playlist per variant is what holds LL-HLS latency in
+hls.js (see :mod:`golive.packager.audio_interleaver`). The audio is never re-encoded. With the
+ladder's audio-only rung, the audio also makes a rendition of its own, listed as an audio-only
+variant for the slowest links. A stream with one kind of track has that one track in the
+source rendition.
 
 The source rendition leads: it cuts segments by its keyframes, every other rendition cuts
 where it did (see :mod:`golive.packager.segment_boundaries`).
+
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Protocol
 
 from golive.media.frame import Frame, Track, TrackKind
+from golive.packager.audio_interleaver import AudioInterleaver
 from golive.packager.dash_manifest import (
     DashPeriod,
     DashRepresentation,
@@ -31,6 +35,8 @@ from golive.packager.hls_rendition import HlsRendition
 from golive.packager.segment_boundaries import SegmentBoundaries
 from golive.store.live_window import ChannelMedia, RenditionWindow, StoredSegment
 
+log = logging.getLogger("golive.packager")
+
 SOURCE_RENDITION = "source"
 AUDIO_RENDITION = "audio"
 # The multivariant playlist and the MPD wait for every rendition's first segment, but no
@@ -40,7 +46,7 @@ _MAX_PERIODS = 16
 
 
 class Layout(StrEnum):
-    AUDIO_VIDEO = "audio+video"  # video renditions + the shared audio rendition
+    AUDIO_VIDEO = "audio+video"  # video variants with the audio muxed in (+ audio-only)
     VIDEO = "video"  # no audio track
     AUDIO = "audio"  # no video track: the source rendition is audio only
 
@@ -55,8 +61,8 @@ class NamedRendition(Protocol):
 class HlsStreamPackager:
     """A StreamConsumer packaging the source; implements the transcoder's RenditionOutputs.
 
-    ``audio_only_variant`` lists the audio rendition as a variant of its own too (the
-    ladder's audio-only rung). The multivariant playlist and the MPD are published once
+    ``audio_only_variant`` makes the audio a rendition of its own, listed as an audio-only
+    variant (the ladder's audio-only rung). The multivariant playlist and the MPD are published once
     every rendition has a segment (or the wait is over) and renewed as segments complete.
     """
 
@@ -84,6 +90,7 @@ class HlsStreamPackager:
         if clock is not None:
             self._options["clock"] = clock
         self._clock = clock or time.time
+        self._log = log_extra or {}
         self._segment_target = segment_target
         self._audio_only_variant = audio_only_variant
         # What dash.js aims for: a segment and two parts behind the live edge, by default.
@@ -95,11 +102,15 @@ class HlsStreamPackager:
         self._tracks: list[Track] = []
         self.renditions: dict[str, HlsRendition] = {}
         self.encoded: dict[str, HlsRendition] = {}
+        self._interleavers: dict[str, AudioInterleaver] = {}
+        self._audio_track: Track | None = None
         self.source = self.add_rendition(SOURCE_RENDITION, lead=self.boundaries)
         # Made up front (so a resumed stream can take its saved segments back); dropped if
         # the stream turns out to have no audio track, or only one.
-        self.audio: HlsRendition | None = self.add_rendition(
-            AUDIO_RENDITION, follow=self.boundaries, hold=True
+        self.audio: HlsRendition | None = (
+            self.add_rendition(AUDIO_RENDITION, follow=self.boundaries, hold=True)
+            if audio_only_variant
+            else None
         )
         self._ready = False
         self._periods: list[DashPeriod] = []
@@ -134,11 +145,27 @@ class HlsStreamPackager:
         track = next((t for t in self._tracks if t.id == frame.track_id), None)
         if track is None:
             return
-        if track.kind is TrackKind.AUDIO and self.layout is Layout.AUDIO_VIDEO:
-            assert self.audio is not None
-            self.audio.on_frame(frame)
-        elif track.kind is TrackKind.VIDEO or self.layout is Layout.AUDIO:
-            self.source.on_frame(frame)
+        if track.kind is TrackKind.AUDIO:
+            audio = self._audio_track
+            if self.layout is Layout.AUDIO_VIDEO and (audio is None or frame.track_id != audio.id):
+                return  # a second audio track: not offered
+            if self.audio is not None:
+                self._feed(self.audio.name, self.audio.on_frame, frame)
+            for name, interleaver in list(self._interleavers.items()):
+                self._feed(name, interleaver.audio_frame, frame)
+        self.source.on_frame(frame)
+
+    def _feed(self, name: str, method: Callable[[Frame], None], frame: Frame) -> None:
+        """Give a frame to a rendition other than the source, which must never fail with it."""
+        try:
+            method(frame)
+        except Exception:
+            log.exception("rendition %s failed; it is no longer offered", name, extra=self._log)
+            if self.audio is not None and name == self.audio.name:
+                self._drop_audio_rendition()
+                self._publish()
+            else:
+                self.close_rendition(name)
 
     def on_discontinuity(self) -> None:
         self.source.on_discontinuity()
@@ -153,20 +180,24 @@ class HlsStreamPackager:
 
     # -- RenditionOutputs (the transcoder) ----------------------------------------------------
 
-    def open_rendition(self, rendition: NamedRendition) -> HlsRendition:
-        """A new encoded video rendition, cut where the source cuts."""
+    def open_rendition(self, rendition: NamedRendition) -> AudioInterleaver:
+        """A new encoded video rendition, cut where the source cuts, with the source audio."""
         name = rendition.name
         if name in self.renditions:
             raise ValueError(f"rendition {name!r} exists already")
         opened = self.add_rendition(name, follow=self.boundaries, hold=True)
         self.encoded[name] = opened
-        return opened
+        interleaver = AudioInterleaver(opened)
+        interleaver.audio_tracks(self._audio_track)
+        self._interleavers[name] = interleaver
+        return interleaver
 
     def close_rendition(self, name: str) -> None:
         """Stop offering an encoded rendition (it was shed): its URLs go away."""
         rendition = self.encoded.pop(name, None)
         if rendition is None:
             return
+        self._interleavers.pop(name, None)
         del self.renditions[name]
         rendition.window.end(None)  # wake blocked requests; they get the last playlist
         if self.media.renditions.get(name) is rendition.window:
@@ -199,42 +230,57 @@ class HlsStreamPackager:
     def _route_tracks(self) -> None:
         video = [t for t in self._tracks if t.kind is TrackKind.VIDEO]
         audio = [t for t in self._tracks if t.kind is TrackKind.AUDIO]
+        self._audio_track = audio[0] if audio else None
         if self.layout is Layout.AUDIO:
             if audio:
                 self.source.on_tracks(audio[:1])
             return
         if video:
-            self.source.on_tracks(video[:1])
-        if self.layout is Layout.AUDIO_VIDEO and self.audio is not None and audio:
-            self.audio.on_tracks(audio[:1])
+            self.source.on_tracks(video[:1] + audio[:1])
+        if self.layout is Layout.AUDIO_VIDEO:
+            if self.audio is not None and audio:
+                self.audio.on_tracks(audio[:1])
+            for interleaver in self._interleavers.values():
+                interleaver.audio_tracks(self._audio_track)
 
     # -- publishing -----------------------------------------------------------------------------
 
     def _segment_open(self, rendition: HlsRendition, segment: StoredSegment) -> None:
         if rendition is self.source and (segment.discontinuity or not self._periods):
             self._new_period(segment)
-        if self._ready:
+        if not self._ready:
+            self._ready = self._everyone_ready()
+            if self._ready:
+                self._publish()
+        else:
             self._publish_manifest()
 
     def _rendition_ended(self, rendition: HlsRendition) -> None:
         self._publish()
 
     def _segment_done(self, rendition: HlsRendition, segment: StoredSegment) -> None:
-        if not self._ready:
-            self._ready = self._everyone_ready()
         if self._ready:
             self._publish()
 
     def _everyone_ready(self) -> bool:
-        def complete(r: HlsRendition) -> int:
-            return sum(1 for s in r.window.segments.values() if s.complete)
+        """Whether every rendition's playlist lists a complete segment (or the wait is over).
 
-        done = complete(self.source)
+        A playlist lists a completed segment from the next part on: players that load one
+        with parts only (hls.js: "level empty") retry, which costs start-up time.
+        """
+
+        def listed(r: HlsRendition) -> int:
+            latest = r.window.latest
+            if latest is None:
+                return 0
+            return sum(1 for s in r.window.segments.values() if s.complete and s.msn < latest.msn)
+
+        done = listed(self.source)
         if not done:
             return False
         if done > _READY_WAIT_SEGMENTS:
             return True
-        return all(complete(r) for r in self.renditions.values())
+        return all(listed(r) for r in self.renditions.values())
 
     def _publish(self) -> None:
         if not self._ready:
@@ -242,7 +288,6 @@ class HlsStreamPackager:
         text = multivariant_playlist(
             self._video_variants() if self.layout is not Layout.AUDIO else [self.source],
             self.audio,
-            audio_only_variant=self._audio_only_variant,
         )
         if text is not None:
             self.media.set_multivariant(text.encode())
@@ -272,8 +317,9 @@ class HlsStreamPackager:
             video: list[DashRepresentation] = []
             audio = _dash_representations([self.source])
         else:
+            # The audio is muxed into every video Representation (see dash_manifest).
             video = _dash_representations(self._video_variants())
-            audio = _dash_representations([self.audio] if self.audio is not None else [])
+            audio = []
         first_media = min(
             (r.segments[0].media_start / r.segments[0].timescale for r in video + audio),
             default=None,
@@ -336,6 +382,7 @@ def _dash_representations(renditions: Sequence[HlsRendition]) -> list[DashRepres
                     else None
                 ),
                 part_target=rendition.segmenter.part_target or 0.0,
+                codecs=",".join(t.codec for t in rendition.tracks),
             )
         )
     return reps

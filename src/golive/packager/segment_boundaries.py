@@ -11,10 +11,13 @@ program date time, so the same media time has the same date in every playlist.
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["Boundary", "SegmentBoundaries"]
+
+log = logging.getLogger("golive.packager")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,13 @@ class SegmentBoundaries:
         if self.frontier is None or media_time > self.frontier:
             self.frontier = media_time
             for listener in list(self._listeners):
-                listener()
+                try:
+                    listener()
+                except Exception:
+                    # A follower's failure must not reach the leader (the source rendition):
+                    # that follower stops following, the stream goes on.
+                    log.exception("a following rendition failed; it stops here")
+                    self._listeners.remove(listener)
 
     def listen(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)

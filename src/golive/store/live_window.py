@@ -75,6 +75,7 @@ class RenditionWindow:
         self._snapshots: OrderedDict[tuple[int, int], PlaylistSnapshot] = OrderedDict()
         self._snapshot_limit = snapshot_limit
         self._changed = asyncio.Event()
+        self._grown = asyncio.Event()  # a part was added or a segment completed
 
     # -- writer side (packager) ------------------------------------------------------------
 
@@ -103,9 +104,16 @@ class RenditionWindow:
             if not any(s.init_id == seg.init_id for s in self.segments.values()):
                 self.init_segments.pop(seg.init_id, None)
 
+    def segment_completed(self) -> None:
+        """A segment has its last byte (a playlist lists it from the next part on): wake
+        the requests that are sending it as it grows, so they end now, not a part later."""
+        grown, self._grown = self._grown, asyncio.Event()
+        grown.set()
+
     def _wake(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        self.segment_completed()
 
     # -- reader side (HTTP) ----------------------------------------------------------------
 
@@ -179,6 +187,17 @@ class RenditionWindow:
         pos = self.last_position
         newest = pos[0] if pos is not None else max(self.segments, default=None)
         return newest is not None and newest < msn <= newest + 2
+
+    async def wait_grown(self, timeout: float) -> bool:
+        """Wait for the next part or segment completion (or end); False on timeout."""
+        if timeout <= 0:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self._grown.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def wait_changed(self, timeout: float) -> bool:
         """Wait for the next publish; False on timeout."""
