@@ -37,7 +37,7 @@ _DEFAULT_FPS = 30.0
 class RungKind(StrEnum):
     SOURCE = "source"  # the publisher's video, remuxed, never re-encoded
     VIDEO = "video"  # an encoded video rendition
-    AUDIO = "audio"  # the audio-only variant (the shared audio rendition on its own)
+    AUDIO = "audio"  # the audio-only variant (the publisher's audio on its own)
 
 
 @dataclass(frozen=True, slots=True)
