@@ -199,6 +199,7 @@ class GoliveServer:
             channel_exists=self._channel_exists,
             api=api,
             metrics=self.metrics,
+            metrics_token=lambda: self.settings.metrics_token,
             readiness=self._readiness,
             media=self.media,
         )

@@ -48,6 +48,7 @@ LIVE_RELOADABLE = frozenset(
         "rtmps_cert_file",
         "rtmps_key_file",
         "shutdown_timeout",
+        "metrics_token",
         "webhook_url",
         "webhook_secret",
         "webhook_timeout",
@@ -205,6 +206,12 @@ class Settings(BaseSettings):
         le=600.0,
         description="Seconds a graceful shutdown (SIGTERM, SIGINT) may take: publishers are told "
         "to reconnect, open segments are finished and live state is saved within this time.",
+    )
+    metrics_token: str = Field(
+        default="",
+        description="When set, /metrics answers only requests with `Authorization: Bearer "
+        "<metrics_token>` (others get 401); empty: /metrics is open, as Prometheus expects by "
+        "default. At least 16 characters when set.",
     )
     webhook_url: str | None = Field(
         default=None,
@@ -389,6 +396,8 @@ class Settings(BaseSettings):
         rtmps_clash = self.rtmps_port != 0 and self.rtmps_port in (self.rtmp_port, self.http_port)
         if self.rtmps_enabled and rtmps_clash:
             raise ValueError("rtmps_port must differ from rtmp_port and http_port")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise ValueError("metrics_token must be at least 16 characters when set")
         if (self.webhook_url or self.on_publish_url) and len(self.webhook_secret) < 16:
             raise ValueError(
                 "webhook_secret must be at least 16 characters when a webhook URL is set"

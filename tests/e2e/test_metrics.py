@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 from prometheus_client.metrics_core import Metric
@@ -16,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from golive.app import GoliveServer
 from golive.log_format import JsonFormatter
 from tests.support.publisher import finish, start_publisher
-from tests.support.server import http_client, rtmp_url
+from tests.support.server import http_client, rtmp_url, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -131,3 +132,16 @@ async def test_readyz_reports_shutdown(server: GoliveServer) -> None:
         assert r.status_code == 503
         assert r.json()["problems"] == ["shutting down"]
         server.shutting_down = False
+
+
+async def test_metrics_token_guards_the_endpoint(tmp_path: Path) -> None:
+    token = "m" * 24
+    async with running_server(tmp_path / "data", metrics_token=token) as server:
+        client = http_client(server)
+        async with client:
+            r = await client.get("/metrics")
+            assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+            r = await client.get("/metrics", headers={"authorization": "Bearer wrong"})
+            assert r.status_code == 401
+            r = await client.get("/metrics", headers={"authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and "golive_" in r.text

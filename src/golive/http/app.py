@@ -3,7 +3,9 @@ metrics and health checks."""
 
 from __future__ import annotations
 
+import hmac
 import html
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -29,6 +31,8 @@ from golive.metrics.server_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from golive.metrics.server_metrics import ServerMetrics
 from golive.store.live_window import LiveStore
 
+log = logging.getLogger("golive.http")
+
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 ChannelExists = Callable[[str], Awaitable[bool]]
@@ -50,6 +54,7 @@ def create_app(
     metrics: ServerMetrics | None = None,
     readiness: ReadinessCheck | None = None,
     media: LiveMediaEndpoint | None = None,
+    metrics_token: Callable[[], str] = lambda: "",
 ) -> Starlette:
     """Build the HTTP origin around a LiveStore; the API and metrics are optional parts."""
     media = media or LiveMediaEndpoint(store)
@@ -83,6 +88,14 @@ def create_app(
 
     async def metrics_page(request: Request) -> Response:
         assert metrics is not None
+        token = metrics_token()
+        if token:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                log.warning("/metrics refused: missing or wrong bearer token")
+                return PlainTextResponse(
+                    "metrics need a bearer token", 401, headers={"www-authenticate": "Bearer"}
+                )
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     routes = [
