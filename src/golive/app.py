@@ -42,6 +42,7 @@ from golive.packager.hls_stream import HlsStreamPackager
 from golive.registry_live_streams import RegistryLiveStreams
 from golive.resume import saved_stream
 from golive.store.live_window import LiveStore
+from golive.store.viewer_sessions import ViewerSessions
 from golive.transcode.ffmpeg_command import EncoderOptions
 from golive.transcode.ladder import RungKind
 from golive.transcode.service import TranscodeService, ffmpeg_binary
@@ -106,7 +107,8 @@ class GoliveServer:
         self.settings = settings
         self.store = LiveStore()
         self.metrics = ServerMetrics()
-        self.media = LiveMediaEndpoint(self.store)
+        self.viewers = ViewerSessions(expiry=settings.viewer_expiry)
+        self.media = LiveMediaEndpoint(self.store, self.viewers)
         self.registry = StreamRegistry(
             consumer_factory=self._consumers_for,
             reconnect_grace=settings.reconnect_grace,
@@ -182,6 +184,7 @@ class GoliveServer:
             self.registry.live,
             rtmp_connections=lambda: rtmp.connection_count,
             reload_waiters=lambda: self.media.waiting,
+            viewers=self.viewers.count,
         )
         api = create_api(
             ApiServices(
@@ -189,7 +192,7 @@ class GoliveServer:
                 users=self.users,
                 tokens=self.tokens,
                 deliveries=self.deliveries,
-                live=RegistryLiveStreams(self.registry),
+                live=RegistryLiveStreams(self.registry, self.viewers),
                 settings=lambda: self.settings,
             )
         )
@@ -413,8 +416,10 @@ class GoliveServer:
             self._stream_events.started(hub)
 
     def _stream_ended(self, hub: StreamHub) -> None:
+        peak = self.viewers.peak(hub.channel)
+        self.viewers.forget(hub.channel)
         if self._stream_events is not None:
-            self._stream_events.ended(hub)
+            self._stream_events.ended(hub, peak_viewers=peak)
 
     async def _authorize(self, request: PublishRequest) -> StreamSink:
         assert self.channels is not None

@@ -207,6 +207,13 @@ class Settings(BaseSettings):
         description="Seconds a graceful shutdown (SIGTERM, SIGINT) may take: publishers are told "
         "to reconnect, open segments are finished and live state is saved within this time.",
     )
+    viewer_expiry: float = Field(
+        default=30.0,
+        ge=2.0,
+        le=600.0,
+        description="Seconds after a player's last playlist request that it stops counting as "
+        "a viewer (docs/viewers.md).",
+    )
     metrics_token: str = Field(
         default="",
         description="When set, /metrics answers only requests with `Authorization: Bearer "

@@ -5,9 +5,10 @@ from __future__ import annotations
 from golive.http.api.services import LiveStreamInfo
 from golive.live.hub import StreamHub
 from golive.live.registry import StreamRegistry
+from golive.store.viewer_sessions import ViewerSessions
 
 
-def stream_info(hub: StreamHub) -> LiveStreamInfo:
+def stream_info(hub: StreamHub, viewers: ViewerSessions | None = None) -> LiveStreamInfo:
     h = hub.health.snapshot()
     return LiveStreamInfo(
         channel=hub.channel,
@@ -15,7 +16,8 @@ def stream_info(hub: StreamHub) -> LiveStreamInfo:
         state=str(hub.state),
         started_at=hub.started_at,
         publishes=hub.publishes,
-        viewers=None,  # counted from a later version on
+        viewers=None if viewers is None else viewers.count(hub.channel),
+        peak_viewers=None if viewers is None else viewers.peak(hub.channel),
         health={
             "bitrate_bps": h.bitrate_bps,
             "fps": h.fps,
@@ -33,15 +35,16 @@ def stream_info(hub: StreamHub) -> LiveStreamInfo:
 
 
 class RegistryLiveStreams:
-    def __init__(self, registry: StreamRegistry) -> None:
+    def __init__(self, registry: StreamRegistry, viewers: ViewerSessions | None = None) -> None:
         self._registry = registry
+        self._viewers = viewers
 
     def list(self) -> list[LiveStreamInfo]:
-        return [stream_info(hub) for hub in self._registry.live()]
+        return [stream_info(hub, self._viewers) for hub in self._registry.live()]
 
     def get(self, channel: str) -> LiveStreamInfo | None:
         hub = self._registry.hub(channel)
-        return None if hub is None else stream_info(hub)
+        return None if hub is None else stream_info(hub, self._viewers)
 
     def stop(self, channel: str, reason: str, *, end: bool) -> bool:
         return self._registry.stop(channel, reason, end=end)

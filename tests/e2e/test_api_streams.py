@@ -40,7 +40,7 @@ async def test_stream_health_and_kick(server: GoliveServer) -> None:
         health = stream["health"]
         assert isinstance(health, dict)
         assert stream["state"] == "live" and stream["publishes"] == 1
-        assert stream["viewers"] is None  # not counted yet
+        assert stream["viewers"] == 0 and stream["peak_viewers"] == 0  # nobody plays it
         assert 25 <= health["fps"] <= 35
         assert health["video_codec"].startswith("avc1") and health["audio_codec"] == "mp4a.40.2"
         assert (health["width"], health["height"]) == (640, 360)

@@ -224,6 +224,9 @@ class WatchPage {
         backBufferLength: 30,
         // Catch up gently after a stall instead of staying further behind live.
         maxLiveSyncPlaybackRate: 1.1,
+        // CMCD (CTA-5004) as a query parameter: its session id is how the server counts
+        // this player as one viewer (docs/viewers.md). Query, not headers: no CORS preflight.
+        cmcd: { useHeaders: false },
       });
       this.hls = hls;
       this.page.hls = hls;

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from golive.store.live_window import LiveStore, RenditionWindow, StoredSegment
+from golive.store.viewer_sessions import ViewerSessions, session_id
 
 _MEDIA_PATH = re.compile(
     r"/live/(?P<channel>[a-z0-9][a-z0-9_-]{0,31})/"
@@ -53,9 +54,25 @@ def _error(status: int, message: str) -> Response:
 class LiveMediaEndpoint:
     """Serves ``/live/...`` from a LiveStore."""
 
-    def __init__(self, store: LiveStore) -> None:
+    def __init__(self, store: LiveStore, viewers: ViewerSessions | None = None) -> None:
         self._store = store
+        self.viewers = viewers
         self.waiting = 0  # requests blocked until a playlist or part exists (a metric)
+
+    def _count_viewer(self, request: Request, channel: str, stream_token: str) -> None:
+        """Players reload a media playlist (DASH: the MPD) all along: each is a viewer."""
+        viewers = self.viewers
+        if viewers is None:
+            return
+        client = request.client.host if request.client is not None else ""
+        headers = request.headers
+        sid = session_id(
+            request.query_params.get("CMCD"),
+            headers.get("cmcd-session"),
+            client,
+            headers.get("user-agent", ""),
+        )
+        viewers.seen(channel, stream_token, sid)
 
     async def handle(self, request: Request) -> Response:
         if request.method == "OPTIONS":
@@ -76,6 +93,7 @@ class LiveMediaEndpoint:
                 text, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": LIVE_PLAYLIST}
             )
         if match["mpd"]:
+            self._count_viewer(request, media.channel, media.stream_token)
             # Published together with the multivariant playlist.
             await media.wait_multivariant(_STARTUP_WAIT)
             mpd = media.dash_manifest
@@ -88,6 +106,7 @@ class LiveMediaEndpoint:
         if window is None:
             return _error(404, "no such rendition")
         if match["playlist"]:
+            self._count_viewer(request, media.channel, media.stream_token)
             return await self._playlist(request, window)
         if match["token"] != window.stream_token:
             return _error(404, "segment is not in the live window")

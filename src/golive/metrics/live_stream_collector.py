@@ -24,8 +24,10 @@ class LiveStreamCollector(Collector):
         *,
         rtmp_connections: Callable[[], int] = lambda: 0,
         reload_waiters: Callable[[], int] = lambda: 0,
+        viewers: Callable[[str], int] = lambda channel: 0,
     ) -> None:
         self._streams = streams
+        self._viewers = viewers
         self._rtmp_connections = rtmp_connections
         self._reload_waiters = reload_waiters
 
@@ -58,7 +60,7 @@ class LiveStreamCollector(Collector):
             labels=ch,
         )
         viewers = GaugeMetricFamily(
-            "golive_viewers", "Current viewers (0 until viewers are counted)", labels=ch
+            "golive_viewers", "Current viewers (players seen in the last 30 s)", labels=ch
         )
         rl = [*ch, "rendition"]
         parts = CounterMetricFamily("golive_parts_published", "LL-HLS parts published", labels=rl)
@@ -82,7 +84,7 @@ class LiveStreamCollector(Collector):
             ingest_bytes.add_metric(c, health.bytes)
             frames.add_metric(c, health.frames)
             publishes.add_metric(c, hub.publishes)
-            viewers.add_metric(c, 0)
+            viewers.add_metric(c, self._viewers(hub.channel))
             transcode = getattr(hub.health, "transcode", None)
             if transcode is not None:
                 if getattr(transcode, "speed", None) is not None:

@@ -67,10 +67,14 @@ class ServerMetrics:
         *,
         rtmp_connections: Callable[[], int],
         reload_waiters: Callable[[], int],
+        viewers: Callable[[str], int] = lambda channel: 0,
     ) -> None:
         self.registry.register(
             LiveStreamCollector(
-                streams, rtmp_connections=rtmp_connections, reload_waiters=reload_waiters
+                streams,
+                rtmp_connections=rtmp_connections,
+                reload_waiters=reload_waiters,
+                viewers=viewers,
             )
         )
 

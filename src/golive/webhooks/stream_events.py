@@ -41,7 +41,7 @@ class StreamEventNotifier:
             },
         )
 
-    def ended(self, hub: StreamHub) -> None:
+    def ended(self, hub: StreamHub, *, peak_viewers: int | None = None) -> None:
         now = time.time()
         self._dispatcher.emit(
             STREAM_ENDED,
@@ -52,6 +52,7 @@ class StreamEventNotifier:
                 "ended_at": _iso(now),
                 "duration": round(now - hub.started_at, 3),
                 "publishes": hub.publishes,
+                "peak_viewers": peak_viewers,
             },
         )
 

@@ -36,8 +36,8 @@ channel answers 404 like a missing one. Errors are always
 `{"error": {"code": "…", "message": "…"}}` with the stable codes listed in docs/api.md.
 
 Moderation today is per stream: stop (kick) the publisher, end the stream, rotate the key.
-Chat moderation (bans, timeouts, message removal) comes with chat. Viewer counts are null
-until viewers are counted.
+Chat moderation (bans, timeouts, message removal) comes with chat. Viewer counts are the
+players seen in the last 30 s (docs/viewers.md).
 """
 
 

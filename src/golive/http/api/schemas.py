@@ -102,7 +102,13 @@ class LiveStreamOut(BaseModel):
     state: Literal["live", "reconnecting", "ended"]
     started_at: datetime
     publishes: int = Field(description="Publisher connections so far (reconnects + 1).")
-    viewers: int | None = Field(description="Current viewers; null until viewers are counted.")
+    viewers: int | None = Field(
+        description="Concurrent viewers: players that loaded a playlist in the last 30 s "
+        "(see docs/viewers.md); null when the server does not count viewers."
+    )
+    peak_viewers: int | None = Field(
+        description="The most concurrent viewers this stream has had; null when not counted."
+    )
     health: StreamHealthOut
 
 

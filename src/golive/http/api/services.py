@@ -23,6 +23,7 @@ class LiveStreamInfo:
     started_at: float  # epoch seconds
     publishes: int
     viewers: int | None
+    peak_viewers: int | None
     health: dict[str, float | int | str | None]
 
 

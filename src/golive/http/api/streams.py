@@ -27,6 +27,7 @@ def stream_out(info: LiveStreamInfo) -> LiveStreamOut:
         started_at=datetime.fromtimestamp(info.started_at, UTC),
         publishes=info.publishes,
         viewers=info.viewers,
+        peak_viewers=info.peak_viewers,
         health=StreamHealthOut(**health),
     )
 
