@@ -15,17 +15,26 @@ from pathlib import Path
 
 import uvicorn
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 
+from golive.chat.chat_room import ChatUser
+from golive.chat.chat_service import ChannelRef, ChatService
 from golive.config import LIVE_RELOADABLE, Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore, stream_key_hint
+from golive.db.chat_store import ChatStore
 from golive.db.engine import Database
+from golive.db.models import is_valid_channel_name
 from golive.db.users import UserStore
+from golive.db.web_sessions import WebSessionStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
 from golive.http.api.app import create_api
 from golive.http.api.services import ApiServices
 from golive.http.app import create_app
+from golive.http.chat_socket import chat_route
 from golive.http.live_media import LiveMediaEndpoint
+from golive.http.web_pages import LiveView, WebPages
 from golive.ingest.rtmp.server import (
     PublishRefused,
     PublishRequest,
@@ -134,6 +143,9 @@ class GoliveServer:
         self._stopped = False
         self.restored: list[str] = []  # channels taken back from a previous run
         self.transcoders = TranscodeService()
+        self.chat: ChatService | None = None
+        self.chat_store: ChatStore | None = None
+        self.pages: WebPages | None = None
 
     @property
     def saved_streams_dir(self) -> Path:
@@ -196,9 +208,18 @@ class GoliveServer:
                 settings=lambda: self.settings,
             )
         )
+        self.chat = self._chat_service(sessions)
+        self.pages = WebPages(
+            self.channels,
+            self.users,
+            WebSessionStore(sessions),
+            live=self._live_views,
+        )
+        site = [*self.pages.routes(), chat_route(self.chat, self._chat_user)]
         self._http_socket = _listen(s.host, s.http_port)
         app = create_app(
             self.store,
+            pages=site,
             channel_exists=self._channel_exists,
             api=api,
             metrics=self.metrics,
@@ -265,6 +286,8 @@ class GoliveServer:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
                 await self._http_task
+        if self.chat_store is not None:
+            await self.chat_store.flush()
         if self.db is not None:
             await self.db.close()
 
@@ -414,6 +437,39 @@ class GoliveServer:
     def _stream_started(self, hub: StreamHub) -> None:
         if self._stream_events is not None:
             self._stream_events.started(hub)
+
+    def _chat_service(self, sessions: async_sessionmaker[AsyncSession]) -> ChatService:
+        self.chat_store = ChatStore(sessions)
+        channels = self.channels
+        assert channels is not None
+
+        async def channel(name: str) -> ChannelRef | None:
+            found = await channels.get(name) if is_valid_channel_name(name) else None
+            return None if found is None else ChannelRef(found.id, found.name, found.owner_id)
+
+        def media_time(name: str) -> tuple[str, float] | None:
+            # Publishers send in real time: seconds since the stream started are its media
+            # time, to within the publisher's buffering.
+            hub = self.registry.hub(name)
+            return None if hub is None else (hub.stream_id, time.time() - hub.started_at)
+
+        return ChatService(
+            self.chat_store,
+            channel=channel,
+            room_state=self.chat_store.room_state,
+            media_time=media_time,
+        )
+
+    async def _chat_user(self, conn: HTTPConnection) -> ChatUser | None:
+        assert self.pages is not None
+        user = await self.pages.session_user(conn)
+        return None if user is None else ChatUser(user.id, user.username, user.display_name)
+
+    def _live_views(self) -> list[LiveView]:
+        return [
+            LiveView(info.channel, info.viewers or 0, info.health)
+            for info in RegistryLiveStreams(self.registry, self.viewers).list()
+        ]
 
     def _stream_ended(self, hub: StreamHub) -> None:
         peak = self.viewers.peak(hub.channel)

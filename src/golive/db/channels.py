@@ -180,12 +180,19 @@ class ChannelStore:
         return key
 
     async def update(
-        self, name: str, *, title: str | None = None, owner_id: int | None = None
+        self,
+        name: str,
+        *,
+        title: str | None = None,
+        owner_id: int | None = None,
+        category: str | None = None,
     ) -> Channel:
-        """Change a channel's title and/or owner; return the channel as it now is."""
+        """Change a channel's title, category and/or owner; return the channel as it now is."""
         values: dict[str, object] = {}
         if title is not None:
             values["title"] = title
+        if category is not None:
+            values["category"] = category
         if owner_id is not None:
             values["owner_id"] = owner_id
         if values:

@@ -10,7 +10,17 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Dialect, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
@@ -107,6 +117,9 @@ class Channel(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(32), unique=True)
     title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    category: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    # Seconds a chatter waits between messages (0: off); owner and moderators are exempt.
+    chat_slow_mode: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     stream_key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     stream_key_hint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -188,3 +201,61 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class WebSession(Base):
+    """A signed-in browser: only the SHA-256 of the cookie's random id is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChatMessage(Base):
+    """One chat message, kept with the live stream's media time it was sent at."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    sent_at_ms: Mapped[int] = mapped_column(Integer)  # server epoch milliseconds
+    stream_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    media_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class ChatModerator(Base):
+    """A user the channel's owner appointed to moderate its chat."""
+
+    __tablename__ = "chat_moderators"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ChatBan(Base):
+    """A user who may not chat in a channel: for good (``until`` None) or until a time."""
+
+    __tablename__ = "chat_bans"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    by_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

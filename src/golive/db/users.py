@@ -43,12 +43,20 @@ class UserStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
 
-    async def add(self, username: str, *, display_name: str = "", is_admin: bool = False) -> User:
+    async def add(
+        self,
+        username: str,
+        *,
+        display_name: str = "",
+        is_admin: bool = False,
+        password_hash: str | None = None,
+    ) -> User:
         check_username(username)
         user = User(
             username=username,
             display_name=display_name,
             is_admin=is_admin,
+            password_hash=password_hash,
             created_at=utcnow(),
         )
         try:

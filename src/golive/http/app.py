@@ -7,7 +7,7 @@ import hmac
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -21,12 +21,13 @@ from starlette.responses import (
     PlainTextResponse,
     Response,
 )
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.request_metrics import RequestMetrics
+from golive.http.web_pages import security_headers
 from golive.metrics.server_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from golive.metrics.server_metrics import ServerMetrics
 from golive.store.live_window import LiveStore
@@ -55,8 +56,11 @@ def create_app(
     readiness: ReadinessCheck | None = None,
     media: LiveMediaEndpoint | None = None,
     metrics_token: Callable[[], str] = lambda: "",
+    pages: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """Build the HTTP origin around a LiveStore; the API and metrics are optional parts."""
+    """Build the HTTP origin around a LiveStore; the API, metrics and the site's pages
+    (home, accounts, dashboard, chat socket: http/web_pages.py, http/chat_socket.py) are
+    optional parts."""
     media = media or LiveMediaEndpoint(store)
     web = web_dir()
     watch_page = web / "watch.html"
@@ -66,7 +70,9 @@ def create_app(
         if not _CHANNEL.fullmatch(channel) or not await channel_exists(channel):
             return HTMLResponse(_page("No such channel", "<p>There is no channel here.</p>"), 404)
         return FileResponse(
-            watch_page, media_type="text/html", headers={"cache-control": "no-cache"}
+            watch_page,
+            media_type="text/html",
+            headers={**security_headers(), "cache-control": "no-cache"},
         )
 
     async def home(request: Request) -> Response:
@@ -98,8 +104,10 @@ def create_app(
                 )
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
-    routes = [
-        Route("/", home, methods=["GET", "HEAD"]),
+    routes: list[BaseRoute] = [*pages]
+    if not any(isinstance(r, Route) and r.path == "/" for r in pages):
+        routes.append(Route("/", home, methods=["GET", "HEAD"]))
+    routes += [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/live/{path:path}", media.handle, methods=["GET", "HEAD", "OPTIONS"]),

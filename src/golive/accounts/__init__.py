@@ -1,0 +1,1 @@
+"""Web accounts: password hashing, browser sessions and their limits."""

@@ -1,0 +1,418 @@
+"""One channel's chat: who is in it, what they may do, and delivering messages to everyone.
+
+Delivery is batched: messages accepted within one batch interval go out as one frame, encoded
+once and handed to every member, so the cost per message falls as the room grows. The
+interval grows with the room (25 ms for a small room, up to 250 ms at 10,000 members), which
+bounds frames per second per member. A member whose queue of unsent frames passes
+``max_queued_frames`` (a client that stopped reading) is disconnected instead of growing
+memory.
+
+Rules (docs/chat.md): signed-in users send; the owner and moderators are exempt from slow
+mode, may delete messages and time out or ban viewers; only the owner appoints moderators
+and sets slow mode; nobody acts on the owner, moderators do not act on moderators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from golive.chat.message_text import ChatRejected, normalize_message
+from golive.chat.token_bucket import TokenBucket
+
+__all__ = [
+    "ChatLimits",
+    "ChatMember",
+    "ChatPersistence",
+    "ChatRoom",
+    "ChatUser",
+    "Role",
+    "RoomState",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUser:
+    """A signed-in chatter."""
+
+    id: int
+    name: str
+    display_name: str = ""
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    MODERATOR = "moderator"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLimits:
+    rate: float = 1.0  # messages per second per user, sustained
+    burst: float = 5.0  # messages a user may send at once
+    duplicate_window: float = 30.0  # seconds in which the same text from a user is refused
+    history: int = 50  # messages a joining member gets
+    max_queued_frames: int = 200  # unsent frames before a member is disconnected
+    min_batch: float = 0.025
+    max_batch: float = 0.25
+    batch_per_member: float = 0.000025  # seconds of batch interval added per member
+    max_timeout: int = 14 * 86400
+
+
+@dataclass(slots=True)
+class RoomState:
+    """What the room keeps in the database."""
+
+    moderators: set[int] = field(default_factory=set)
+    bans: dict[int, float | None] = field(default_factory=dict)  # user id -> until (epoch s)
+    slow_mode: int = 0
+    history: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (user id, msg)
+
+
+class ChatPersistence(Protocol):
+    """Where a room's messages and moderation go (db/chat_store.py)."""
+
+    def save_message(self, channel_id: int, user_id: int, message: dict[str, Any]) -> None: ...
+
+    async def mark_deleted(self, ids: list[str]) -> None: ...
+
+    async def delete_user_messages(self, channel_id: int, user_id: int) -> None: ...
+
+    async def set_moderator(self, channel_id: int, user_id: int, moderator: bool) -> None: ...
+
+    async def set_ban(
+        self, channel_id: int, user_id: int, until: float | None, by: int
+    ) -> None: ...
+
+    async def remove_ban(self, channel_id: int, user_id: int) -> None: ...
+
+    async def set_slow_mode(self, channel_id: int, seconds: int) -> None: ...
+
+    async def user_by_name(self, name: str) -> ChatUser | None: ...
+
+
+class ChatMember:
+    """One connection's queue of frames to send, filled by the room, emptied by its socket."""
+
+    def __init__(self, user: ChatUser | None, limit: int) -> None:
+        self.user = user
+        self.frames: deque[str] = deque()
+        self.ready = asyncio.Event()
+        self.closed = False
+        self.overflowed = False
+        self._limit = limit
+
+    def push(self, frame: str) -> None:
+        if self.closed:
+            return
+        if len(self.frames) >= self._limit:
+            self.overflowed = True
+            self.closed = True
+        else:
+            self.frames.append(frame)
+        self.ready.set()
+
+
+@dataclass(slots=True)
+class _Chatter:
+    bucket: TokenBucket
+    last_sent: float = 0.0
+    last_text: str = ""
+    last_text_at: float = 0.0
+
+
+def _frame(kind: str, **fields: Any) -> str:
+    return json.dumps({"type": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+
+
+class ChatRoom:
+    """The chat of one channel (``owner_id`` may be None: administrators own it)."""
+
+    def __init__(
+        self,
+        channel: str,
+        channel_id: int,
+        owner_id: int | None,
+        state: RoomState,
+        store: ChatPersistence,
+        *,
+        limits: ChatLimits | None = None,
+        media_time: Callable[[], tuple[str, float] | None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.channel = channel
+        self.channel_id = channel_id
+        self.owner_id = owner_id
+        self.limits = limits or ChatLimits()
+        self.state = state
+        self._store = store
+        self._media_time = media_time
+        self._clock = clock
+        self.members: set[ChatMember] = set()
+        self.history: deque[tuple[int, dict[str, Any]]] = deque(
+            state.history[-self.limits.history :], maxlen=self.limits.history
+        )
+        self._chatters: dict[int, _Chatter] = {}
+        self._pending: list[dict[str, Any]] = []
+        self._flush: asyncio.TimerHandle | None = None
+        self.delivered = 0  # message deliveries (messages x members), for metrics
+        self.dropped_members = 0
+
+    # -- membership ------------------------------------------------------------------------------
+
+    def role(self, user: ChatUser | None) -> Role:
+        if user is not None and user.id == self.owner_id:
+            return Role.OWNER
+        if user is not None and user.id in self.state.moderators:
+            return Role.MODERATOR
+        return Role.VIEWER
+
+    def join(self, user: ChatUser | None) -> ChatMember:
+        member = ChatMember(user, self.limits.max_queued_frames)
+        self.members.add(member)
+        role = self.role(user)
+        member.push(
+            _frame(
+                "hello",
+                channel=self.channel,
+                user=None if user is None else self._user_json(user, role),
+                slow_mode=self.state.slow_mode,
+                can_send=user is not None and self._ban_left(user.id) is None,
+            )
+        )
+        member.push(_frame("history", messages=[m for _, m in self.history]))
+        return member
+
+    def leave(self, member: ChatMember) -> None:
+        member.closed = True
+        self.members.discard(member)
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def send(self, user: ChatUser | None, text: object) -> dict[str, Any]:
+        """Accept a message (queued for the next batch) or raise ChatRejected."""
+        if user is None:
+            raise ChatRejected("not_signed_in", "sign in to chat")
+        self._check_ban(user.id)
+        cleaned = normalize_message(text)
+        now = self._clock()
+        role = self.role(user)
+        chatter = self._chatter(user.id)
+        if role is Role.VIEWER and self.state.slow_mode:
+            wait = chatter.last_sent + self.state.slow_mode - now
+            if wait > 0:
+                raise ChatRejected(
+                    "slow_mode",
+                    f"slow mode: one message every {self.state.slow_mode} s",
+                    retry_after=round(wait, 2),
+                )
+        folded = cleaned.casefold()
+        if (
+            folded == chatter.last_text
+            and now - chatter.last_text_at < self.limits.duplicate_window
+        ):
+            raise ChatRejected("duplicate", "you just sent that message")
+        wait = chatter.bucket.take()
+        if wait > 0:
+            raise ChatRejected(
+                "rate_limited", "you are sending too fast", retry_after=round(wait, 2)
+            )
+        chatter.last_sent = now
+        chatter.last_text, chatter.last_text_at = folded, now
+        position = self._media_time()
+        message = {
+            "id": secrets.token_hex(8),
+            "user": self._user_json(user, role),
+            "text": cleaned,
+            "time": int(now * 1000),
+            "media_time": None if position is None else round(position[1], 3),
+        }
+        self.history.append((user.id, message))
+        self._store.save_message(
+            self.channel_id,
+            user.id,
+            {**message, "stream_id": None if position is None else position[0]},
+        )
+        self._pending.append(message)
+        self._schedule_flush()
+        return message
+
+    def _schedule_flush(self) -> None:
+        if self._flush is None:
+            limits = self.limits
+            delay = min(
+                limits.max_batch,
+                max(limits.min_batch, len(self.members) * limits.batch_per_member),
+            )
+            self._flush = asyncio.get_running_loop().call_later(delay, self._deliver)
+
+    def _deliver(self) -> None:
+        self._flush = None
+        pending, self._pending = self._pending, []
+        if pending:
+            self.broadcast(_frame("messages", messages=pending), count=len(pending))
+
+    def broadcast(self, frame: str, *, count: int = 0) -> None:
+        """Hand one encoded frame to every member (slow ones are dropped)."""
+        dropped = []
+        for member in self.members:
+            member.push(frame)
+            if member.overflowed:
+                dropped.append(member)
+        self.delivered += count * len(self.members)
+        for member in dropped:
+            self.dropped_members += 1
+            self.members.discard(member)
+
+    # -- moderation -------------------------------------------------------------------------------
+
+    async def delete(self, actor: ChatUser | None, message_id: object) -> None:
+        self._require(actor, moderator=True)
+        if not isinstance(message_id, str) or len(message_id) > 32:
+            raise ChatRejected("bad_request", "id must be a message id")
+        entry = next(((uid, m) for uid, m in self.history if m["id"] == message_id), None)
+        if entry is not None and actor is not None:
+            self._may_act_on(actor, entry[0])
+            self.history.remove(entry)
+        self._pending = [m for m in self._pending if m["id"] != message_id]
+        await self._store.mark_deleted([message_id])
+        self.broadcast(_frame("deleted", ids=[message_id]))
+
+    async def timeout(self, actor: ChatUser | None, name: object, seconds: object) -> None:
+        limit = self.limits.max_timeout
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= limit:
+            raise ChatRejected("bad_request", f"seconds must be a whole number from 1 to {limit}")
+        await self._ban(actor, name, self._clock() + seconds, "timeout", seconds)
+
+    async def ban(self, actor: ChatUser | None, name: object) -> None:
+        await self._ban(actor, name, None, "ban", None)
+
+    async def unban(self, actor: ChatUser | None, name: object) -> None:
+        target = await self._target(actor, name, moderator=True)
+        self.state.bans.pop(target.id, None)
+        await self._store.remove_ban(self.channel_id, target.id)
+        self._announce("unban", target, actor, None)
+
+    async def set_moderator(self, actor: ChatUser | None, name: object, moderator: bool) -> None:
+        target = await self._target(actor, name, moderator=False)
+        if moderator:
+            self.state.moderators.add(target.id)
+        else:
+            self.state.moderators.discard(target.id)
+        await self._store.set_moderator(self.channel_id, target.id, moderator)
+        self._announce("mod" if moderator else "unmod", target, actor, None)
+
+    async def set_slow_mode(self, actor: ChatUser | None, seconds: object) -> None:
+        self._require(actor, moderator=False)
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 <= seconds <= 3600:
+            raise ChatRejected("bad_request", "seconds must be a whole number from 0 to 3600")
+        self.state.slow_mode = seconds
+        await self._store.set_slow_mode(self.channel_id, seconds)
+        self.broadcast(_frame("settings", slow_mode=seconds))
+
+    async def _ban(
+        self,
+        actor: ChatUser | None,
+        name: object,
+        until: float | None,
+        action: str,
+        seconds: int | None,
+    ) -> None:
+        target = await self._target(actor, name, moderator=True)
+        assert actor is not None
+        self.state.bans[target.id] = until
+        self.history = deque(
+            ((uid, m) for uid, m in self.history if uid != target.id), maxlen=self.limits.history
+        )
+        self._pending = [m for m in self._pending if m["user"]["name"] != target.name]
+        await self._store.set_ban(self.channel_id, target.id, until, actor.id)
+        await self._store.delete_user_messages(self.channel_id, target.id)
+        self.broadcast(_frame("cleared_user", user=target.name))
+        self._announce(action, target, actor, seconds)
+
+    def _announce(
+        self, action: str, target: ChatUser, actor: ChatUser | None, seconds: int | None
+    ) -> None:
+        self.broadcast(
+            _frame(
+                "moderated",
+                action=action,
+                user=target.name,
+                seconds=seconds,
+                by=None if actor is None else actor.name,
+            )
+        )
+
+    async def _target(self, actor: ChatUser | None, name: object, *, moderator: bool) -> ChatUser:
+        self._require(actor, moderator=moderator)
+        assert actor is not None
+        if not isinstance(name, str) or not 0 < len(name) <= 32:
+            raise ChatRejected("bad_request", "user must be a user name")
+        target = await self._store.user_by_name(name)
+        if target is None:
+            raise ChatRejected("not_found", f"no user {name!r}")
+        self._may_act_on(actor, target.id)
+        return target
+
+    def _require(self, actor: ChatUser | None, *, moderator: bool) -> None:
+        role = self.role(actor)
+        if role is Role.OWNER or (moderator and role is Role.MODERATOR):
+            return
+        what = "moderators" if moderator else "the channel's owner"
+        raise ChatRejected("forbidden", f"only {what} may do that")
+
+    def _may_act_on(self, actor: ChatUser, target_id: int) -> None:
+        if target_id == actor.id:
+            return
+        if target_id == self.owner_id:
+            raise ChatRejected("forbidden", "nobody acts on the channel's owner")
+        if self.role(actor) is Role.MODERATOR and target_id in self.state.moderators:
+            raise ChatRejected("forbidden", "moderators do not act on other moderators")
+
+    def _check_ban(self, user_id: int) -> None:
+        left = self._ban_left(user_id)
+        if left is None:
+            return
+        if left == float("inf"):
+            raise ChatRejected("banned", "you are banned from this chat")
+        raise ChatRejected("timed_out", "you are timed out", retry_after=round(left, 1))
+
+    def _ban_left(self, user_id: int) -> float | None:
+        if user_id not in self.state.bans:
+            return None
+        until = self.state.bans[user_id]
+        if until is None:
+            return float("inf")
+        left = until - self._clock()
+        if left <= 0:
+            del self.state.bans[user_id]
+            return None
+        return left
+
+    def _chatter(self, user_id: int) -> _Chatter:
+        chatter = self._chatters.get(user_id)
+        if chatter is None:
+            if len(self._chatters) > 10_000:
+                self._forget_idle()
+            chatter = self._chatters[user_id] = _Chatter(
+                TokenBucket(self.limits.rate, self.limits.burst, clock=self._clock)
+            )
+        return chatter
+
+    def _forget_idle(self) -> None:
+        now = self._clock()
+        keep_for = max(self.limits.duplicate_window, self.state.slow_mode)
+        for uid, c in list(self._chatters.items()):
+            if c.bucket.full_at() <= now and now - c.last_sent > keep_for:
+                del self._chatters[uid]
+
+    @staticmethod
+    def _user_json(user: ChatUser, role: Role) -> dict[str, str]:
+        return {"name": user.name, "display_name": user.display_name or user.name, "role": role}

@@ -1,0 +1,139 @@
+"""Chat over the real WebSocket of a running server: signed-in users send, anyone reads,
+history on join, limits, moderation that survives reconnecting, hostile input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from golive.app import GoliveServer
+from tests.support.server import http_client, running_server
+from tests.support.web_accounts import sign_up
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
+    async with running_server(tmp_path / "data") as s:
+        yield s
+
+
+@asynccontextmanager
+async def chat(
+    server: GoliveServer, session: str | None = None, channel: str = "demo"
+) -> AsyncIterator[ClientConnection]:
+    headers = {"cookie": f"golive_session={session}"} if session else {}
+    url = f"ws://127.0.0.1:{server.http_port}/api/v1/channels/{channel}/chat"
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        yield ws
+
+
+async def frame(ws: ClientConnection, kind: str, timeout: float = 5) -> dict[str, Any]:
+    while True:
+        got = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if got["type"] == kind:
+            return got
+
+
+async def session_for(server: GoliveServer, name: str) -> str:
+    async with http_client(server) as client:
+        return await sign_up(client, name, display=f"<img src=x onerror=alert('{name}')>")
+
+
+async def test_send_receive_history_and_hostile_text(server: GoliveServer) -> None:
+    alice = await session_for(server, "alice")
+    hostile = "<img src=x onerror=window.__xss=1> & <script>alert(1)</script>"
+    async with chat(server, alice) as a, chat(server) as anon:
+        hello = await frame(a, "hello")
+        assert hello["user"]["name"] == "alice" and hello["can_send"] is True
+        assert (await frame(anon, "hello"))["user"] is None
+        await a.send(json.dumps({"type": "send", "text": hostile, "nonce": "n1"}))
+        ack = await frame(a, "ack")
+        got = (await frame(anon, "messages"))["messages"][0]
+        assert got["id"] == ack["id"] and got["text"] == hostile  # text stays text
+        assert got["user"]["display_name"] == "<img src=x onerror=alert('alice')>"
+        assert isinstance(got["time"], int) and got["media_time"] is None  # not live
+        # Anyone reads; only the signed-in send.
+        await anon.send(json.dumps({"type": "send", "text": "hi", "nonce": "x"}))
+        assert (await frame(anon, "error"))["code"] == "not_signed_in"
+    async with chat(server) as late:
+        history = await frame(late, "history")
+        assert [m["text"] for m in history["messages"]] == [hostile]
+
+
+async def test_limits_and_bad_frames(server: GoliveServer) -> None:
+    bob = await session_for(server, "bob")
+    async with chat(server, bob) as ws:
+        await frame(ws, "history")
+        await ws.send(json.dumps({"type": "send", "text": "x" * 501}))
+        assert (await frame(ws, "error"))["code"] == "too_long"
+        await ws.send("not json")
+        assert (await frame(ws, "error"))["code"] == "bad_request"
+        await ws.send(json.dumps({"type": "send", "text": "same"}))
+        await ws.send(json.dumps({"type": "send", "text": "SAME "}))
+        assert (await frame(ws, "error"))["code"] == "duplicate"
+        for i in range(6):
+            await ws.send(json.dumps({"type": "send", "text": f"m{i}"}))
+        error = await frame(ws, "error")
+        assert error["code"] == "rate_limited" and error["retry_after"] > 0
+        await ws.send(json.dumps({"type": "send", "text": "y" * 5000}))
+        while (error := await frame(ws, "error"))["code"] == "rate_limited":
+            pass
+        assert error["code"] == "too_large"
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+
+
+async def test_unknown_channel_and_foreign_origin_are_refused(server: GoliveServer) -> None:
+    url = f"ws://127.0.0.1:{server.http_port}/api/v1/channels/nobody/chat"
+    with pytest.raises(websockets.InvalidStatus):
+        async with websockets.connect(url) as ws:
+            await ws.recv()
+    url = f"ws://127.0.0.1:{server.http_port}/api/v1/channels/demo/chat"
+    with pytest.raises((websockets.InvalidStatus, websockets.ConnectionClosed)):
+        async with websockets.connect(url, origin="http://evil.example") as ws:  # type: ignore[arg-type]
+            await ws.recv()
+
+
+async def test_owner_and_moderator_ban_survives_reconnect(server: GoliveServer) -> None:
+    owner = await session_for(server, "owner")
+    mod = await session_for(server, "mod")
+    troll = await session_for(server, "troll")
+    assert server.channels is not None and server.users is not None
+    owner_user = await server.users.by_name("owner")
+    assert owner_user is not None
+    await server.channels.add("room", owner_id=owner_user.id)
+    async with chat(server, owner, "room") as o, chat(server, mod, "room") as m:
+        await frame(o, "history")
+        await frame(m, "history")
+        # A viewer cannot moderate.
+        await m.send(json.dumps({"type": "ban", "user": "troll"}))
+        assert (await frame(m, "error"))["code"] == "forbidden"
+        await o.send(json.dumps({"type": "mod", "user": "mod"}))
+        assert (await frame(o, "moderated"))["action"] == "mod"
+        async with chat(server, troll, "room") as t:
+            await frame(t, "history")
+            await t.send(json.dumps({"type": "send", "text": "spam"}))
+            spam = (await frame(m, "messages"))["messages"][0]
+            await m.send(json.dumps({"type": "delete", "id": spam["id"]}))
+            assert (await frame(t, "deleted"))["ids"] == [spam["id"]]
+            await m.send(json.dumps({"type": "ban", "user": "owner"}))
+            assert (await frame(m, "error"))["code"] == "forbidden"
+            await m.send(json.dumps({"type": "ban", "user": "troll"}))
+            assert (await frame(t, "moderated"))["action"] == "ban"
+            await t.send(json.dumps({"type": "send", "text": "evading"}))
+            assert (await frame(t, "error"))["code"] == "banned"
+    # Reconnecting does not help: the ban is in the database.
+    async with chat(server, troll, "room") as t:
+        assert (await frame(t, "hello"))["can_send"] is False
+        await t.send(json.dumps({"type": "send", "text": "again"}))
+        assert (await frame(t, "error"))["code"] == "banned"
