@@ -8,7 +8,7 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 /** @type {import("esbuild").BuildOptions} */
 const options = {
-  entryPoints: [here("./src/player.ts"), here("./src/dash-player.ts")],
+  entryPoints: [here("./src/player.ts"), here("./src/dash-player.ts"), here("./src/dashboard.ts")],
   outdir: here("../src/golive/web/static/dist"),
   bundle: true,
   format: "iife",

@@ -34,6 +34,7 @@ from golive.http.api.services import ApiServices
 from golive.http.app import create_app
 from golive.http.chat_socket import chat_route
 from golive.http.live_media import LiveMediaEndpoint
+from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.web_pages import LiveView, WebPages
 from golive.ingest.rtmp.server import (
     PublishRefused,
@@ -146,6 +147,7 @@ class GoliveServer:
         self.chat: ChatService | None = None
         self.chat_store: ChatStore | None = None
         self.pages: WebPages | None = None
+        self.thumbnails: ThumbnailEndpoint | None = None
 
     @property
     def saved_streams_dir(self) -> Path:
@@ -217,9 +219,11 @@ class GoliveServer:
         )
         site = [*self.pages.routes(), chat_route(self.chat, self._chat_user)]
         self._http_socket = _listen(s.host, s.http_port)
+        self.thumbnails = ThumbnailEndpoint(self.store, ffmpeg_binary(s.transcode_ffmpeg))
         app = create_app(
             self.store,
             pages=site,
+            thumbnails=self.thumbnails,
             channel_exists=self._channel_exists,
             api=api,
             metrics=self.metrics,

@@ -8,6 +8,19 @@ from golive.live.registry import StreamRegistry
 from golive.store.viewer_sessions import ViewerSessions
 
 
+def _transcoder_state(hub: StreamHub) -> str:
+    t = getattr(hub.health, "transcode", None)
+    if t is None or not (t.renditions or t.failed or t.shed):
+        return "passthrough"
+    if t.failed:
+        return f"failed: {t.failed}"
+    speed = f"{t.speed:.2f}x" if t.speed is not None else "starting"
+    state = f"{'running' if t.running else 'restarting'} {speed}: {', '.join(t.renditions)}"
+    if t.shed:
+        state += f" (shed: {', '.join(t.shed)})"
+    return state
+
+
 def stream_info(hub: StreamHub, viewers: ViewerSessions | None = None) -> LiveStreamInfo:
     h = hub.health.snapshot()
     return LiveStreamInfo(
@@ -30,6 +43,7 @@ def stream_info(hub: StreamHub, viewers: ViewerSessions | None = None) -> LiveSt
             "frames": h.frames,
             "bytes": h.bytes,
             "uptime": h.uptime,
+            "transcoder": _transcoder_state(hub),
         },
     )
 

@@ -8,6 +8,8 @@
  * HTML from data.
  */
 import Hls, { type ErrorData, ErrorDetails, ErrorTypes, Events } from "hls.js";
+import { ChatPanel } from "./chat-panel";
+import { QualityMenu } from "./quality-menu";
 
 /** When to check, after playback starts, that start-up left us near the target latency. */
 const SETTLE_AFTER_MS = 3000;
@@ -78,6 +80,7 @@ export interface GolivePage {
   stats: PlayerStats;
   channel: string | null;
   jumpToLive: () => void;
+  chat?: ChatPanel;
 }
 
 declare global {
@@ -151,6 +154,7 @@ class WatchPage {
   private readonly jump = element("jump-live", HTMLButtonElement);
 
   private hls: Hls | null = null;
+  quality: QualityMenu | null = null;
   /** Bumped on every (re)start so callbacks of an older session know to stop. */
   private session = 0;
   private mediaRecoveries = 0;
@@ -230,6 +234,7 @@ class WatchPage {
       });
       this.hls = hls;
       this.page.hls = hls;
+      this.quality?.attach(hls);
       hls.on(Events.MANIFEST_PARSED, () => {
         if (session === this.session) {
           this.setOffline(false);
@@ -504,8 +509,44 @@ function main(): void {
   name.textContent = channel;
   document.title = `${channel} · golive`;
   const page = new WatchPage(channel, `/live/${encodeURIComponent(channel)}/index.m3u8`);
+  const select = document.getElementById("quality");
+  if (select instanceof HTMLSelectElement) {
+    page.quality = new QualityMenu(select);
+  }
   window.golive = page.page;
   page.start();
+  const list = document.getElementById("chat-messages");
+  const form = document.getElementById("chat-form");
+  const input = document.getElementById("chat-input");
+  const status = document.getElementById("chat-status");
+  if (list !== null && form instanceof HTMLFormElement && input instanceof HTMLInputElement && status !== null) {
+    const chat = new ChatPanel(channel, list, form, input, status);
+    page.page.chat = chat;
+    chat.connect();
+  }
+  void showChannelInfo(channel);
+  setInterval(() => void showChannelInfo(channel), CHANNEL_INFO_MS);
+}
+
+const CHANNEL_INFO_MS = 10_000;
+
+/** Title, category and viewer count of the channel, as text. */
+async function showChannelInfo(channel: string): Promise<void> {
+  try {
+    const response = await fetch(`/web/channels/${encodeURIComponent(channel)}`, { cache: "no-store" });
+    if (!response.ok) {
+      return;
+    }
+    const info = (await response.json()) as { title: string; category: string; viewers: number; live: boolean };
+    const title = document.getElementById("channel-title");
+    const category = document.getElementById("channel-category");
+    const viewers = document.getElementById("viewer-count");
+    if (title !== null) title.textContent = info.title;
+    if (category !== null) category.textContent = info.category;
+    if (viewers !== null) viewers.textContent = info.live ? `${info.viewers} watching` : "";
+  } catch {
+    // The next poll tries again.
+  }
 }
 
 if (document.readyState === "loading") {

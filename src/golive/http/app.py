@@ -27,6 +27,7 @@ from starlette.types import ASGIApp
 
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.request_metrics import RequestMetrics
+from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.web_pages import security_headers
 from golive.metrics.server_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from golive.metrics.server_metrics import ServerMetrics
@@ -57,6 +58,7 @@ def create_app(
     media: LiveMediaEndpoint | None = None,
     metrics_token: Callable[[], str] = lambda: "",
     pages: Sequence[BaseRoute] = (),
+    thumbnails: ThumbnailEndpoint | None = None,
 ) -> Starlette:
     """Build the HTTP origin around a LiveStore; the API, metrics and the site's pages
     (home, accounts, dashboard, chat socket: http/web_pages.py, http/chat_socket.py) are
@@ -110,6 +112,11 @@ def create_app(
     routes += [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        *(
+            [Route("/live/{channel}/thumbnail.jpg", thumbnails.handle, methods=["GET", "HEAD"])]
+            if thumbnails is not None
+            else []
+        ),
         Route("/live/{path:path}", media.handle, methods=["GET", "HEAD", "OPTIONS"]),
         Mount("/static", StaticFiles(directory=web / "static", check_dir=False), name="static"),
     ]

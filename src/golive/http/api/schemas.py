@@ -94,6 +94,10 @@ class StreamHealthOut(BaseModel):
     frames: int
     bytes: int
     uptime: float = Field(description="Seconds since the stream started.")
+    transcoder: str = Field(
+        description='"passthrough", or the encoder\'s state, speed and renditions '
+        '(e.g. "running 1.00x: 720p, 480p"), or "failed: <why>".'
+    )
 
 
 class LiveStreamOut(BaseModel):
