@@ -200,6 +200,7 @@ class GoliveServer:
             reload_waiters=lambda: self.media.waiting,
             viewers=self.viewers.count,
         )
+        self.chat = self._chat_service(sessions)
         api = create_api(
             ApiServices(
                 channels=self.channels,
@@ -208,9 +209,10 @@ class GoliveServer:
                 deliveries=self.deliveries,
                 live=RegistryLiveStreams(self.registry, self.viewers),
                 settings=lambda: self.settings,
+                chat=self.chat,
+                chat_store=self.chat_store,
             )
         )
-        self.chat = self._chat_service(sessions)
         self.pages = WebPages(
             self.channels,
             self.users,

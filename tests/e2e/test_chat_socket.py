@@ -15,6 +15,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from golive.app import GoliveServer
+from tests.support.api_tokens import bearer, user_token
 from tests.support.server import http_client, running_server
 from tests.support.web_accounts import sign_up
 
@@ -137,3 +138,38 @@ async def test_owner_and_moderator_ban_survives_reconnect(server: GoliveServer) 
         assert (await frame(t, "hello"))["can_send"] is False
         await t.send(json.dumps({"type": "send", "text": "again"}))
         assert (await frame(t, "error"))["code"] == "banned"
+
+
+async def test_moderation_through_the_api_reaches_the_chat(server: GoliveServer) -> None:
+    troll = await session_for(server, "troll")
+    token = await user_token(server, "boss", ["write"])
+    other = await user_token(server, "stranger", ["write"])
+    assert server.channels is not None and server.users is not None
+    boss = await server.users.by_name("boss")
+    assert boss is not None
+    await server.channels.add("bossroom", owner_id=boss.id)
+    async with chat(server, troll, "bossroom") as t, http_client(server) as client:
+        await frame(t, "history")
+        url = "/api/v1/channels/bossroom/chat"
+        r = await client.put(f"{url}/bans/troll", json={}, headers=bearer(other))
+        assert r.status_code == 404  # someone else's channel looks missing
+        r = await client.put(f"{url}/bans/troll", json={"seconds": 600}, headers=bearer(token))
+        assert r.status_code == 200, r.text
+        (ban,) = r.json()["bans"]
+        assert ban["user"] == "troll" and ban["until"] is not None
+        moderated = await frame(t, "moderated")
+        assert moderated["action"] == "timeout" and moderated["seconds"] == 600
+        await t.send(json.dumps({"type": "send", "text": "hi"}))
+        assert (await frame(t, "error"))["code"] == "timed_out"
+        r = await client.put(f"{url}/bans/boss", json={}, headers=bearer(token))
+        assert r.status_code == 409 and r.json()["error"]["code"] == "chat_refused"
+        r = await client.put(f"{url}/bans/nobody", json={}, headers=bearer(token))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "user_not_found"
+        assert (await client.delete(f"{url}/bans/troll", headers=bearer(token))).status_code == 204
+        r = await client.put(f"{url}/slow-mode", json={"seconds": 30}, headers=bearer(token))
+        assert r.json()["slow_mode"] == 30
+        assert (await frame(t, "settings"))["slow_mode"] == 30
+        r = await client.put(f"{url}/moderators/troll", headers=bearer(token))
+        assert r.json()["moderators"] == ["troll"]
+        await t.send(json.dumps({"type": "send", "text": "forgiven", "nonce": "k"}))
+        assert (await frame(t, "ack"))["nonce"] == "k"

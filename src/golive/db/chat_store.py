@@ -168,3 +168,10 @@ class ChatStore:
         async with self._sessionmaker() as db:
             user = await db.scalar(select(User).where(User.username == name))
         return None if user is None else ChatUser(user.id, user.username, user.display_name)
+
+    async def usernames(self, ids: set[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        async with self._sessionmaker() as db:
+            rows = await db.execute(select(User.id, User.username).where(User.id.in_(ids)))
+        return {uid: name for uid, name in rows}

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
 from golive import __version__
-from golive.http.api import channels, streams, tokens, users, webhook_deliveries
+from golive.http.api import channels, chat_moderation, streams, tokens, users, webhook_deliveries
 from golive.http.api.errors import install_error_handlers
 from golive.http.api.reference import render_html
 from golive.http.api.services import ApiServices
@@ -19,6 +19,7 @@ from golive.http.api.services import ApiServices
 API_PREFIX = "/api/v1"
 ROUTERS = (
     channels.router,
+    chat_moderation.router,
     streams.router,
     users.router,
     tokens.router,
@@ -36,8 +37,9 @@ channel answers 404 like a missing one. Errors are always
 `{"error": {"code": "…", "message": "…"}}` with the stable codes listed in docs/api.md.
 
 Moderation today is per stream: stop (kick) the publisher, end the stream, rotate the key.
-Chat moderation (bans, timeouts, message removal) comes with chat. Viewer counts are the
-players seen in the last 30 s (docs/viewers.md).
+Moderation: stop (kick) a publisher, end a stream, rotate the key; in the chat, ban, time out
+and unban users, appoint moderators and set slow mode (changes reach connected chat clients at
+once). Viewer counts are the players seen in the last 30 s (docs/viewers.md).
 """
 
 

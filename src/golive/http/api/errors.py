@@ -24,6 +24,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "the endpoint exists but not with this method"),
     "channel_exists": (409, "a channel with that name already exists"),
     "user_exists": (409, "a user with that name already exists"),
+    "chat_refused": (409, "the chat refused the action (e.g. on the channel's owner)"),
     "malformed_body": (400, "the request body is not valid JSON"),
     "invalid_request": (422, "a parameter or the body does not match the schema"),
     "invalid_channel_name": (422, "the channel name is not allowed (pattern or reserved)"),

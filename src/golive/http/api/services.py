@@ -6,9 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from golive.chat.chat_service import ChatService
 from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore
+from golive.db.chat_store import ChatStore
 from golive.db.users import UserStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
 
@@ -47,3 +49,5 @@ class ApiServices:
     deliveries: WebhookDeliveryLog
     live: LiveStreams
     settings: Callable[[], Settings]
+    chat: ChatService | None = None
+    chat_store: ChatStore | None = None
