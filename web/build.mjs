@@ -1,6 +1,7 @@
-// Bundles the web players with esbuild into the package's static folder, where golive serves
-// them as /static/dist/player.js (the watch page, hls.js) and /static/dist/dash-player.js (the
-// DASH test page, dash.js). `node build.mjs --watch` rebuilds on every change.
+// Bundles the site's scripts with esbuild into the package's static folder, where golive serves
+// them under /static/dist/: player.js (the watch page: hls.js player and chat), dashboard.js
+// (the creator dashboard), home.js (the channel list) and dash-player.js (the DASH test page,
+// dash.js). `node build.mjs --watch` rebuilds on every change.
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -8,7 +9,12 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 /** @type {import("esbuild").BuildOptions} */
 const options = {
-  entryPoints: [here("./src/player.ts"), here("./src/dash-player.ts"), here("./src/dashboard.ts")],
+  entryPoints: [
+    here("./src/player.ts"),
+    here("./src/dash-player.ts"),
+    here("./src/dashboard.ts"),
+    here("./src/home.ts"),
+  ],
   outdir: here("../src/golive/web/static/dist"),
   bundle: true,
   format: "iife",

@@ -35,7 +35,7 @@ from golive.http.app import create_app
 from golive.http.chat_socket import chat_route
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.thumbnails import ThumbnailEndpoint
-from golive.http.web_pages import LiveView, WebPages
+from golive.http.web import BrowserSessions, public_url_is_https, web_routes
 from golive.ingest.rtmp.server import (
     PublishRefused,
     PublishRequest,
@@ -146,7 +146,7 @@ class GoliveServer:
         self.transcoders = TranscodeService()
         self.chat: ChatService | None = None
         self.chat_store: ChatStore | None = None
-        self.pages: WebPages | None = None
+        self.web_sessions: BrowserSessions | None = None
         self.thumbnails: ThumbnailEndpoint | None = None
 
     @property
@@ -213,13 +213,20 @@ class GoliveServer:
                 chat_store=self.chat_store,
             )
         )
-        self.pages = WebPages(
-            self.channels,
-            self.users,
-            WebSessionStore(sessions),
-            live=self._live_views,
+        self.web_sessions = BrowserSessions(
+            WebSessionStore(sessions), force_secure=public_url_is_https(lambda: self.settings)
         )
-        site = [*self.pages.routes(), chat_route(self.chat, self._chat_user)]
+        site = [
+            *web_routes(
+                channels=self.channels,
+                users=self.users,
+                sessions=self.web_sessions,
+                live=RegistryLiveStreams(self.registry, self.viewers),
+                settings=lambda: self.settings,
+                ingest_url=self._ingest_url,
+            ),
+            chat_route(self.chat, self._chat_user),
+        ]
         self._http_socket = _listen(s.host, s.http_port)
         self.thumbnails = ThumbnailEndpoint(self.store, ffmpeg_binary(s.transcode_ffmpeg))
         app = create_app(
@@ -467,15 +474,16 @@ class GoliveServer:
         )
 
     async def _chat_user(self, conn: HTTPConnection) -> ChatUser | None:
-        assert self.pages is not None
-        user = await self.pages.session_user(conn)
+        assert self.web_sessions is not None
+        user = await self.web_sessions.user(conn)
         return None if user is None else ChatUser(user.id, user.username, user.display_name)
 
-    def _live_views(self) -> list[LiveView]:
-        return [
-            LiveView(info.channel, info.viewers or 0, info.health)
-            for info in RegistryLiveStreams(self.registry, self.viewers).list()
-        ]
+    def _ingest_url(self) -> str:
+        # The configured RTMP URL, else the port actually bound (the setting may be 0).
+        s = self.settings
+        if s.rtmp_public_url or self.rtmp is None:
+            return s.rtmp_base_url
+        return s.model_copy(update={"rtmp_port": self.rtmp.port}).rtmp_base_url
 
     def _stream_ended(self, hub: StreamHub) -> None:
         peak = self.viewers.peak(hub.channel)

@@ -1,15 +1,18 @@
 /**
  * The golive watch page: plays /live/<channel>/index.m3u8 with hls.js in low-latency mode
- * (or natively where only the browser can play HLS), shows the channel's offline state
- * until the stream is live, and exposes playback statistics on `window.golive` for browser
- * tests and benchmarks.
+ * (or natively where only the browser can play HLS), shows the channel's offline and
+ * stream-ended states until a broadcast is live, offers a quality menu, a latency readout and
+ * "jump to live", runs the chat panel beside the player, and exposes playback statistics on
+ * `window.golive` for browser tests and benchmarks.
  *
  * Every piece of text that reaches the page is set with textContent: nothing here builds
  * HTML from data.
  */
 import Hls, { type ErrorData, ErrorDetails, ErrorTypes, Events } from "hls.js";
+import { type ChannelInfo, fetchChannelInfo, renderChannelInfo } from "./channel-info";
 import { ChatPanel } from "./chat-panel";
 import { QualityMenu } from "./quality-menu";
+import { fetchSession, renderAccountNav } from "./site-header";
 
 /** When to check, after playback starts, that start-up left us near the target latency. */
 const SETTLE_AFTER_MS = 3000;
@@ -28,6 +31,8 @@ const TICK_MS = 250;
 const MEDIA_RECOVERIES = 2;
 /** Seconds behind the target latency before "jump to live" is highlighted. */
 const BEHIND_SLACK_S = 1.5;
+/** How often title, category and viewers are refreshed. */
+const CHANNEL_INFO_MS = 10_000;
 
 /** Playback statistics, live-updated; read them as `window.golive.stats`. */
 export interface PlayerStats {
@@ -35,6 +40,8 @@ export interface PlayerStats {
   mode: "hls.js" | "native" | "unsupported" | null;
   /** True while the multivariant playlist is not available (the stream is not live). */
   offline: boolean;
+  /** True from the end of a broadcast until the next one plays. */
+  ended: boolean;
   /** True once the video has started playing in the current session. */
   playing: boolean;
   /** Milliseconds from page load to the first frame played, for the first session. */
@@ -128,6 +135,7 @@ class WatchPage {
   readonly stats: PlayerStats = {
     mode: null,
     offline: false,
+    ended: false,
     playing: false,
     startupMs: null,
     stalls: 0,
@@ -155,6 +163,10 @@ class WatchPage {
 
   private hls: Hls | null = null;
   quality: QualityMenu | null = null;
+  /** `started_at` of the broadcast being played, and of the one that ended (to skip it). */
+  private currentStream: number | null = null;
+  private endedStream: number | null = null;
+  private nextStream: number | null = null;
   /** Bumped on every (re)start so callbacks of an older session know to stop. */
   private session = 0;
   private mediaRecoveries = 0;
@@ -165,6 +177,8 @@ class WatchPage {
   constructor(
     private readonly channel: string,
     private readonly source: string,
+    /** The channel's info, or null when the site's JSON is not available. */
+    private readonly info: () => Promise<ChannelInfo | null> = async () => null,
   ) {
     this.video = element("video", HTMLVideoElement);
     this.video.muted = true;
@@ -195,11 +209,11 @@ class WatchPage {
       await sleep(delayMs);
     }
     while (session === this.session) {
-      const status = await this.probe();
+      const live = await this.isLive();
       if (session !== this.session) {
         return;
       }
-      if (status >= 200 && status < 300) {
+      if (live) {
         break;
       }
       this.setOffline(true);
@@ -208,6 +222,24 @@ class WatchPage {
     if (session === this.session) {
       this.attach(session);
     }
+  }
+
+  /**
+   * Whether a broadcast is on: the channel's info says so (and it is not the one that just
+   * ended, whose playlists stay up with EXT-X-ENDLIST), and its playlist answers. Without the
+   * info (the site's JSON is missing) the playlist alone decides.
+   */
+  private async isLive(): Promise<boolean> {
+    const info = await this.info();
+    this.nextStream = null;
+    if (info !== null) {
+      if (!info.live || (this.endedStream !== null && info.started_at === this.endedStream)) {
+        return false;
+      }
+      this.nextStream = info.started_at ?? null;
+    }
+    const status = await this.probe();
+    return status >= 200 && status < 300;
   }
 
   private async probe(): Promise<number> {
@@ -221,6 +253,7 @@ class WatchPage {
 
   private attach(session: number): void {
     this.mediaRecoveries = 0;
+    this.currentStream = this.nextStream;
     if (Hls.isSupported()) {
       this.stats.mode = "hls.js";
       const hls = new Hls({
@@ -241,11 +274,19 @@ class WatchPage {
           this.play();
         }
       });
+      hls.on(Events.LEVEL_LOADED, (_event, data) => {
+        // A playlist with EXT-X-ENDLIST before anything played: the broadcast is over (its
+        // playlists stay up until the next one). While playing, play to its end instead.
+        if (session === this.session && !data.details.live && !this.stats.playing) {
+          this.streamEnded();
+        }
+      });
       hls.on(Events.ERROR, (_event, data) => this.onHlsError(session, data));
       hls.loadSource(this.source);
       hls.attachMedia(this.video);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl") !== "") {
       this.stats.mode = "native";
+      this.quality?.reset();
       this.video.src = this.source;
       this.setOffline(false);
       this.play();
@@ -266,6 +307,7 @@ class WatchPage {
       this.hls = null;
       this.page.hls = null;
     }
+    this.quality?.reset();
     if (this.stats.mode === "native") {
       this.video.removeAttribute("src");
       this.video.load();
@@ -274,7 +316,15 @@ class WatchPage {
     this.badge.hidden = true;
   }
 
-  /** Goes back to waiting for the stream: it ended, or playback broke. */
+  /** The broadcast is over: say so, and wait for the next one. */
+  private streamEnded(): void {
+    this.stats.ended = true;
+    this.endedStream = this.currentStream;
+    this.setOffline(true);
+    void this.connect(RETRY_MS);
+  }
+
+  /** Goes back to waiting for the stream: playback broke. */
   private restart(reason: string): void {
     this.stats.restarts += 1;
     this.stats.lastError = reason;
@@ -362,6 +412,8 @@ class WatchPage {
     video.addEventListener("playing", () => {
       if (!this.stats.playing) {
         this.stats.playing = true;
+        this.stats.ended = false;
+        this.endedStream = null;
         if (this.stats.startupMs === null) {
           this.stats.startupMs = Math.round(performance.now());
         }
@@ -391,7 +443,7 @@ class WatchPage {
     video.addEventListener("pause", () => this.endStall());
     video.addEventListener("ended", () => {
       // A live stream ends with EXT-X-ENDLIST: wait for the next broadcast.
-      this.restart("the stream ended");
+      this.streamEnded();
     });
     video.addEventListener("error", () => {
       if (this.stats.mode === "native") {
@@ -480,7 +532,12 @@ class WatchPage {
 
   private setOffline(offline: boolean): void {
     this.stats.offline = offline;
-    if (offline) {
+    if (offline && this.stats.ended) {
+      this.showOverlay(
+        "The broadcast has ended",
+        `Playback resumes by itself when ${this.channel} goes live again.`,
+      );
+    } else if (offline) {
       this.showOverlay(
         `${this.channel} is offline`,
         "Playback starts by itself when the stream goes live.",
@@ -500,6 +557,10 @@ class WatchPage {
 function main(): void {
   const channel = channelFromPath(window.location.pathname);
   const name = element("channel-name", HTMLElement);
+  const nav = document.getElementById("account-nav");
+  if (nav !== null) {
+    void fetchSession().then((session) => renderAccountNav(nav, session, window.location.pathname));
+  }
   if (channel === null) {
     name.textContent = "No such channel";
     element("offline-title", HTMLElement).textContent = "There is no channel at this address.";
@@ -508,45 +569,64 @@ function main(): void {
   }
   name.textContent = channel;
   document.title = `${channel} · golive`;
-  const page = new WatchPage(channel, `/live/${encodeURIComponent(channel)}/index.m3u8`);
+
+  // The info is fetched for the player's live check and shown at the same time.
+  let lastInfo: ChannelInfo | null = null;
+  const info = async (): Promise<ChannelInfo | null> => {
+    const got = await fetchChannelInfo(channel);
+    if (got !== null) {
+      lastInfo = got;
+      renderChannelInfo(got);
+    }
+    return got;
+  };
+  const page = new WatchPage(channel, `/live/${encodeURIComponent(channel)}/index.m3u8`, info);
   const select = document.getElementById("quality");
   if (select instanceof HTMLSelectElement) {
     page.quality = new QualityMenu(select);
   }
   window.golive = page.page;
   page.start();
-  const list = document.getElementById("chat-messages");
-  const form = document.getElementById("chat-form");
-  const input = document.getElementById("chat-input");
-  const status = document.getElementById("chat-status");
-  if (list !== null && form instanceof HTMLFormElement && input instanceof HTMLInputElement && status !== null) {
-    const chat = new ChatPanel(channel, list, form, input, status);
-    page.page.chat = chat;
-    chat.connect();
+  setInterval(() => {
+    // The player polls while offline; while playing, refresh here (viewers, title changes).
+    if (page.stats.playing || lastInfo === null) {
+      void info();
+    }
+  }, CHANNEL_INFO_MS);
+
+  const chat = chatElements();
+  if (chat !== null) {
+    const panel = new ChatPanel(channel, chat);
+    page.page.chat = panel;
+    panel.connect();
   }
-  void showChannelInfo(channel);
-  setInterval(() => void showChannelInfo(channel), CHANNEL_INFO_MS);
 }
 
-const CHANNEL_INFO_MS = 10_000;
-
-/** Title, category and viewer count of the channel, as text. */
-async function showChannelInfo(channel: string): Promise<void> {
-  try {
-    const response = await fetch(`/web/channels/${encodeURIComponent(channel)}`, { cache: "no-store" });
-    if (!response.ok) {
-      return;
-    }
-    const info = (await response.json()) as { title: string; category: string; viewers: number; live: boolean };
-    const title = document.getElementById("channel-title");
-    const category = document.getElementById("channel-category");
-    const viewers = document.getElementById("viewer-count");
-    if (title !== null) title.textContent = info.title;
-    if (category !== null) category.textContent = info.category;
-    if (viewers !== null) viewers.textContent = info.live ? `${info.viewers} watching` : "";
-  } catch {
-    // The next poll tries again.
+function chatElements(): ConstructorParameters<typeof ChatPanel>[1] | null {
+  const get = (id: string): HTMLElement | null => document.getElementById(id);
+  const list = get("chat-messages");
+  const form = get("chat-form");
+  const input = get("chat-input");
+  const sendButton = get("chat-send");
+  const status = get("chat-status");
+  const error = get("chat-error");
+  const signIn = get("chat-signin");
+  const more = get("chat-more");
+  const ownerTools = get("chat-owner-tools");
+  if (
+    list === null ||
+    !(form instanceof HTMLFormElement) ||
+    !(input instanceof HTMLInputElement) ||
+    !(sendButton instanceof HTMLButtonElement) ||
+    status === null ||
+    error === null ||
+    !(signIn instanceof HTMLAnchorElement) ||
+    !(more instanceof HTMLButtonElement) ||
+    ownerTools === null
+  ) {
+    return null;
   }
+  return { list, form, input, sendButton, status, error, signIn, more, ownerTools };
 }
 
 if (document.readyState === "loading") {

@@ -1,1 +1,1 @@
-"""Web accounts: password hashing, browser sessions and their limits."""
+"""Web accounts: password hashing, browser sessions, CSRF defences and sign-in limits."""

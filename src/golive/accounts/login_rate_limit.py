@@ -1,64 +1,52 @@
-"""Failed sign-ins are limited per username and per client address (sliding window)."""
+"""Failed sign-ins are limited per user name and client address, and per address alone.
+
+The pair limit stops guessing one account's password; the address limit stops one client
+spraying a common password over many accounts. There is deliberately no limit per user name
+alone: anyone could then lock any user out by failing on purpose.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
+
+from golive.accounts.attempt_window import AttemptWindow
 
 __all__ = ["LoginRateLimit"]
 
 
 class LoginRateLimit:
-    """At most ``attempts`` failures per ``window`` seconds for a key (a username or an address).
-
-    Memory is bounded: at most ``max_keys`` keys are tracked, oldest dropped first.
-    """
+    """``attempts`` failures per (user name, address) and ``address_attempts`` per address,
+    each in a sliding ``window`` of seconds, before sign-ins are refused."""
 
     def __init__(
         self,
         *,
         attempts: int = 5,
+        address_attempts: int = 30,
         window: float = 300.0,
-        max_keys: int = 10_000,
+        max_keys: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.attempts = attempts
         self.window = window
-        self.max_keys = max_keys
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._pairs = AttemptWindow(attempts, window, max_keys=max_keys, clock=clock)
+        self._addresses = AttemptWindow(address_attempts, window, max_keys=max_keys, clock=clock)
 
-    def retry_after(self, *keys: str) -> float:
-        """Seconds until a sign-in may be tried again for every key (0: now)."""
-        now = self._clock()
-        wait = 0.0
-        for key in keys:
-            failures = self._recent(key, now)
-            if failures is not None and len(failures) >= self.attempts:
-                wait = max(wait, failures[0] + self.window - now)
-        return wait
+    def retry_after(self, username: str, address: str) -> float:
+        """Seconds until ``username`` may try to sign in from ``address`` again (0: now)."""
+        return max(
+            self._pairs.retry_after(_pair(username, address)),
+            self._addresses.retry_after(address),
+        )
 
-    def failed(self, *keys: str) -> None:
-        now = self._clock()
-        for key in keys:
-            failures = self._recent(key, now)
-            if failures is None:
-                if len(self._failures) >= self.max_keys:
-                    self._failures.pop(next(iter(self._failures)))
-                failures = self._failures[key] = deque()
-            failures.append(now)
-            while len(failures) > self.attempts:
-                failures.popleft()
+    def failed(self, username: str, address: str) -> None:
+        self._pairs.record(_pair(username, address))
+        self._addresses.record(address)
 
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    def succeeded(self, username: str, address: str) -> None:
+        # Only the pair is forgiven: one good account must not reset an address's count.
+        self._pairs.clear(_pair(username, address))
 
-    def _recent(self, key: str, now: float) -> deque[float] | None:
-        failures = self._failures.get(key)
-        if failures is None:
-            return None
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
+
+def _pair(username: str, address: str) -> str:
+    return f"{username}\x00{address}"

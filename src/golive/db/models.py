@@ -34,6 +34,7 @@ RESERVED_CHANNEL_NAMES = frozenset(
         "api",
         "assets",
         "chat",
+        "dashboard",
         "docs",
         "embed",
         "health",
@@ -45,10 +46,12 @@ RESERVED_CHANNEL_NAMES = frozenset(
         "metrics",
         "openapi",
         "redoc",
+        "signup",
         "static",
         "vod",
         "vods",
         "watch",
+        "web",
         "ws",
     }
 )

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.request_metrics import RequestMetrics
 from golive.http.thumbnails import ThumbnailEndpoint
-from golive.http.web_pages import security_headers
+from golive.http.web import security_headers
 from golive.metrics.server_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from golive.metrics.server_metrics import ServerMetrics
 from golive.store.live_window import LiveStore
@@ -61,7 +61,7 @@ def create_app(
     thumbnails: ThumbnailEndpoint | None = None,
 ) -> Starlette:
     """Build the HTTP origin around a LiveStore; the API, metrics and the site's pages
-    (home, accounts, dashboard, chat socket: http/web_pages.py, http/chat_socket.py) are
+    (home, accounts, dashboard, chat socket: http/web/, http/chat_socket.py) are
     optional parts."""
     media = media or LiveMediaEndpoint(store)
     web = web_dir()
@@ -157,6 +157,6 @@ def _page(title: str, body: str) -> str:
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
         f"<title>{html.escape(title)}</title>"
-        '<link rel="stylesheet" href="/static/player.css"></head>'
+        '<link rel="stylesheet" href="/static/site.css"></head>'
         f"<body><main>{body}</main></body></html>"
     )

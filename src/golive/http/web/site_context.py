@@ -1,0 +1,46 @@
+"""What the site's pages and JSON endpoints work with, handed in by app.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from golive.accounts.attempt_window import AttemptWindow
+from golive.accounts.login_rate_limit import LoginRateLimit
+from golive.accounts.web_sessions import BrowserSessions
+from golive.config import Settings
+from golive.db.channels import ChannelStore
+from golive.db.users import UserStore
+from golive.http.api.services import LiveStreamInfo
+
+__all__ = ["LiveStreamsView", "WebContext"]
+
+
+class LiveStreamsView(Protocol):
+    """The live streams, as the site reads them (the API's ``LiveStreams`` fits)."""
+
+    def list(self) -> list[LiveStreamInfo]: ...
+
+    def get(self, channel: str) -> LiveStreamInfo | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebContext:
+    """Stores, live view, settings and limits shared by the site's routes."""
+
+    channels: ChannelStore
+    users: UserStore
+    sessions: BrowserSessions
+    live: LiveStreamsView
+    settings: Callable[[], Settings]
+    # The RTMP server URL streamers put into OBS (without the key).
+    ingest_url: Callable[[], str]
+    login_limit: LoginRateLimit
+    signup_limit: AttemptWindow
+    max_channels_per_user: int
+
+    def trusted_origins(self) -> tuple[str, ...]:
+        """Origins accepted besides the request's own host: the configured public URL."""
+        url = self.settings().public_url
+        return (url,) if url else ()
