@@ -26,16 +26,17 @@ import multiprocessing
 import os
 import re
 import struct
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common
 from common import (
     GoliveServer,
     command_line,
@@ -185,20 +186,44 @@ def client_process(
     queue.put(("done", result))
 
 
-async def sign_up_senders(base: str, n: int) -> list[str]:
-    cookies = []
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+# Senders are created straight in the database with golive's own stores (the sign-up form
+# allows 10 accounts per address per hour), each with a web session: the cookie a browser
+# would get from signing in.
+_MAKE_SENDERS = """
+import asyncio, json, sys
+from pathlib import Path
+from golive.config import Settings
+from golive.db.engine import Database
+from golive.db.users import UserStore
+from golive.db.web_sessions import WebSessionStore
+
+async def main():
+    data_dir, n = json.load(sys.stdin)
+    db = await Database.open(Settings(data_dir=Path(data_dir)))
+    try:
+        users, sessions = UserStore(db.sessionmaker), WebSessionStore(db.sessionmaker)
+        cookies = []
         for i in range(n):
-            client.cookies.clear()
-            page = await client.get("/signup")
-            token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-            assert token, page.text[:200]
-            r = await client.post(
-                "/signup",
-                data={"username": f"sender{i}", "password": "benchmark pass", "csrf": token[1]},
-            )
-            assert r.status_code == 303, r.text[:200]
-            cookies.append(client.cookies["golive_session"])
+            user = await users.add(f"sender{i}")
+            cookies.append(await sessions.create(user))
+        print(json.dumps(cookies))
+    finally:
+        await db.close()
+
+asyncio.run(main())
+"""
+
+
+def make_senders(server: GoliveServer, n: int) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _MAKE_SENDERS],
+        input=json.dumps([str(server.data_dir), n]).encode(),
+        env={**os.environ, **common.TREE.env()},  # the tree use_tree() chose
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    cookies: list[str] = json.loads(done.stdout)
     return cookies
 
 
@@ -343,8 +368,8 @@ async def main_async(args: argparse.Namespace) -> int:
     t_start = time.time()
     trials = []
     with GoliveServer(1) as server:
-        log("signing up 100 senders")
-        cookies = await sign_up_senders(server.http, SENDERS)
+        log("creating 100 signed-in senders")
+        cookies = make_senders(server, SENDERS)
         for n in args.clients:
             log(f"{n} clients")
             trials.append(await trial(server, cookies, n, args.rate, args.seconds))

@@ -52,7 +52,8 @@ def chat_route(service: ChatService, resolve_user: ResolveUser) -> WebSocketRout
         user = await resolve_user(socket)
         await socket.accept()
         member = room.join(user)
-        sender = asyncio.create_task(_send(socket, member))
+        await member.start(socket.send_text)
+        sender = asyncio.create_task(_close_when_dropped(socket, member))
         try:
             await _receive(socket, room, member, user)
         finally:
@@ -64,17 +65,12 @@ def chat_route(service: ChatService, resolve_user: ResolveUser) -> WebSocketRout
     return WebSocketRoute("/api/v1/channels/{channel}/chat", endpoint)
 
 
-async def _send(socket: WebSocket, member: ChatMember) -> None:
-    while True:
-        await member.ready.wait()
-        member.ready.clear()
-        while member.frames:
-            await socket.send_text(member.frames.popleft())
-        if member.closed:
-            reason = "too slow: frames were not read" if member.overflowed else "closed"
-            with contextlib.suppress(Exception):
-                await socket.close(CLOSE_TOO_SLOW if member.overflowed else 1000, reason)
-            return
+async def _close_when_dropped(socket: WebSocket, member: ChatMember) -> None:
+    """Close the socket of a member the room dropped (it stopped reading)."""
+    await member.ready.wait()
+    reason = "too slow: frames were not read" if member.overflowed else "closed"
+    with contextlib.suppress(Exception):
+        await socket.close(CLOSE_TOO_SLOW if member.overflowed else 1000, reason)
 
 
 def _error(exc: ChatRejected, nonce: object) -> str:
@@ -108,7 +104,7 @@ async def _receive(
         if raw is None or len(raw.encode()) > MAX_FRAME_BYTES:
             member.push(_error(ChatRejected("too_large", "frames are limited to 4 KiB"), None))
             log.info("chat: closed a connection to %s that sent an oversized frame", room.channel)
-            await asyncio.sleep(0)  # let the sender flush the error first
+            await asyncio.sleep(0)  # let a pending send flush the error first
             member.closed = True
             member.ready.set()
             return
