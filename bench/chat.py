@@ -39,14 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 from common import (
     GoliveServer,
+    bench_parser,
     command_line,
     fmt,
     log,
     machine_info,
     md_table,
     percentile,
+    run_bench,
     update_doc_section,
-    use_tree,
 )
 
 HOST = "127.0.0.1"
@@ -400,7 +401,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--clients",
         type=lambda s: [int(x) for x in s.split(",")],
@@ -408,14 +409,7 @@ def main() -> int:
     )
     parser.add_argument("--rate", type=float, default=100.0, help="messages per second")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/")
-    parser.add_argument("--ref", help="run golive from this commit instead of the working tree")
-    args = parser.parse_args()
-    tree = use_tree(args.ref)
-    try:
-        return asyncio.run(main_async(args))
-    finally:
-        tree.cleanup()
+    return run_bench(main_async, parser.parse_args())
 
 
 if __name__ == "__main__":

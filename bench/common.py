@@ -13,6 +13,7 @@ Everything binds to 127.0.0.1 and every wait is bounded.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime as dt
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -454,6 +455,27 @@ class GoliveTree:
 
 
 TREE = GoliveTree(None)
+
+
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's argument parser, with the options every benchmark has."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    parser.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/")
+    parser.add_argument(
+        "--ref", help="run golive from this commit (git archive) instead of the working tree"
+    )
+    return parser
+
+
+def run_bench(
+    main_async: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace
+) -> int:
+    """Run a benchmark against the golive that ``--ref`` names (the work tree by default)."""
+    tree = use_tree(args.ref)
+    try:
+        return asyncio.run(main_async(args))
+    finally:
+        tree.cleanup()
 
 
 def use_tree(ref: str | None) -> GoliveTree:

@@ -46,6 +46,7 @@ from common import (
     GoliveServer,
     NginxRtmp,
     Pacer,
+    bench_parser,
     command_line,
     ensure_input,
     ffmpeg_exe,
@@ -56,11 +57,11 @@ from common import (
     percentile,
     ratio,
     read_flv,
+    run_bench,
     stream_key,
     tree_cpu_seconds,
     tree_rss,
     update_doc_section,
-    use_tree,
 )
 from latency import (
     AUDIO_LEAD_MS,
@@ -654,7 +655,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--levels", default="1,10,50,100", help="comma-separated K values")
     parser.add_argument("--servers", default="golive,nginx-rtmp")
     parser.add_argument("--hold", type=float, default=30.0, help="measured seconds per level")
@@ -662,16 +663,7 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=3, help="paced and followed streams")
     parser.add_argument("--fanout", type=int, default=10, help="RTMP outputs per ffmpeg")
     parser.add_argument("--profile-at", type=int, default=50, help="K at which to py-spy golive")
-    parser.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/")
-    parser.add_argument(
-        "--ref", help="run golive from this commit (git archive) instead of the working tree"
-    )
-    args = parser.parse_args()
-    tree = use_tree(args.ref)
-    try:
-        return asyncio.run(main_async(args))
-    finally:
-        tree.cleanup()
+    return run_bench(main_async, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from common import (
     NginxRtmp,
     Pacer,
     PacerLog,
+    bench_parser,
     command_line,
     ensure_input,
     fmt,
@@ -62,8 +63,8 @@ from common import (
     percentile,
     ratio,
     read_flv,
+    run_bench,
     update_doc_section,
-    use_tree,
 )
 
 # Audio tags are written this much ahead of their timestamp: ffmpeg's muxer holds each video
@@ -937,19 +938,10 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each measurement")
     parser.add_argument("--no-browser", dest="browser", action="store_false")
-    parser.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/")
-    parser.add_argument(
-        "--ref", help="run golive from this commit (git archive) instead of the working tree"
-    )
-    args = parser.parse_args()
-    tree = use_tree(args.ref)
-    try:
-        return asyncio.run(main_async(args))
-    finally:
-        tree.cleanup()
+    return run_bench(main_async, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ from common import (
     GoliveServer,
     InputSpec,
     Pacer,
+    bench_parser,
     command_line,
     ensure_input,
     ffmpeg_exe,
@@ -61,9 +62,9 @@ from common import (
     md_table,
     percentile,
     read_flv,
+    run_bench,
     tree_cpu_seconds,
     update_doc_section,
-    use_tree,
 )
 from golive.media.frame import Track, TrackKind
 from golive.transcode.ffmpeg_command import EncoderOptions, ffmpeg_arguments
@@ -571,23 +572,14 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=36.0, help="length of the (a)/(b) runs")
     parser.add_argument(
         "--trial-seconds", type=float, default=40.0, help="length of each (c) trial"
     )
     parser.add_argument("--max-streams", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each of (a)'s two sides")
-    parser.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/")
-    parser.add_argument(
-        "--ref", help="run golive from this commit (git archive) instead of the working tree"
-    )
-    args = parser.parse_args()
-    tree = use_tree(args.ref)
-    try:
-        return asyncio.run(main_async(args))
-    finally:
-        tree.cleanup()
+    return run_bench(main_async, parser.parse_args())
 
 
 if __name__ == "__main__":
