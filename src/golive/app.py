@@ -36,6 +36,7 @@ from golive.http.chat_socket import chat_route
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.web import BrowserSessions, public_url_is_https, web_routes
+from golive.http.websocket_wire import TransportSendRecorder
 from golive.ingest.rtmp.server import (
     PublishRefused,
     PublishRequest,
@@ -241,12 +242,15 @@ class GoliveServer:
             media=self.media,
         )
         config = uvicorn.Config(
-            app,
+            TransportSendRecorder(app),
             lifespan="off",
             access_log=False,
             log_level="warning",
             http="httptools",
             ws="websockets-sansio",
+            # Chat sends one frame to every member: compressing it once per member would cost
+            # more than the fan-out itself, so frames go uncompressed.
+            ws_per_message_deflate=False,
             timeout_graceful_shutdown=2,
         )
         self._http = _EmbeddedUvicorn(config)

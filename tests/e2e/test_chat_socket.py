@@ -4,7 +4,11 @@ history on join, limits, moderation that survives reconnecting, hostile input.""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -173,3 +177,53 @@ async def test_moderation_through_the_api_reaches_the_chat(server: GoliveServer)
         assert r.json()["moderators"] == ["troll"]
         await t.send(json.dumps({"type": "send", "text": "forgiven", "nonce": "k"}))
         assert (await frame(t, "ack"))["nonce"] == "k"
+
+
+async def test_frames_go_straight_to_the_socket_and_a_stalled_reader_is_dropped(
+    server: GoliveServer,
+) -> None:
+    """Under uvicorn, room frames bypass ASGI; a peer that stops reading is closed with 4408
+    once its socket holds MAX_BUFFERED_BYTES, and the room goes on for everyone else."""
+    assert server.chat is not None
+    room = await server.chat.room("demo")
+    assert room is not None
+    # A reader that completes the handshake and then never reads, with a small receive buffer.
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(raw, ("127.0.0.1", server.http_port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(
+        raw,
+        (
+            f"GET /api/v1/channels/demo/chat HTTP/1.1\r\nHost: 127.0.0.1:{server.http_port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode(),
+    )
+    head = await asyncio.wait_for(loop.sock_recv(raw, 1024), 5)
+    assert b" 101 " in head
+    try:
+        async with chat(server) as ws:
+            await frame(ws, "history")
+            deadline = time.monotonic() + 10
+            while len(room.members) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert len(room.members) == 2
+            assert all(m.writes_directly for m in room.members)
+            big = json.dumps({"type": "settings", "slow_mode": 0, "pad": "x" * 3000})
+            sent = 0
+            while room.dropped_members == 0 and sent < 2000:
+                room.broadcast(big)
+                sent += 1
+                got = json.loads(await asyncio.wait_for(ws.recv(), 5))  # this one keeps reading
+                assert got["type"] == "settings"
+            assert sent < 2000, "the stalled reader was never dropped"
+            assert room.dropped_members == 1 and len(room.members) == 1
+            # The reader that kept up is still served.
+            room.broadcast(json.dumps({"type": "settings", "slow_mode": 7}))
+            assert (await frame(ws, "settings"))["slow_mode"] == 7
+    finally:
+        raw.close()
+    assert room.dropped_members == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,12 +15,18 @@ from hypothesis import strategies as st
 from golive.chat.chat_room import ChatLimits, ChatRoom, ChatUser, Role, RoomState
 from golive.chat.message_text import MAX_MESSAGE_LENGTH, ChatRejected, normalize_message
 from golive.chat.token_bucket import TokenBucket
+from golive.chat.websocket_frame import encode_text_frame
 
 OWNER = ChatUser(1, "owner")
 MOD = ChatUser(2, "mod")
 ALICE = ChatUser(3, "alice")
 BOB = ChatUser(4, "bob")
 USERS = {u.name: u for u in (OWNER, MOD, ALICE, BOB)}
+
+
+def json_frame(wire: bytes) -> str:
+    """The text of a short unmasked frame (header of 2 or 4 bytes)."""
+    return wire[4 if wire[1] == 126 else 2 :].decode()
 
 
 class Clock:
@@ -181,6 +188,53 @@ async def test_delivery_is_batched_and_slow_members_are_dropped() -> None:
         r.send(ChatUser(20 + i, "x"), f"m{i}")
         await asyncio.sleep(0.03)
     assert slow.overflowed and slow not in r.members and fast in r.members
+
+
+async def test_frames_go_straight_to_the_wire_and_a_stalled_wire_drops_the_member() -> None:
+    r, _ = room(Clock(), min_batch=0.01)
+    wires: dict[str, list[bytes]] = {"fast": [], "stalled": []}
+    asgi_sent: list[str] = []
+
+    async def asgi_send(text: str) -> None:
+        asgi_sent.append(text)
+
+    def writer(name: str) -> Callable[[bytes], bool]:
+        def write(frame: bytes) -> bool:
+            if name == "stalled" and len(wires[name]) >= 2:
+                raise BufferError("the peer stopped reading")
+            wires[name].append(frame)
+            return True
+
+        return write
+
+    fast, stalled = r.join(None), r.join(None)
+    await fast.start(asgi_send, writer("fast"))
+    await stalled.start(asgi_send, writer("stalled"))
+    assert fast.writes_directly and stalled.writes_directly
+    queued = len(asgi_sent)  # hello and history, queued before start, go through ASGI
+    for i in range(3):
+        r.send(ChatUser(30 + i, f"w{i}"), f"wire {i}")
+        await asyncio.sleep(0.03)
+    assert len(asgi_sent) == queued  # nothing else took the ASGI path
+    assert wires["fast"][-1] == encode_text_frame(json_frame(wires["fast"][-1]))
+    assert len(wires["fast"]) == 3 and b"wire 2" in wires["fast"][-1]
+    assert wires["fast"][0] == wires["stalled"][0]  # one encoding for the whole room
+    assert stalled.overflowed and stalled not in r.members and fast in r.members
+
+
+async def test_a_closed_wire_falls_back_to_asgi() -> None:
+    r, _ = room(Clock(), min_batch=0.01)
+    sent: list[str] = []
+
+    async def asgi_send(text: str) -> None:
+        sent.append(text)
+
+    member = r.join(None)
+    await member.start(asgi_send, lambda frame: False)
+    before = len(sent)
+    r.send(ALICE, "through asgi")
+    await asyncio.sleep(0.03)
+    assert len(sent) == before + 1 and "through asgi" in sent[-1]
 
 
 @given(st.text(max_size=3 * MAX_MESSAGE_LENGTH))

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from golive.chat.message_text import ChatRejected, normalize_message
 from golive.chat.token_bucket import TokenBucket
+from golive.chat.websocket_frame import encode_text_frame
 
 __all__ = [
     "SERVER",
@@ -112,6 +113,9 @@ class ChatMember:
     the server's time at 10,000 members). Only when the transport pushes back (a slow
     reader) does the send finish in a task, and frames queue behind it, up to ``limit``;
     past that the member is closed rather than let memory grow.
+
+    Faster still, when the socket offers a ``write_wire`` function (http/websocket_wire.py),
+    a frame encoded once for the whole room is written straight to the member's transport.
     """
 
     def __init__(self, user: ChatUser | None, limit: int) -> None:
@@ -124,17 +128,41 @@ class ChatMember:
         self._send: Callable[[str], Coroutine[Any, Any, None]] | None = None
         self._busy = False
         self._task: asyncio.Task[None] | None = None
+        self._write_wire: Callable[[bytes], bool] | None = None
 
-    async def start(self, send: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+    async def start(
+        self,
+        send: Callable[[str], Coroutine[Any, Any, None]],
+        write_wire: Callable[[bytes], bool] | None = None,
+    ) -> None:
         """Write what was queued before the socket was ready, then write frames directly."""
         while self.frames:
             await send(self.frames.popleft())
         self._send = send
+        self._write_wire = write_wire
 
-    def push(self, frame: str) -> None:
+    @property
+    def writes_directly(self) -> bool:
+        """True when frames go straight to the socket's transport, not through ASGI."""
+        return self._write_wire is not None
+
+    def push(self, frame: str, wire: bytes | None = None) -> None:
+        """Send ``frame``; ``wire`` is the same frame already encoded, if the caller has it."""
         if self.closed:
             return
         send = self._send
+        write_wire = self._write_wire
+        if write_wire is not None and not self._busy:
+            try:
+                if write_wire(encode_text_frame(frame) if wire is None else wire):
+                    return
+            except BufferError:
+                self._close(overflowed=True)
+                return
+            except Exception:
+                self._close(overflowed=False)
+                return
+            # No longer open: the ASGI path below reports it.
         if send is None or self._busy:
             if len(self.frames) >= self._limit:
                 self._close(overflowed=True)
@@ -319,8 +347,9 @@ class ChatRoom:
     def broadcast(self, frame: str, *, count: int = 0) -> None:
         """Hand one encoded frame to every member (slow or broken ones are dropped)."""
         dropped = []
+        wire = encode_text_frame(frame)
         for member in self.members:
-            member.push(frame)
+            member.push(frame, wire)
             if member.closed:
                 dropped.append(member)
         self.delivered += count * len(self.members)

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from golive.chat.chat_room import ChatMember, ChatRoom, ChatUser
 from golive.chat.chat_service import ChatService
 from golive.chat.message_text import ChatRejected
+from golive.http.websocket_wire import wire_writer
 
 __all__ = ["MAX_FRAME_BYTES", "chat_route"]
 
@@ -52,7 +53,7 @@ def chat_route(service: ChatService, resolve_user: ResolveUser) -> WebSocketRout
         user = await resolve_user(socket)
         await socket.accept()
         member = room.join(user)
-        await member.start(socket.send_text)
+        await member.start(socket.send_text, wire_writer(socket.scope))
         sender = asyncio.create_task(_close_when_dropped(socket, member))
         try:
             await _receive(socket, room, member, user)
