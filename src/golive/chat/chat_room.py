@@ -2,7 +2,7 @@
 
 Delivery is batched: messages accepted within one batch interval go out as one frame, encoded
 once and handed to every member, so the cost per message falls as the room grows. The
-interval grows with the room (25 ms for a small room, up to 250 ms at 10,000 members), which
+interval grows with the room (25 ms for a small room, up to 100 ms at 10,000 members), which
 bounds frames per second per member. A member whose queue of unsent frames passes
 ``max_queued_frames`` (a client that stopped reading) is disconnected instead of growing
 memory.
@@ -67,8 +67,8 @@ class ChatLimits:
     history: int = 50  # messages a joining member gets
     max_queued_frames: int = 200  # unsent frames before a member is disconnected
     min_batch: float = 0.025
-    max_batch: float = 0.25
-    batch_per_member: float = 0.000025  # seconds of batch interval added per member
+    max_batch: float = 0.1
+    batch_per_member: float = 0.00001  # seconds of batch interval added per member
     max_timeout: int = 14 * 86400
 
 
