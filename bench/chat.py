@@ -6,8 +6,9 @@ For N = 1,000, 5,000 and 10,000 (``--clients``) and M = 100 (``--rate``), agains
 - M messages/s come from 100 signed-in senders (the per-user limit is 1/s sustained), each
   message carrying its send time;
 - N clients are connected to the room, spread over client processes. Clients are minimal
-  WebSocket reader (frames are counted, not parsed), except every 20th, which decodes each
-  frame and records delivery latency = receive time - send time, per message;
+  WebSocket readers that read in bulk and walk frame headers only (frames are counted, not
+  parsed), except every 20th, which decodes each frame and records delivery latency =
+  receive time - send time, per message;
 - server CPU is the ``golive serve`` process's CPU time over the measured window.
 
 The offered load is N x M deliveries per second. Results: delivery latency p50/p99 over
