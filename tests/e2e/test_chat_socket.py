@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.frames import Close, Opcode
+from websockets.protocol import Protocol, Side, State
 
 from golive.app import GoliveServer
 from tests.support.api_tokens import bearer, user_token
@@ -224,6 +226,19 @@ async def test_frames_go_straight_to_the_socket_and_a_stalled_reader_is_dropped(
             # The reader that kept up is still served.
             room.broadcast(json.dumps({"type": "settings", "slow_mode": 7}))
             assert (await frame(ws, "settings"))["slow_mode"] == 7
+        # The stalled reader, once it reads again, finds everything buffered, then the close.
+        parser = Protocol(Side.CLIENT, state=State.OPEN, max_size=None)
+        closed = None
+        async with asyncio.timeout(15):
+            while closed is None:
+                data = await loop.sock_recv(raw, 1 << 16)
+                if not data:
+                    break
+                parser.receive_data(data)
+                for event in parser.events_received():
+                    if event.opcode is Opcode.CLOSE:
+                        closed = Close.parse(event.data)
+        assert closed is not None and closed.code == 4408, closed
     finally:
         raw.close()
     assert room.dropped_members == 1
