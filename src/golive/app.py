@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
+from golive.accounts.password_hashing import hash_queue
 from golive.chat.chat_room import ChatUser
 from golive.chat.chat_service import ChannelRef, ChatService
 from golive.config import LIVE_RELOADABLE, Settings
@@ -25,6 +26,7 @@ from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore, stream_key_hint
 from golive.db.chat_store import ChatStore
 from golive.db.engine import Database
+from golive.db.invites import InviteStore
 from golive.db.models import is_valid_channel_name
 from golive.db.users import UserStore
 from golive.db.web_sessions import WebSessionStore
@@ -32,7 +34,9 @@ from golive.db.webhook_deliveries import WebhookDeliveryLog
 from golive.http.api.app import create_api
 from golive.http.api.services import ApiServices
 from golive.http.app import create_app
+from golive.http.bounded_http_protocol import bounded_httptools
 from golive.http.chat_socket import chat_route
+from golive.http.client_address import TrustedProxies
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.web import BrowserSessions, public_url_is_https, web_routes
@@ -149,6 +153,8 @@ class GoliveServer:
         self.chat_store: ChatStore | None = None
         self.web_sessions: BrowserSessions | None = None
         self.thumbnails: ThumbnailEndpoint | None = None
+        self._trusted_proxies = TrustedProxies(settings.trusted_proxies)
+        hash_queue.max_pending = settings.password_hash_queue
 
     @property
     def saved_streams_dir(self) -> Path:
@@ -225,8 +231,9 @@ class GoliveServer:
                 live=RegistryLiveStreams(self.registry, self.viewers),
                 settings=lambda: self.settings,
                 ingest_url=self._ingest_url,
+                invites=InviteStore(sessions),
             ),
-            chat_route(self.chat, self._chat_user),
+            chat_route(self.chat, self._chat_user, trusted_origins=self._public_origins),
         ]
         self._http_socket = _listen(s.host, s.http_port)
         self.thumbnails = ThumbnailEndpoint(self.store, ffmpeg_binary(s.transcode_ffmpeg))
@@ -240,13 +247,20 @@ class GoliveServer:
             metrics_token=lambda: self.settings.metrics_token,
             readiness=self._readiness,
             media=self.media,
+            trusted_proxies=lambda: self._trusted_proxies,
+            max_request_body=lambda: self.settings.max_request_body,
         )
         config = uvicorn.Config(
             TransportSendRecorder(app),
             lifespan="off",
             access_log=False,
             log_level="warning",
-            http="httptools",
+            # httptools, with the request head bounded (it has no limits of its own).
+            http=bounded_httptools(
+                max_head_bytes=s.max_request_head, max_headers=s.max_request_headers
+            ),
+            # The client address comes from ForwardedClient (trusted_proxies) alone.
+            proxy_headers=False,
             ws="websockets-sansio",
             # Chat sends one frame to every member: compressing it once per member would cost
             # more than the fan-out itself, so frames go uncompressed.
@@ -379,6 +393,7 @@ class GoliveServer:
             if key not in LIVE_RELOADABLE:
                 log.warning("setting %s changed: it takes effect at the next restart", key)
         s = self.settings = old.model_copy(update=live)
+        self._trusted_proxies = TrustedProxies(s.trusted_proxies)
         if "log_level" in live or "log_format" in live:
             configure_logging(s.log_level, s.log_format)
         self.registry.configure(
@@ -481,6 +496,10 @@ class GoliveServer:
         assert self.web_sessions is not None
         user = await self.web_sessions.user(conn)
         return None if user is None else ChatUser(user.id, user.username, user.display_name)
+
+    def _public_origins(self) -> tuple[str, ...]:
+        url = self.settings.public_url
+        return (url,) if url else ()
 
     def _ingest_url(self) -> str:
         # The configured RTMP URL, else the port actually bound (the setting may be 0).

@@ -16,6 +16,7 @@ from golive.config import ENV_PREFIX, ConfigFileError, Settings
 from golive.db.api_tokens import SCOPES, ApiTokenStore, TokenError
 from golive.db.channels import ChannelError, ChannelStore
 from golive.db.engine import Database
+from golive.db.invites import InviteStore
 from golive.db.users import UserError, UserStore
 
 PROG = "golive"
@@ -131,6 +132,26 @@ def build_parser() -> argparse.ArgumentParser:
     user_list = user_commands.add_parser("list", help="list users", description="List users.")
     _add_common_options(user_list)
     user_list.set_defaults(handler=_user_list)
+
+    invite = commands.add_parser(
+        "invite",
+        help="manage sign-up invite codes",
+        description="Invite codes let someone sign up on the web site when signup = invite.",
+    )
+    invite_commands = invite.add_subparsers(dest="invite_command", metavar="ACTION", required=True)
+    invite_create = invite_commands.add_parser(
+        "create",
+        help="create invite codes and print them once",
+        description="Create one-use invite codes; each is printed once.",
+    )
+    invite_create.add_argument("--count", type=int, default=1, help="how many (1-100)")
+    _add_common_options(invite_create)
+    invite_create.set_defaults(handler=_invite_create)
+    invite_list = invite_commands.add_parser(
+        "list", help="list invite codes", description="List invite codes (hints only)."
+    )
+    _add_common_options(invite_list)
+    invite_list.set_defaults(handler=_invite_list)
 
     token = commands.add_parser(
         "token", help="manage API tokens", description="Manage personal API tokens."
@@ -344,6 +365,43 @@ def _user_add(args: argparse.Namespace) -> int:
         kind = "administrator" if user.is_admin else "user"
         print(f"Created {kind} {user.username!r} (id {user.id}).")
         print(f"Give them an API token: golive token create {user.username} --scope read")
+        return 0
+
+    return _run_with_db(args, action)
+
+
+def _invite_create(args: argparse.Namespace) -> int:
+    if not 1 <= args.count <= 100:
+        raise _Fail("--count must be between 1 and 100")
+
+    async def action(db: Database) -> int:
+        store = InviteStore(db.sessionmaker)
+        codes = [await store.create() for _ in range(args.count)]
+        print("Invite codes (shown once; each lets one person sign up when signup = invite):")
+        for code in codes:
+            print(f"  {code}")
+        return 0
+
+    return _run_with_db(args, action)
+
+
+def _invite_list(args: argparse.Namespace) -> int:
+    async def action(db: Database) -> int:
+        invites = await InviteStore(db.sessionmaker).list()
+        if not invites:
+            print("No invite codes. Create one with: golive invite create")
+            return 0
+        rows = [("ID", "CODE", "CREATED", "USED")]
+        rows += [
+            (
+                str(i.id),
+                f"{i.hint}…",
+                i.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "yes" if i.used else "",
+            )
+            for i in invites
+        ]
+        _print_table(rows)
         return 0
 
     return _run_with_db(args, action)

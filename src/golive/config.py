@@ -26,6 +26,7 @@ MIB = 1024 * 1024
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 LogFormat = Literal["text", "json"]
 PublishDecision = Literal["allow", "deny"]
+SignupMode = Literal["open", "invite", "closed"]
 
 # What SIGHUP applies to a running server; everything else needs a restart. Settings used per
 # new connection or stream (timeouts, limits, targets) apply to new ones only.
@@ -57,6 +58,9 @@ LIVE_RELOADABLE = frozenset(
         "on_publish_url",
         "on_publish_timeout",
         "on_publish_default",
+        "trusted_proxies",
+        "max_request_body",
+        "signup",
     }
 )
 
@@ -220,6 +224,46 @@ class Settings(BaseSettings):
         "<metrics_token>` (others get 401); empty: /metrics is open, as Prometheus expects by "
         "default. At least 16 characters when set.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (IP addresses or CIDR blocks, e.g. 10.0.0.0/8) whose "
+        "Forwarded / X-Forwarded-For headers name the client; from any other peer those "
+        "headers are ignored. Empty: the peer is always the client. Every per-address limit "
+        "and the viewer count use the address decided this way.",
+    )
+    max_request_body: int = Field(
+        default=1 * MIB,
+        ge=16 * 1024,
+        le=1024 * MIB,
+        description="Largest HTTP request body accepted, in bytes: a larger Content-Length is "
+        "answered 413 without being read, a longer chunked body is cut off.",
+    )
+    max_request_head: int = Field(
+        default=32 * 1024,
+        ge=4 * 1024,
+        le=1 * MIB,
+        description="Largest HTTP request line plus headers, in bytes; larger heads are answered "
+        "431 and the connection closed.",
+    )
+    max_request_headers: int = Field(
+        default=100,
+        ge=16,
+        le=10_000,
+        description="Most header fields one HTTP request may carry; more are answered 431.",
+    )
+    signup: SignupMode = Field(
+        default="open",
+        description="Who may create an account on the web site: open (anyone), invite (only "
+        "with an unused invite code from `golive invite create`) or closed (nobody; accounts "
+        "come from `golive user add`).",
+    )
+    password_hash_queue: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Password checks (sign-in, sign-up) that may run or wait at once; more are "
+        "answered 429 at once, so a flood cannot delay real sign-ins for long.",
+    )
     webhook_url: str | None = Field(
         default=None,
         description="URL that receives every event (stream.started, stream.ended, "
@@ -364,6 +408,16 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         # Fixed at startup so a later chdir cannot move the database or the media.
         return value.expanduser().absolute()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR block") from None
+        return [entry.strip() for entry in value]
 
     @field_validator("webhook_url", "on_publish_url")
     @classmethod

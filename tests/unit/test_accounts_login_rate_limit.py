@@ -45,15 +45,32 @@ def test_one_address_spraying_many_users_is_stopped() -> None:
 def test_success_forgives_the_pair_but_not_the_address() -> None:
     clock = Clock()
     limit = LoginRateLimit(attempts=3, address_attempts=5, window=300, clock=clock)
-    for _ in range(3):
-        limit.failed("bob", "10.0.0.1")
+    for _ in range(2):
+        assert limit.begin("bob", "10.0.0.1") == 0  # two wrong passwords
+    assert limit.begin("bob", "10.0.0.1") == 0  # the right one
     assert limit.retry_after("bob", "10.0.0.1") > 0
     limit.succeeded("bob", "10.0.0.1")
     assert limit.retry_after("bob", "10.0.0.1") == 0
-    # The address still remembers its 3 failures: 2 more (any user) lock it.
-    limit.failed("carol", "10.0.0.1")
-    limit.failed("dave", "10.0.0.1")
+    # The address still remembers its 2 failures (not the success): 3 more lock it.
+    for user in ("carol", "dave", "erin"):
+        assert limit.begin(user, "10.0.0.1") == 0
     assert limit.retry_after("bob", "10.0.0.1") > 0
+
+
+def test_begin_counts_before_the_check_so_concurrent_attempts_stay_within_the_limit() -> None:
+    # Forty attempts begun before any password was checked: only five may go ahead.
+    limit = LoginRateLimit(attempts=5, address_attempts=30, window=300, clock=Clock())
+    allowed = [limit.begin("bob", "10.0.0.1") == 0 for _ in range(40)]
+    assert allowed.count(True) == 5
+
+
+def test_cancelled_attempt_is_given_back() -> None:
+    limit = LoginRateLimit(attempts=2, address_attempts=30, window=300, clock=Clock())
+    assert limit.begin("bob", "10.0.0.1") == 0
+    assert limit.begin("bob", "10.0.0.1") == 0
+    assert limit.begin("bob", "10.0.0.1") > 0
+    limit.cancelled("bob", "10.0.0.1")  # the server was too busy to check it
+    assert limit.begin("bob", "10.0.0.1") == 0
 
 
 def test_attempt_window_slides() -> None:

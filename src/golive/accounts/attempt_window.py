@@ -54,6 +54,21 @@ class AttemptWindow:
         while len(attempts) > self.limit:
             attempts.popleft()
 
+    def take(self, key: str) -> float:
+        """Record an attempt unless ``key`` is at its limit: 0 when recorded, else the seconds
+        to wait. Checking and recording in one step, with no await between, is what stops
+        concurrent requests from all passing the check before any of them is counted."""
+        wait = self.retry_after(key)
+        if wait == 0:
+            self.record(key)
+        return wait
+
+    def give_back(self, key: str) -> None:
+        """Undo the latest attempt of ``key`` (it turned out not to count)."""
+        attempts = self._attempts.get(key)
+        if attempts:
+            attempts.pop()
+
     def clear(self, key: str) -> None:
         self._attempts.pop(key, None)
 

@@ -39,13 +39,32 @@ class LoginRateLimit:
             self._addresses.retry_after(address),
         )
 
+    def begin(self, username: str, address: str) -> float:
+        """Count a sign-in attempt before its password is checked: 0 when it may go ahead,
+        else the seconds to wait (nothing is counted then). Counting up front, with no await
+        between check and count, keeps concurrent attempts within the limit; an attempt that
+        succeeds or is never checked is given back with :meth:`succeeded` / :meth:`cancelled`.
+        """
+        wait = self.retry_after(username, address)
+        if wait == 0:
+            self._pairs.record(_pair(username, address))
+            self._addresses.record(address)
+        return wait
+
     def failed(self, username: str, address: str) -> None:
         self._pairs.record(_pair(username, address))
         self._addresses.record(address)
 
+    def cancelled(self, username: str, address: str) -> None:
+        """The attempt begun was not checked after all (the server was busy)."""
+        self._pairs.give_back(_pair(username, address))
+        self._addresses.give_back(address)
+
     def succeeded(self, username: str, address: str) -> None:
-        # Only the pair is forgiven: one good account must not reset an address's count.
+        # The pair is forgiven; the address only loses this attempt: one good account must
+        # not reset the count of an address spraying passwords over others.
         self._pairs.clear(_pair(username, address))
+        self._addresses.give_back(address)
 
 
 def _pair(username: str, address: str) -> str:

@@ -2,14 +2,18 @@
 64 MiB and three passes per hash).
 
 Hashing runs in a small thread pool of its own: it keeps the event loop free, and bounds the
-memory and CPU a flood of sign-ins can take (two hashes at a time, the rest queue), without
-occupying the default executor other code relies on.
+memory and CPU a flood of sign-ins can take (two hashes at a time), without occupying the
+default executor other code relies on. The queue in front of it is bounded too: once
+``max_pending`` checks are running or waiting, more are refused at once (``HashingBusy``)
+rather than queued behind a flood, where a real user's sign-in would wait for all of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,16 +21,44 @@ from argon2.exceptions import InvalidHashError, VerificationError
 __all__ = [
     "MAX_LENGTH",
     "MIN_LENGTH",
+    "HashingBusy",
     "PasswordPolicyError",
     "check_password_policy",
     "hash_password",
+    "hash_queue",
     "verify_password",
 ]
 
+_T = TypeVar("_T")
 _HASHER = PasswordHasher()
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="golive-argon2")
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # argon2 takes any length; this only bounds the work one request can ask for
+
+
+class HashingBusy(Exception):
+    """Too many password checks are running or waiting; try again shortly."""
+
+
+class _HashQueue:
+    """Admission to the hashing pool: at most ``max_pending`` jobs running or waiting."""
+
+    def __init__(self, max_pending: int) -> None:
+        self.max_pending = max_pending
+        self.pending = 0
+
+    async def run(self, job: Callable[[], _T]) -> _T:
+        # Counted before the first await, so concurrent callers cannot all pass the check.
+        if self.pending >= self.max_pending:
+            raise HashingBusy("too many password checks at once")
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(_POOL, job)
+        finally:
+            self.pending -= 1
+
+
+hash_queue = _HashQueue(16)
 
 
 class PasswordPolicyError(ValueError):
@@ -41,14 +73,15 @@ def check_password_policy(password: str) -> None:
 
 
 async def hash_password(password: str) -> str:
-    """The argon2id hash, in PHC string form (``$argon2id$v=19$...``)."""
+    """The argon2id hash, in PHC string form (``$argon2id$v=19$...``); HashingBusy when the
+    queue is full."""
     check_password_policy(password)
-    return await asyncio.get_running_loop().run_in_executor(_POOL, _HASHER.hash, password)
+    return await hash_queue.run(lambda: _HASHER.hash(password))
 
 
 async def verify_password(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; a missing hash is hashed anyway, so the time a sign-in
-    takes does not tell whether the user exists."""
+    takes does not tell whether the user exists. HashingBusy when the queue is full."""
     if len(password) > MAX_LENGTH:
         return False
 
@@ -61,4 +94,4 @@ async def verify_password(stored_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.get_running_loop().run_in_executor(_POOL, verify)
+    return await hash_queue.run(verify)

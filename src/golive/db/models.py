@@ -262,3 +262,19 @@ class ChatBan(Base):
     )
     until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     by_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class InviteCode(Base):
+    """A one-use code that lets someone sign up when ``signup`` is ``invite``; only its
+    SHA-256 is stored, like stream keys and API tokens."""
+
+    __tablename__ = "invite_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    used_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )

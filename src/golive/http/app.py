@@ -25,8 +25,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from golive.http.client_address import TrustedProxies
+from golive.http.forwarded_client import ForwardedClient
 from golive.http.live_media import LiveMediaEndpoint
+from golive.http.request_body_limit import RequestBodyLimit
 from golive.http.request_metrics import RequestMetrics
+from golive.http.response_security_headers import ResponseSecurityHeaders
 from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.web import security_headers
 from golive.metrics.server_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -41,6 +45,7 @@ ChannelExists = Callable[[str], Awaitable[bool]]
 # Readiness: (ready, reasons not ready).
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, list[str]]]]
 API_PREFIX = "/api/v1"
+DEFAULT_MAX_REQUEST_BODY = 1024 * 1024
 
 
 def web_dir() -> Path:
@@ -59,6 +64,8 @@ def create_app(
     metrics_token: Callable[[], str] = lambda: "",
     pages: Sequence[BaseRoute] = (),
     thumbnails: ThumbnailEndpoint | None = None,
+    trusted_proxies: Callable[[], TrustedProxies] = TrustedProxies,
+    max_request_body: Callable[[], int] = lambda: DEFAULT_MAX_REQUEST_BODY,
 ) -> Starlette:
     """Build the HTTP origin around a LiveStore; the API, metrics and the site's pages
     (home, accounts, dashboard, chat socket: http/web/, http/chat_socket.py) are
@@ -125,7 +132,12 @@ def create_app(
     if api is not None:
         routes.append(Mount(API_PREFIX, app=api))
     routes.append(Route("/{channel}", watch, methods=["GET", "HEAD"]))
-    middleware = []
+    middleware = [
+        # Outermost first: every answer (static files, media, errors, the guard's own 413)
+        # carries the security headers; the client address is decided before anything uses it.
+        Middleware(ResponseSecurityHeaders, headers=security_headers()),
+        Middleware(ForwardedClient, trusted=trusted_proxies),
+    ]
     if metrics is not None:
         observe = metrics.http_requests
         middleware.append(
@@ -134,6 +146,11 @@ def create_app(
                 observe=lambda route, method, status: observe.labels(route, method, status).inc(),
             )
         )
+
+    # Innermost of ours: bodies are bounded, and refused unauthenticated API writes counted.
+    middleware.append(
+        Middleware(RequestBodyLimit, max_bytes=max_request_body, api_prefix=API_PREFIX + "/")
+    )
 
     async def not_routed(request: Request, exc: Exception) -> Response:
         # Paths no route matches at all (e.g. with control characters, which the routes'

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.requests import HTTPConnection
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from golive.accounts.csrf import is_same_origin
 from golive.chat.chat_room import ChatMember, ChatRoom, ChatUser
 from golive.chat.chat_service import ChatService
 from golive.chat.message_text import ChatRejected
@@ -30,19 +31,19 @@ CLOSE_TOO_SLOW = 4408
 ResolveUser = Callable[[HTTPConnection], Awaitable[ChatUser | None]]
 
 
-def _same_origin(socket: WebSocket) -> bool:
-    """Browsers send Origin on WebSocket handshakes; a foreign one is cross-site hijacking."""
-    origin = socket.headers.get("origin")
-    if origin is None:
-        return True  # not a browser
-    host = socket.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
+def chat_route(
+    service: ChatService,
+    resolve_user: ResolveUser,
+    *,
+    trusted_origins: Callable[[], Sequence[str]] = tuple,
+) -> WebSocketRoute:
+    """``trusted_origins``: origins accepted besides the Host's own (the public URL, which is
+    what browsers send behind a proxy that rewrites Host)."""
 
-
-def chat_route(service: ChatService, resolve_user: ResolveUser) -> WebSocketRoute:
     async def endpoint(socket: WebSocket) -> None:
         channel = socket.path_params["channel"]
-        if not _same_origin(socket):
+        # Browsers send Origin on WebSocket handshakes; a foreign one is cross-site hijacking.
+        if not is_same_origin(socket.headers, trusted_origins=trusted_origins()):
             log.warning("chat: refused a cross-origin connection to %s", channel)
             await socket.close(CLOSE_FORBIDDEN_ORIGIN, "cross-origin connection")
             return

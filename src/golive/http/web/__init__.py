@@ -25,6 +25,7 @@ from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions, SessionUser
 from golive.config import Settings
 from golive.db.channels import ChannelStore
+from golive.db.invites import InviteStore
 from golive.db.users import UserStore
 from golive.http.web.account_pages import account_routes
 from golive.http.web.channel_json import channel_json_routes
@@ -63,6 +64,7 @@ def web_routes(
     login_limit: LoginRateLimit | None = None,
     signup_limit: AttemptWindow | None = None,
     max_channels_per_user: int = 5,
+    invites: InviteStore | None = None,
 ) -> list[BaseRoute]:
     """The site's routes; place them before the ``/{channel}`` watch route."""
     ctx = WebContext(
@@ -78,6 +80,7 @@ def web_routes(
         if signup_limit is None
         else signup_limit,
         max_channels_per_user=max_channels_per_user,
+        invites=invites,
     )
     return [
         *home_routes(ctx),

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from golive.accounts.csrf import CSRF_FIELD
 from golive.accounts.password_hashing import (
     MIN_LENGTH,
+    HashingBusy,
     PasswordPolicyError,
     check_password_policy,
     hash_password,
@@ -62,6 +63,7 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
         button = "Sign up" if signup else "Log in"
         next_field = f'<input type="hidden" name="next" value="{esc(next_path)}">'
         next_query = f"?next={esc(next_path)}" if next_path != "/" else ""
+        mode = ctx.settings().signup
         extra = (
             '<label>Display name <span class="hint">(optional, shown in chat)</span>'
             f'<input name="display_name" maxlength="{DISPLAY_NAME_LENGTH}" '
@@ -69,11 +71,19 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
             if signup
             else ""
         )
-        switch = (
-            f'Already have an account? <a href="/login{next_query}">Log in</a>'
-            if signup
-            else f'New to golive? <a href="/signup{next_query}">Sign up</a>'
-        )
+        if signup and mode == "invite":
+            extra += (
+                '<label>Invite code <span class="hint">(sign-up is by invitation)</span>'
+                '<input name="invite" required maxlength="64" autocomplete="off" '
+                'spellcheck="false"></label>'
+            )
+        if signup:
+            switch = f'Already have an account? <a href="/login{next_query}">Log in</a>'
+        elif mode == "closed":
+            switch = "New accounts are created by this instance's operator."
+        else:
+            switch = f'New to golive? <a href="/signup{next_query}">Sign up</a>'
+
         password_hint = (
             f'<span class="hint">(at least {MIN_LENGTH} characters)</span>' if signup else ""
         )
@@ -131,12 +141,36 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
         await ctx.sessions.start(request, response, user)
         return response
 
+    def signup_closed(request: Request) -> Response:
+        body = (
+            '<section class="auth-card"><h1>Sign-up is closed</h1>'
+            "<p>This golive instance does not take new accounts. Ask its operator for one.</p>"
+            '<p class="switch">Already have an account? <a href="/login">Log in</a></p></section>'
+        )
+        return render_page(
+            ctx,
+            request,
+            title="Sign-up is closed",
+            body=body,
+            user=None,
+            status=403,
+            page_class="auth",
+        )
+
     async def signup(request: Request) -> Response:
+        mode = ctx.settings().signup
+        if mode == "invite" and ctx.invites is None:
+            mode = "closed"  # nothing to check codes against
         if request.method != "POST":
             next_path = safe_next(request.query_params.get("next"), "/dashboard")
             if await ctx.sessions.user(request) is not None:
                 return RedirectResponse(next_path, status_code=303)
+            if mode == "closed":
+                return signup_closed(request)
             return form_page(request, "signup", next_path=next_path)
+        if mode == "closed":
+            log.info("web: sign-up from %s refused: sign-up is closed", _client(request))
+            return signup_closed(request)
         try:
             fields = await read_form(request)
         except BodyRefused as exc:
@@ -172,7 +206,8 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
         except PasswordPolicyError as exc:
             return again(f"Choose another password: {exc}.")
         address = _client(request)
-        wait = ctx.signup_limit.retry_after(address)
+        # Counted before the first await: concurrent sign-ups cannot all pass the check.
+        wait = ctx.signup_limit.take(address)
         if wait > 0:
             log.warning("web: sign-up from %s refused: too many sign-ups", address)
             return again(
@@ -180,15 +215,34 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
                 429,
                 {"retry-after": str(math.ceil(wait))},
             )
-        if await ctx.users.by_name(username) is not None:
-            return again("That username is taken.", 409)
-        ctx.signup_limit.record(address)
+        invite = fields.get("invite", "").strip()
+        if mode == "invite":
+            assert ctx.invites is not None
+            if not await ctx.invites.claim(invite):
+                ctx.signup_limit.give_back(address)
+                log.info("web: sign-up of %r from %s refused: bad invite code", username, address)
+                return again("That invite code is unknown or already used.", 403)
+        user = None
         try:
-            user = await ctx.users.add(
-                username, display_name=display, password_hash=await hash_password(password)
+            if await ctx.users.by_name(username) is not None:
+                return again("That username is taken.", 409)
+            password_hash = await hash_password(password)
+            user = await ctx.users.add(username, display_name=display, password_hash=password_hash)
+        except HashingBusy:
+            log.warning(
+                "web: sign-up of %r from %s refused: password queue full", username, address
             )
+            return again("The server is busy. Try again in a moment.", 429, {"retry-after": "1"})
         except UserError:
             return again("That username is taken.", 409)  # taken meanwhile
+        finally:
+            if user is None:
+                # Nothing was created: this attempt does not count, and the invite stays good.
+                ctx.signup_limit.give_back(address)
+                if mode == "invite" and ctx.invites is not None:
+                    await ctx.invites.release(invite)
+        if mode == "invite" and ctx.invites is not None:
+            await ctx.invites.used_by(invite, user.id)
         log.info("web: user %s signed up", username)
         return await signed_in(request, user.id, next_path)
 
@@ -209,7 +263,9 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
         password = fields.get("password", "")
         next_path = safe_next(fields.get("next"), "/dashboard")
         address = _client(request)
-        wait = ctx.login_limit.retry_after(username, address)
+        # The attempt is counted before the first await, so concurrent guesses cannot all
+        # pass the check before any of them failed.
+        wait = ctx.login_limit.begin(username, address)
         if wait > 0:
             log.warning("web: sign-in of %r from %s refused: too many failures", username, address)
             return form_page(
@@ -221,9 +277,24 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
                 next_path=next_path,
                 headers={"retry-after": str(math.ceil(wait))},
             )
-        user = await ctx.users.by_name(username)
-        if not await verify_password(None if user is None else user.password_hash, password):
-            ctx.login_limit.failed(username, address)
+        try:
+            user = await ctx.users.by_name(username)
+            matches = await verify_password(None if user is None else user.password_hash, password)
+        except HashingBusy:
+            ctx.login_limit.cancelled(username, address)
+            log.warning(
+                "web: sign-in of %r from %s refused: password queue full", username, address
+            )
+            return form_page(
+                request,
+                "login",
+                error="The server is busy. Try again in a moment.",
+                status=429,
+                username=username[:32],
+                next_path=next_path,
+                headers={"retry-after": "1"},
+            )
+        if not matches:
             log.info("web: failed sign-in of %r from %s", username, address)
             return form_page(
                 request,

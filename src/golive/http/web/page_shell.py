@@ -39,14 +39,15 @@ def avatar(name: str, extra_class: str = "") -> str:
     return f'<span class="avatar hue-{hue} {extra_class}" aria-hidden="true">{esc(letter)}</span>'
 
 
-def _account_menu(user: SessionUser | None, token: str, here: str) -> str:
+def _account_menu(user: SessionUser | None, token: str, here: str, signup_open: bool) -> str:
     if user is None:
         next_query = (
             f"?next={esc(quote(here, safe='/'))}" if here not in ("/", "/login", "/signup") else ""
         )
-        return (
-            f'<a class="button ghost" href="/login{next_query}">Log in</a>'
+        return f'<a class="button ghost" href="/login{next_query}">Log in</a>' + (
             f'<a class="button primary" href="/signup{next_query}">Sign up</a>'
+            if signup_open
+            else ""
         )
     return (
         '<a class="button ghost" href="/dashboard">Dashboard</a>'
@@ -83,7 +84,7 @@ def render_page(
         f'<body class="site {esc(page_class)}">'
         '<header class="topbar"><a class="brand" href="/"><span class="logo" aria-hidden="true">'
         '</span>golive</a><nav class="primary"><a href="/">Browse</a></nav>'
-        f'<nav class="account" id="account-nav">{_account_menu(user, token, request.url.path)}'
+        f'<nav class="account" id="account-nav">{_account_menu(user, token, request.url.path, ctx.settings().signup != "closed")}'
         "</nav></header>"
         f'<main class="page">{body}</main></body></html>'
     )

@@ -11,6 +11,7 @@ from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions
 from golive.config import Settings
 from golive.db.channels import ChannelStore
+from golive.db.invites import InviteStore
 from golive.db.users import UserStore
 from golive.http.api.services import LiveStreamInfo
 
@@ -39,6 +40,8 @@ class WebContext:
     login_limit: LoginRateLimit
     signup_limit: AttemptWindow
     max_channels_per_user: int
+    # Where invite codes are checked when the signup setting is "invite".
+    invites: InviteStore | None = None
 
     def trusted_origins(self) -> tuple[str, ...]:
         """Origins accepted besides the request's own host: the configured public URL."""

@@ -10,10 +10,11 @@ __all__ = ["CSP", "json_error", "json_ok", "security_headers"]
 
 # Scripts and styles from this origin only (no inline script, no style attributes), so even
 # markup that slipped through escaping could not run. hls.js needs blob: for the media
-# element's MediaSource URL and its transmuxing worker.
+# element's MediaSource URL and its transmuxing worker. connect-src 'self' covers ws: and wss:
+# to this same host (CSP Level 3), which is all the chat needs: no other host is reachable.
 CSP = (
     "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; worker-src 'self' blob:; "
-    "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; object-src 'none'; "
+    "connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
