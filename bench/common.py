@@ -499,9 +499,16 @@ def passthrough_env() -> dict[str, str]:
 
 
 class GoliveServer:
-    """``golive serve`` on free loopback ports with a temporary data dir (passthrough ladder)."""
+    """``golive serve`` on free loopback ports with a temporary data dir.
 
-    def __init__(self, n_channels: int, *, env: dict[str, str] | None = None) -> None:
+    With ``passthrough`` (the default of the ingest and latency benchmarks) the ladder is the
+    source and its audio; without it golive runs its default ladder.
+    """
+
+    def __init__(
+        self, n_channels: int, *, env: dict[str, str] | None = None, passthrough: bool = True
+    ) -> None:
+        self.passthrough = passthrough
         self.tmp = Path(tempfile.mkdtemp(prefix="golive-bench-"))
         self.data_dir = self.tmp / "data"
         self.rtmp_port = free_port()
@@ -535,7 +542,7 @@ class GoliveServer:
             **os.environ,
             "GOLIVE_LOG_LEVEL": "warning",
             **TREE.env(),
-            **passthrough_env(),
+            **(passthrough_env() if self.passthrough else {}),
             **self.env,
         }
         cmd = [
