@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import Connection, select, text
 
 from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.chat_store import ChatStore
-from golive.db.engine import Database
+from golive.db.engine import Database, alembic_config, make_engine
 from golive.db.models import ChatMessage
 from golive.db.users import UserStore
 
@@ -93,3 +94,40 @@ async def test_message_lookups_and_deletes_stay_in_their_channel(db: Database) -
     refs = await store.channel_refs([mine.id, theirs.id, 999])
     assert set(refs) == {mine.id, theirs.id} and refs[mine.id].owner_id == alice.id
     assert await store.channel_ref("mine") == refs[mine.id]
+
+
+async def test_migration_0004_gives_old_log_rows_the_channel_that_held_the_name(
+    tmp_path: Path,
+) -> None:
+    """Rows logged before a channel of that name existed stay for administrators only."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+
+    def upgrade(conn: Connection, to: str) -> None:
+        command.upgrade(alembic_config(conn), to)
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade, "0003")
+            await conn.execute(
+                text(
+                    "INSERT INTO channels (id, name, stream_key_hash, stream_key_hint, "
+                    "created_at, key_rotated_at) VALUES "
+                    "(5, 'reborn', 'h', 'x', '2026-02-01 00:00:00', '2026-02-01 00:00:00')"
+                )
+            )
+            for event_id, when in (("old", "2026-01-01 00:00:00"), ("new", "2026-03-01 00:00:00")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO webhook_deliveries (event_id, event, channel, url, payload, "
+                        "status, attempts, created_at) VALUES "
+                        f"('{event_id}', 'stream.started', 'reborn', 'u', '{{}}', 'delivered', "
+                        f"1, '{when}')"
+                    )
+                )
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade, "head")
+            result = await conn.execute(text("SELECT event_id, channel_id FROM webhook_deliveries"))
+            rows = {event_id: channel_id for event_id, channel_id in result}
+        assert rows == {"old": None, "new": 5}
+    finally:
+        await engine.dispose()
