@@ -35,7 +35,7 @@ from golive.http.api.app import create_api
 from golive.http.api.services import ApiServices
 from golive.http.app import create_app
 from golive.http.bounded_http_protocol import bounded_httptools
-from golive.http.chat_socket import chat_route
+from golive.http.chat_socket import MAX_WIRE_FRAME_BYTES, chat_route
 from golive.http.client_address import TrustedProxies
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.thumbnails import ThumbnailEndpoint
@@ -67,6 +67,9 @@ from golive.webhooks.publish_approval import PublishApprovalTarget, PublishAppro
 from golive.webhooks.stream_events import LoggedPublishApproval, StreamEventNotifier
 
 log = logging.getLogger("golive")
+
+# Seconds between checks that open chat rooms still match their channels' owners.
+CHAT_CHANNEL_REFRESH = 2.0
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -265,6 +268,8 @@ class GoliveServer:
             # Chat sends one frame to every member: compressing it once per member would cost
             # more than the fan-out itself, so frames go uncompressed.
             ws_per_message_deflate=False,
+            # uvicorn's default is 16 MiB, read from anyone before the app sees a byte.
+            ws_max_size=MAX_WIRE_FRAME_BYTES,
             timeout_graceful_shutdown=2,
         )
         self._http = _EmbeddedUvicorn(config)
@@ -317,6 +322,8 @@ class GoliveServer:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
                 await self._http_task
+        if self.chat is not None:
+            await self.chat.close()
         if self.chat_store is not None:
             await self.chat_store.flush()
         if self.db is not None:
@@ -471,13 +478,10 @@ class GoliveServer:
             self._stream_events.started(hub)
 
     def _chat_service(self, sessions: async_sessionmaker[AsyncSession]) -> ChatService:
-        self.chat_store = ChatStore(sessions)
-        channels = self.channels
-        assert channels is not None
+        self.chat_store = store = ChatStore(sessions)
 
         async def channel(name: str) -> ChannelRef | None:
-            found = await channels.get(name) if is_valid_channel_name(name) else None
-            return None if found is None else ChannelRef(found.id, found.name, found.owner_id)
+            return await store.channel_ref(name) if is_valid_channel_name(name) else None
 
         def media_time(name: str) -> tuple[str, float] | None:
             # Publishers send in real time: seconds since the stream started are its media
@@ -485,12 +489,16 @@ class GoliveServer:
             hub = self.registry.hub(name)
             return None if hub is None else (hub.stream_id, time.time() - hub.started_at)
 
-        return ChatService(
-            self.chat_store,
+        chat = ChatService(
+            store,
             channel=channel,
-            room_state=self.chat_store.room_state,
+            channels_by_id=store.channel_refs,
+            room_state=store.room_state,
             media_time=media_time,
         )
+        # Channels also change from the CLI, in another process.
+        chat.follow_channels(CHAT_CHANNEL_REFRESH)
+        return chat
 
     async def _chat_user(self, conn: HTTPConnection) -> ChatUser | None:
         assert self.web_sessions is not None

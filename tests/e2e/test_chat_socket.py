@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import logging
 import os
 import socket
 import time
@@ -83,7 +85,7 @@ async def test_limits_and_bad_frames(server: GoliveServer) -> None:
         await frame(ws, "history")
         await ws.send(json.dumps({"type": "send", "text": "x" * 501}))
         assert (await frame(ws, "error"))["code"] == "too_long"
-        await ws.send("not json")
+        await ws.send(json.dumps({"type": "dance"}))
         assert (await frame(ws, "error"))["code"] == "bad_request"
         await ws.send(json.dumps({"type": "send", "text": "same"}))
         await ws.send(json.dumps({"type": "send", "text": "SAME "}))
@@ -98,6 +100,119 @@ async def test_limits_and_bad_frames(server: GoliveServer) -> None:
         assert error["code"] == "too_large"
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
+    assert ws.close_code == 1009
+
+
+async def closed_with(ws: ClientConnection) -> int | None:
+    """Read until the server closes; the close code it sent."""
+    with pytest.raises(websockets.ConnectionClosed):
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    return ws.close_code
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ("x" * (16 << 20), 1009),  # over the server's frame limit: refused from its header
+        ("[" * 2000 + "]" * 2000, 1007),  # used to raise RecursionError (close without code)
+        ("not json", 1007),
+        ("[1, 2]", 1007),
+    ],
+    ids=["16MiB", "nested", "not-json", "not-object"],
+)
+async def test_bad_frames_close_with_a_code_and_the_room_goes_on(
+    server: GoliveServer, payload: str, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "golive.chat")
+    alice = await session_for(server, "alice")
+    async with chat(server, alice) as a, chat(server) as other:
+        await frame(a, "history")
+        await frame(other, "history")
+        async with chat(server) as bad:
+            await frame(bad, "history")
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await bad.send(payload)
+            assert await closed_with(bad) == code
+        assert any("closed a connection to demo" in r.getMessage() for r in caplog.records)
+        # Everyone else is still served.
+        await a.send(json.dumps({"type": "send", "text": "still here"}))
+        got = (await frame(other, "messages"))["messages"][0]
+        assert got["text"] == "still here"
+    async with http_client(server) as client:
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_moderation_stays_in_its_channel(server: GoliveServer) -> None:
+    """Regression: an owner deleted messages of another owner's channel by id."""
+    mallory = await session_for(server, "mallory")
+    victim = await session_for(server, "victim")
+    assert server.channels is not None and server.users is not None
+    for name in ("mallory", "victim"):
+        user = await server.users.by_name(name)
+        assert user is not None
+        await server.channels.add(f"{name}-room", owner_id=user.id)
+    async with chat(server, victim, "victim-room") as v, chat(server, mallory, "mallory-room") as m:
+        await frame(v, "history")
+        await frame(m, "history")
+        await v.send(json.dumps({"type": "send", "text": "my words", "nonce": "n"}))
+        target = (await frame(v, "ack"))["id"]
+        await m.send(json.dumps({"type": "delete", "id": target, "nonce": "d"}))
+        error = await frame(m, "error")
+        assert error["code"] == "not_found" and error["nonce"] == "d"
+    assert server.chat_store is not None
+    await server.chat_store.flush()
+    async with chat(server, None, "victim-room") as late:
+        assert [x["text"] for x in (await frame(late, "history"))["messages"]] == ["my words"]
+    room = await server.chat.room("victim-room") if server.chat else None
+    assert room is not None
+    room.history.clear()  # as if 50 newer messages had pushed it out of memory
+    async with chat(server, mallory, "victim-room") as m:
+        await frame(m, "history")
+        await m.send(json.dumps({"type": "delete", "id": target}))
+        assert (await frame(m, "error"))["code"] == "forbidden"
+
+
+async def test_chat_follows_the_channel_owner_and_its_deletion(server: GoliveServer) -> None:
+    """Regression: after an administrator moved a channel, the old owner kept the owner's
+    role and banned the new owner; a deleted channel's chat stayed open."""
+    old = await session_for(server, "old")
+    new = await session_for(server, "new")
+    admin = await user_token(server, "root", ["read", "write", "admin"], admin=True)
+    assert server.channels is not None and server.users is not None
+    old_user = await server.users.by_name("old")
+    assert old_user is not None
+    await server.channels.add("moved", owner_id=old_user.id)
+    async with chat(server, old, "moved") as o, chat(server, new, "moved") as n:
+        await frame(o, "history")
+        await frame(n, "history")
+        async with http_client(server) as client:
+            r = await client.patch(
+                "/api/v1/channels/moved", json={"owner": "new"}, headers=bearer(admin)
+            )
+            assert r.status_code == 200, r.text
+        await o.send(json.dumps({"type": "ban", "user": "new"}))
+        assert (await frame(o, "error"))["code"] == "forbidden"
+        await n.send(json.dumps({"type": "ban", "user": "old"}))
+        assert (await frame(o, "moderated"))["action"] == "ban"
+        await n.send(json.dumps({"type": "send", "text": "mine now"}))
+        got = (await frame(o, "messages"))["messages"][0]
+        assert got["user"] == {
+            "name": "new",
+            "display_name": got["user"]["display_name"],
+            "role": "owner",
+        }
+        async with http_client(server) as client:
+            r = await client.delete("/api/v1/channels/moved", headers=bearer(admin))
+            assert r.status_code == 204
+        assert await closed_with(o) == 4410
+        assert await closed_with(n) == 4410
+        assert n.close_reason == "the channel was deleted"
+    url = f"ws://127.0.0.1:{server.http_port}/api/v1/channels/moved/chat"
+    with pytest.raises(websockets.InvalidStatus):
+        async with websockets.connect(url) as ws:
+            await ws.recv()
 
 
 async def test_unknown_channel_and_foreign_origin_are_refused(server: GoliveServer) -> None:

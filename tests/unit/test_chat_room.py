@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from golive.chat.chat_room import ChatLimits, ChatRoom, ChatUser, Role, RoomState
+from golive.chat.chat_request import MalformedRequest, parse_request
+from golive.chat.chat_room import ChatLimits, ChatRoom, ChatUser, EndReason, Role, RoomState
+from golive.chat.chat_service import ChannelRef, ChatService
 from golive.chat.message_text import MAX_MESSAGE_LENGTH, ChatRejected, normalize_message
 from golive.chat.token_bucket import TokenBucket
 from golive.chat.websocket_frame import encode_text_frame
@@ -42,12 +44,18 @@ class MemoryStore:
         self.saved: list[dict[str, Any]] = []
         self.bans: dict[int, float | None] = {}
         self.deleted: list[str] = []
+        self.messages: dict[str, tuple[int, int]] = {}  # id -> (channel id, user id)
 
     def save_message(self, channel_id: int, user_id: int, message: dict[str, Any]) -> None:
         self.saved.append(message)
+        self.messages[message["id"]] = (channel_id, user_id)
 
-    async def mark_deleted(self, ids: list[str]) -> None:
-        self.deleted += ids
+    async def message_author(self, channel_id: int, message_id: str) -> int | None:
+        found = self.messages.get(message_id)
+        return found[1] if found is not None and found[0] == channel_id else None
+
+    async def mark_deleted(self, channel_id: int, ids: list[str]) -> None:
+        self.deleted += [i for i in ids if self.messages.get(i, (0, 0))[0] == channel_id]
 
     async def delete_user_messages(self, channel_id: int, user_id: int) -> None:
         pass
@@ -256,3 +264,145 @@ def test_validator_refuses_what_is_not_text(value: object) -> None:
     with pytest.raises(ChatRejected) as exc:
         normalize_message(value)
     assert exc.value.code == "bad_request"
+
+
+async def test_delete_stays_in_its_channel_and_follows_the_role_order() -> None:
+    """Regression: an owner deleted another channel's messages, and a moderator the owner's
+    once they left the last 50 held in memory."""
+    clock = Clock()
+    store = MemoryStore()
+    here = ChatRoom("here", 1, OWNER.id, RoomState(moderators={MOD.id}), store, clock=clock)
+    there = ChatRoom("there", 2, BOB.id, RoomState(), store, clock=clock, limits=ChatLimits())
+    elsewhere = there.send(BOB, "mine")
+    with pytest.raises(ChatRejected) as exc:
+        await here.delete(OWNER, elsewhere["id"])
+    assert code(exc) == "not_found" and store.deleted == []
+    # The owner's message, pushed out of the room's memory (history of 2).
+    small = ChatRoom(
+        "small",
+        3,
+        OWNER.id,
+        RoomState(moderators={MOD.id}),
+        store,
+        clock=clock,
+        limits=ChatLimits(history=2),
+    )
+    owners = small.send(OWNER, "by the owner")
+    mods = small.send(MOD, "by a moderator")
+    small.send(ALICE, "a")
+    small.send(BOB, "b")
+    assert all(m["id"] not in (owners["id"], mods["id"]) for _, m in small.history)
+    with pytest.raises(ChatRejected) as exc:
+        await small.delete(MOD, owners["id"])
+    assert code(exc) == "forbidden"
+    with pytest.raises(ChatRejected) as exc:
+        await small.delete(ChatUser(9, "other_mod"), mods["id"])
+    assert code(exc) == "forbidden"  # a viewer
+    small.state.moderators.add(9)
+    with pytest.raises(ChatRejected) as exc:
+        await small.delete(ChatUser(9, "other_mod"), mods["id"])
+    assert code(exc) == "forbidden"  # moderators do not act on moderators
+    await small.delete(MOD, mods["id"])  # one's own message
+    await small.delete(OWNER, owners["id"])
+    assert store.deleted == [mods["id"], owners["id"]]
+
+
+async def test_owner_outranks_moderators_and_nobody_acts_on_the_owner() -> None:
+    r, _ = room(Clock())
+    await r.timeout(OWNER, "mod", 60)  # owner > moderator
+    with pytest.raises(ChatRejected) as exc:
+        await r.set_moderator(OWNER, "owner", False)
+    assert code(exc) == "forbidden"
+    with pytest.raises(ChatRejected) as exc:
+        await r.ban(MOD, "mod")  # not even oneself
+    assert code(exc) == "forbidden"
+
+
+class Channels:
+    """The channels table, as the chat service sees it."""
+
+    def __init__(self) -> None:
+        self.refs = {"demo": ChannelRef(1, "demo", OWNER.id)}
+
+    async def by_name(self, name: str) -> ChannelRef | None:
+        return self.refs.get(name)
+
+    async def by_id(self, ids: Any) -> dict[int, ChannelRef]:
+        return {r.id: r for r in self.refs.values() if r.id in ids}
+
+
+def service(channels: Channels, store: MemoryStore, *, bulk: bool = True) -> ChatService:
+    async def room_state(channel_id: int, history: int) -> RoomState:
+        return RoomState(bans=dict(store.bans))
+
+    return ChatService(
+        store,
+        channel=channels.by_name,
+        channels_by_id=channels.by_id if bulk else None,
+        room_state=room_state,
+    )
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+async def test_a_room_follows_its_channel_owner(bulk: bool) -> None:
+    """Regression: after the channel moved to another user, the old owner kept the owner's
+    role and banned the new owner."""
+    channels, store = Channels(), MemoryStore()
+    chat = service(channels, store, bulk=bulk)
+    r = await chat.room("demo")
+    assert r is not None
+    await r.ban(OWNER, "alice")
+    channels.refs["demo"] = ChannelRef(1, "demo", ALICE.id)
+    await chat.refresh()
+    assert r.role(ALICE) is Role.OWNER and r.role(OWNER) is Role.VIEWER
+    assert ALICE.id not in r.state.bans and ALICE.id not in store.bans  # the ban is lifted
+    r.send(ALICE, "mine now")
+    with pytest.raises(ChatRejected) as exc:
+        await r.ban(OWNER, "alice")
+    assert code(exc) == "forbidden"
+    await r.ban(ALICE, "owner")
+    # The API's hook works the same, without waiting for a refresh.
+    channels.refs["demo"] = ChannelRef(1, "demo", BOB.id)
+    await chat.channel_changed("demo")
+    assert r.role(BOB) is Role.OWNER
+
+
+async def test_a_deleted_channel_closes_its_room_and_a_new_one_starts_afresh() -> None:
+    """Regression: a deleted channel's chat still opened and took messages."""
+    channels, store = Channels(), MemoryStore()
+    chat = service(channels, store)
+    r = await chat.room("demo")
+    assert r is not None
+    member = r.join(ALICE)
+    del channels.refs["demo"]
+    await chat.refresh()
+    assert member.end_reason is EndReason.CHANNEL_DELETED and member.ready.is_set()
+    assert r.closed and not r.members
+    with pytest.raises(ChatRejected) as exc:
+        r.send(ALICE, "anyone?")
+    assert code(exc) == "channel_deleted"
+    assert await chat.room("demo") is None
+    # Created again under the same name: a new channel id, a new room.
+    channels.refs["demo"] = ChannelRef(7, "demo", BOB.id)
+    again = await chat.room("demo")
+    assert again is not None and again is not r and again.channel_id == 7
+    # A room whose channel was replaced between two lookups is replaced too.
+    channels.refs["demo"] = ChannelRef(8, "demo", BOB.id)
+    joined = again.join(None)
+    third = await chat.room("demo")
+    assert third is not None and third.channel_id == 8
+    assert joined.end_reason is EndReason.CHANNEL_DELETED
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 2000 + "]" * 2000, '{"a":' * 20 + "1" + "}" * 20, "not json", "[1]", '"s"', "{"],
+)
+def test_malformed_requests_are_refused(text: str) -> None:
+    with pytest.raises(MalformedRequest):
+        parse_request(text)
+
+
+def test_requests_parse_and_brackets_in_strings_do_not_count() -> None:
+    text = '{"type":"send","text":"' + "[[[{{{" * 100 + '\\"}"}'
+    assert parse_request(text)["type"] == "send"

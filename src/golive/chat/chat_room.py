@@ -9,7 +9,9 @@ memory.
 
 Rules (docs/chat.md): signed-in users send; the owner and moderators are exempt from slow
 mode, may delete messages and time out or ban viewers; only the owner appoints moderators
-and sets slow mode; nobody acts on the owner, moderators do not act on moderators.
+and sets slow mode. Roles are ordered owner > moderator > viewer and every moderation action
+needs a role above the target's, in this channel: nobody acts on the owner, moderators do
+not act on moderators. A message is only deleted in the room it was sent to.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "ChatPersistence",
     "ChatRoom",
     "ChatUser",
+    "EndReason",
     "Role",
     "RoomState",
 ]
@@ -57,6 +60,18 @@ class Role(StrEnum):
     OWNER = "owner"
     MODERATOR = "moderator"
     VIEWER = "viewer"
+
+
+# Who outranks whom: an action needs the actor's rank above the target's.
+_RANK = {Role.OWNER: 2, Role.MODERATOR: 1, Role.VIEWER: 0}
+
+
+class EndReason(StrEnum):
+    """Why the room ended a member's connection (http/chat_socket.py maps it to a close code)."""
+
+    CLOSED = "closed"
+    TOO_SLOW = "too_slow"  # its unsent frames passed the limit
+    CHANNEL_DELETED = "channel_deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +102,11 @@ class ChatPersistence(Protocol):
 
     def save_message(self, channel_id: int, user_id: int, message: dict[str, Any]) -> None: ...
 
-    async def mark_deleted(self, ids: list[str]) -> None: ...
+    async def message_author(self, channel_id: int, message_id: str) -> int | None:
+        """The sender of a message of this channel that is not deleted, else None."""
+        ...
+
+    async def mark_deleted(self, channel_id: int, ids: list[str]) -> None: ...
 
     async def delete_user_messages(self, channel_id: int, user_id: int) -> None: ...
 
@@ -123,7 +142,7 @@ class ChatMember:
         self.frames: deque[str] = deque()
         self.ready = asyncio.Event()  # set when the socket should close
         self.closed = False
-        self.overflowed = False
+        self.end_reason: EndReason | None = None
         self._limit = limit
         self._send: Callable[[str], Coroutine[Any, Any, None]] | None = None
         self._busy = False
@@ -199,10 +218,19 @@ class ChatMember:
         finally:
             self._busy = False
 
-    def _close(self, *, overflowed: bool) -> None:
-        self.overflowed = self.overflowed or overflowed
+    @property
+    def overflowed(self) -> bool:
+        return self.end_reason is EndReason.TOO_SLOW
+
+    def end(self, reason: EndReason) -> None:
+        """Ask the socket to close (the first reason given wins)."""
+        if self.end_reason is None:
+            self.end_reason = reason
         self.closed = True
         self.ready.set()
+
+    def _close(self, *, overflowed: bool) -> None:
+        self.end(EndReason.TOO_SLOW if overflowed else EndReason.CLOSED)
 
 
 @dataclass(slots=True)
@@ -249,18 +277,48 @@ class ChatRoom:
         self._flush: asyncio.TimerHandle | None = None
         self.delivered = 0  # message deliveries (messages x members), for metrics
         self.dropped_members = 0
+        self.closed = False  # the channel was deleted
+
+    # -- the channel ------------------------------------------------------------------------------
+
+    async def set_owner(self, owner_id: int | None) -> None:
+        """Follow a change of the channel's owner: the new owner's role applies at once, and
+        a ban the old owner gave them is lifted (nobody acts on the owner)."""
+        if owner_id == self.owner_id:
+            return
+        self.owner_id = owner_id
+        if owner_id is not None and owner_id in self.state.bans:
+            del self.state.bans[owner_id]
+            await self._store.remove_ban(self.channel_id, owner_id)
+
+    def close(self) -> None:
+        """The channel was deleted: end every member's connection and accept nothing more."""
+        self.closed = True
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        self._pending = []
+        for member in self.members:
+            member.end(EndReason.CHANNEL_DELETED)
+        self.members.clear()
 
     # -- membership ------------------------------------------------------------------------------
 
     def role(self, user: ChatUser | None) -> Role:
-        if user is not None and user.id == self.owner_id:
+        return Role.VIEWER if user is None else self._role_of(user.id)
+
+    def _role_of(self, user_id: int) -> Role:
+        if user_id == self.owner_id:
             return Role.OWNER
-        if user is not None and user.id in self.state.moderators:
+        if user_id in self.state.moderators:
             return Role.MODERATOR
         return Role.VIEWER
 
     def join(self, user: ChatUser | None) -> ChatMember:
         member = ChatMember(user, self.limits.max_queued_frames)
+        if self.closed:
+            member.end(EndReason.CHANNEL_DELETED)
+            return member
         self.members.add(member)
         role = self.role(user)
         member.push(
@@ -269,7 +327,8 @@ class ChatRoom:
                 channel=self.channel,
                 user=None if user is None else self._user_json(user, role),
                 slow_mode=self.state.slow_mode,
-                can_send=user is not None and self._ban_left(user.id) is None,
+                can_send=user is not None
+                and (role is Role.OWNER or self._ban_left(user.id) is None),
             )
         )
         member.push(_frame("history", messages=[m for _, m in self.history]))
@@ -285,10 +344,13 @@ class ChatRoom:
         """Accept a message (queued for the next batch) or raise ChatRejected."""
         if user is None:
             raise ChatRejected("not_signed_in", "sign in to chat")
-        self._check_ban(user.id)
+        if self.closed:
+            raise ChatRejected("channel_deleted", "this channel was deleted")
+        role = self.role(user)
+        if role is not Role.OWNER:
+            self._check_ban(user.id)
         cleaned = normalize_message(text)
         now = self._clock()
-        role = self.role(user)
         chatter = self._chatter(user.id)
         if role is Role.VIEWER and self.state.slow_mode:
             wait = chatter.last_sent + self.state.slow_mode - now
@@ -363,12 +425,22 @@ class ChatRoom:
         self._require(actor, moderator=True)
         if not isinstance(message_id, str) or len(message_id) > 32:
             raise ChatRejected("bad_request", "id must be a message id")
+        assert actor is not None
         entry = next(((uid, m) for uid, m in self.history if m["id"] == message_id), None)
-        if entry is not None and actor is not None:
-            self._may_act_on(actor, entry[0])
+        # Past the last 50 the sender comes from the database, and only from this channel:
+        # an id from another channel is not found here.
+        author = (
+            entry[0]
+            if entry is not None
+            else await self._store.message_author(self.channel_id, message_id)
+        )
+        if author is None:
+            raise ChatRejected("not_found", "no such message in this chat")
+        self._may_act_on(actor, author, self_allowed=True)
+        if entry is not None and entry in self.history:
             self.history.remove(entry)
         self._pending = [m for m in self._pending if m["id"] != message_id]
-        await self._store.mark_deleted([message_id])
+        await self._store.mark_deleted(self.channel_id, [message_id])
         self.broadcast(_frame("deleted", ids=[message_id]))
 
     async def timeout(self, actor: ChatUser | None, name: object, seconds: object) -> None:
@@ -456,13 +528,19 @@ class ChatRoom:
         what = "moderators" if moderator else "the channel's owner"
         raise ChatRejected("forbidden", f"only {what} may do that")
 
-    def _may_act_on(self, actor: ChatUser, target_id: int) -> None:
-        if target_id == actor.id and actor is not SERVER:
+    def _may_act_on(self, actor: ChatUser, target_id: int, *, self_allowed: bool = False) -> None:
+        """The actor's role must be above the target's (the API acts as the owner)."""
+        if actor is not SERVER and target_id == actor.id:
+            if self_allowed:
+                return  # deleting one's own message
+            raise ChatRejected("forbidden", "you cannot do that to yourself")
+        target = self._role_of(target_id)
+        actor_role = Role.OWNER if actor is SERVER else self.role(actor)
+        if _RANK[actor_role] > _RANK[target]:
             return
-        if target_id == self.owner_id:
+        if target is Role.OWNER:
             raise ChatRejected("forbidden", "nobody acts on the channel's owner")
-        if self.role(actor) is Role.MODERATOR and target_id in self.state.moderators:
-            raise ChatRejected("forbidden", "moderators do not act on other moderators")
+        raise ChatRejected("forbidden", "moderators do not act on other moderators")
 
     def _check_ban(self, user_id: int) -> None:
         left = self._ban_left(user_id)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.chat.chat_room import ChatUser, RoomState
+from golive.chat.chat_service import ChannelRef
 from golive.db.models import Channel, ChatBan, ChatMessage, ChatModerator, User
 
 __all__ = ["ChatStore"]
@@ -77,6 +81,25 @@ class ChatStore:
             )
         return RoomState(moderators, bans, slow or 0, messages)
 
+    async def channel_ref(self, name: str) -> ChannelRef | None:
+        async with self._sessionmaker() as db:
+            row = (
+                await db.execute(
+                    select(Channel.id, Channel.name, Channel.owner_id).where(Channel.name == name)
+                )
+            ).first()
+        return None if row is None else ChannelRef(row[0], row[1], row[2])
+
+    async def channel_refs(self, ids: Collection[int]) -> dict[int, ChannelRef]:
+        """The channels of ``ids`` that still exist."""
+        if not ids:
+            return {}
+        async with self._sessionmaker() as db:
+            rows = await db.execute(
+                select(Channel.id, Channel.name, Channel.owner_id).where(Channel.id.in_(ids))
+            )
+        return {cid: ChannelRef(cid, name, owner) for cid, name, owner in rows}
+
     async def _owner(self, channel_id: int) -> int | None:
         async with self._sessionmaker() as db:
             return await db.scalar(select(Channel.owner_id).where(Channel.id == channel_id))
@@ -107,22 +130,73 @@ class ChatStore:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write the queued messages now (also at shutdown)."""
+        """Write the queued messages now (also at shutdown).
+
+        One transaction for the whole batch; if a row is refused (its channel was deleted
+        meanwhile), the batch is written again room by room, and a refused room message by
+        message, so one bad row never costs another room its messages.
+        """
         batch, self._queue = self._queue, []
         if not batch:
             return
         try:
-            async with self._sessionmaker() as db, db.begin():
-                await db.execute(insert(ChatMessage), batch)
+            refused = await self._insert(batch)
         except Exception:
             self.unsaved += len(batch)
             log.exception("could not save %d chat messages", len(batch))
+            return
+        if refused is None:
+            return
+        rooms: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in batch:
+            rooms[row["channel_id"]].append(row)
+        for rows in rooms.values():
+            if len(rooms) > 1 and await self._insert_or_log(rows) is None:
+                continue
+            for row in rows:
+                error = await self._insert_or_log([row])
+                if error is not None:
+                    self.unsaved += 1
+                    log.warning(
+                        "chat message %s of channel id %s not saved: %s",
+                        row["id"],
+                        row["channel_id"],
+                        getattr(error, "orig", None) or error,
+                    )
 
-    async def mark_deleted(self, ids: list[str]) -> None:
+    async def _insert(self, rows: list[dict[str, Any]]) -> IntegrityError | None:
+        """Insert ``rows`` in one transaction; a refused row rolls it back and is returned."""
+        try:
+            async with self._sessionmaker() as db, db.begin():
+                await db.execute(insert(ChatMessage), rows)
+        except IntegrityError as exc:
+            return exc
+        return None
+
+    async def _insert_or_log(self, rows: list[dict[str, Any]]) -> Exception | None:
+        try:
+            return await self._insert(rows)
+        except Exception as exc:
+            return exc
+
+    async def message_author(self, channel_id: int, message_id: str) -> int | None:
+        await self.flush()
+        async with self._sessionmaker() as db:
+            return await db.scalar(
+                select(ChatMessage.user_id).where(
+                    ChatMessage.id == message_id,
+                    ChatMessage.channel_id == channel_id,
+                    ChatMessage.deleted.is_(False),
+                )
+            )
+
+    async def mark_deleted(self, channel_id: int, ids: list[str]) -> None:
         await self.flush()
         async with self._sessionmaker() as db, db.begin():
             await db.execute(
-                update(ChatMessage).where(ChatMessage.id.in_(ids)).values(deleted=True)
+                update(ChatMessage)
+                .where(ChatMessage.channel_id == channel_id, ChatMessage.id.in_(ids))
+                .values(deleted=True)
             )
 
     async def delete_user_messages(self, channel_id: int, user_id: int) -> None:

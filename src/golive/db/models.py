@@ -194,6 +194,10 @@ class WebhookDelivery(Base):
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     event: Mapped[str] = mapped_column(String(64), index=True)
     channel: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # The channel itself (its name may be reused after a delete); None once it is deleted.
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True, default=None
+    )
     url: Mapped[str] = mapped_column(String(2000))
     payload: Mapped[str] = mapped_column(Text)
     # pending, delivered, failed

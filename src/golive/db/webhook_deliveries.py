@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from golive.db.models import WebhookDelivery, utcnow
+from golive.db.models import Channel, WebhookDelivery, utcnow
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -25,6 +25,7 @@ class WebhookDeliveryLog:
     async def record(
         self, *, event_id: str, event: str, channel: str | None, url: str, payload: str
     ) -> WebhookDelivery:
+        """Log an event, tied to the channel now holding the name ``channel`` (if any)."""
         delivery = WebhookDelivery(
             event_id=event_id,
             event=event,
@@ -36,6 +37,10 @@ class WebhookDeliveryLog:
             created_at=utcnow(),
         )
         async with self._sessionmaker() as session, session.begin():
+            if channel is not None:
+                delivery.channel_id = await session.scalar(
+                    select(Channel.id).where(Channel.name == channel)
+                )
             session.add(delivery)
             await session.flush()
             session.expunge(delivery)
@@ -69,15 +74,19 @@ class WebhookDeliveryLog:
         self,
         *,
         channels: Collection[str] | None = None,
+        channel_ids: Collection[int] | None = None,
         event: str | None = None,
         status: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
     ) -> builtins.list[WebhookDelivery]:
-        """Newest first; ``channels`` limits the log to those channels' events."""
+        """Newest first; ``channels`` (names) and ``channel_ids`` limit the log to those
+        channels' events. Owners are given ids: a name may have belonged to a deleted channel."""
         stmt = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)
         if channels is not None:
             stmt = stmt.where(WebhookDelivery.channel.in_(builtins.list(channels)))
+        if channel_ids is not None:
+            stmt = stmt.where(WebhookDelivery.channel_id.in_(builtins.list(channel_ids)))
         if event is not None:
             stmt = stmt.where(WebhookDelivery.event == event)
         if status is not None:

@@ -1,4 +1,10 @@
-"""The chat WebSocket, ``/api/v1/channels/{channel}/chat`` (protocol: docs/chat.md)."""
+"""The chat WebSocket, ``/api/v1/channels/{channel}/chat`` (protocol: docs/chat.md).
+
+Frame size is bounded twice: the server refuses any frame over ``MAX_WIRE_FRAME_BYTES``
+(uvicorn's ``ws_max_size``, checked on the frame header before the payload is read, close
+1009), and requests over ``MAX_FRAME_BYTES`` are refused here (also 1009). A frame that is
+not a JSON object closes the connection with 1007.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +20,31 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from golive.accounts.csrf import is_same_origin
-from golive.chat.chat_room import ChatMember, ChatRoom, ChatUser
+from golive.chat.chat_request import MalformedRequest, parse_request
+from golive.chat.chat_room import ChatMember, ChatRoom, ChatUser, EndReason
 from golive.chat.chat_service import ChatService
 from golive.chat.message_text import ChatRejected
 from golive.http.websocket_wire import wire_writer
 
-__all__ = ["MAX_FRAME_BYTES", "chat_route"]
+__all__ = ["MAX_FRAME_BYTES", "MAX_WIRE_FRAME_BYTES", "chat_route"]
 
 log = logging.getLogger("golive.chat")
 
 MAX_FRAME_BYTES = 4096
+# The server's limit for any WebSocket frame (uvicorn ws_max_size): chat needs 4 KiB.
+MAX_WIRE_FRAME_BYTES = 64 * 1024
+CLOSE_MALFORMED = 1007
+CLOSE_TOO_LARGE = 1009
 CLOSE_UNKNOWN_CHANNEL = 4404
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_TOO_SLOW = 4408
+CLOSE_CHANNEL_DELETED = 4410
+
+_CLOSES = {
+    EndReason.CLOSED: (1000, "closed"),
+    EndReason.TOO_SLOW: (CLOSE_TOO_SLOW, "too slow: frames were not read"),
+    EndReason.CHANNEL_DELETED: (CLOSE_CHANNEL_DELETED, "the channel was deleted"),
+}
 
 ResolveUser = Callable[[HTTPConnection], Awaitable[ChatUser | None]]
 
@@ -57,7 +75,7 @@ def chat_route(
         await member.start(socket.send_text, wire_writer(socket.scope))
         sender = asyncio.create_task(_close_when_dropped(socket, member))
         try:
-            await _receive(socket, room, member, user)
+            await _receive(socket, service, room, member, user)
         finally:
             room.leave(member)
             sender.cancel()
@@ -70,9 +88,20 @@ def chat_route(
 async def _close_when_dropped(socket: WebSocket, member: ChatMember) -> None:
     """Close the socket of a member the room dropped (it stopped reading)."""
     await member.ready.wait()
-    reason = "too slow: frames were not read" if member.overflowed else "closed"
+    code, reason = _CLOSES[member.end_reason or EndReason.CLOSED]
     with contextlib.suppress(Exception):
-        await socket.close(CLOSE_TOO_SLOW if member.overflowed else 1000, reason)
+        await socket.close(code, reason)
+
+
+async def _refuse(
+    socket: WebSocket, member: ChatMember, error: ChatRejected, code: int, reason: str
+) -> None:
+    """Answer with ``error``, then close with ``code`` (the connection is not trusted more)."""
+    member.push(_error(error, None))
+    await asyncio.sleep(0)  # let a pending send flush the error first
+    member.closed = True
+    with contextlib.suppress(Exception):
+        await socket.close(code, reason)
 
 
 def _error(exc: ChatRejected, nonce: object) -> str:
@@ -88,7 +117,11 @@ def _error(exc: ChatRejected, nonce: object) -> str:
 
 
 async def _receive(
-    socket: WebSocket, room: ChatRoom, member: ChatMember, user: ChatUser | None
+    socket: WebSocket,
+    service: ChatService,
+    room: ChatRoom,
+    member: ChatMember,
+    user: ChatUser | None,
 ) -> None:
     while not member.closed:
         try:
@@ -96,34 +129,52 @@ async def _receive(
         except WebSocketDisconnect:
             return
         if message["type"] == "websocket.disconnect":
+            if message.get("code") in (CLOSE_MALFORMED, CLOSE_TOO_LARGE):
+                # The server refused a frame before the app saw it (over ws_max_size).
+                log.info(
+                    "chat: closed a connection to %s: %s (%s)",
+                    room.channel,
+                    message.get("reason") or "bad frame",
+                    message.get("code"),
+                )
             return
-        raw = message.get("text")
-        if raw is None:
-            raw_bytes = message.get("bytes") or b""
-            raw = raw_bytes.decode("utf-8", "replace") if len(raw_bytes) <= MAX_FRAME_BYTES else ""
-            if len(raw_bytes) > MAX_FRAME_BYTES:
-                raw = None
-        if raw is None or len(raw.encode()) > MAX_FRAME_BYTES:
-            member.push(_error(ChatRejected("too_large", "frames are limited to 4 KiB"), None))
+        data = message.get("text")
+        if data is None:
+            data = message.get("bytes") or b""
+        if len(data) > MAX_FRAME_BYTES or (
+            isinstance(data, str) and len(data.encode()) > MAX_FRAME_BYTES
+        ):
             log.info("chat: closed a connection to %s that sent an oversized frame", room.channel)
-            await asyncio.sleep(0)  # let a pending send flush the error first
-            member.closed = True
-            member.ready.set()
+            await _refuse(
+                socket,
+                member,
+                ChatRejected("too_large", "frames are limited to 4 KiB"),
+                CLOSE_TOO_LARGE,
+                "frame too large",
+            )
             return
-        nonce: object = None
+        raw = data if isinstance(data, str) else data.decode("utf-8", "replace")
         try:
-            request: Any = json.loads(raw)
-            if not isinstance(request, dict):
-                raise ValueError
-            nonce = request.get("nonce")
-            await _act(room, member, user, request, nonce)
+            request = parse_request(raw)
+        except MalformedRequest as exc:
+            log.info("chat: closed a connection to %s that sent a bad frame: %s", room.channel, exc)
+            await _refuse(
+                socket,
+                member,
+                ChatRejected("bad_request", "frames are JSON objects"),
+                CLOSE_MALFORMED,
+                f"bad frame: {exc}",
+            )
+            return
+        nonce = request.get("nonce")
+        try:
+            await _act(service, room, member, user, request, nonce)
         except ChatRejected as exc:
             member.push(_error(exc, nonce))
-        except ValueError:
-            member.push(_error(ChatRejected("bad_request", "frames are JSON objects"), nonce))
 
 
 async def _act(
+    service: ChatService,
     room: ChatRoom,
     member: ChatMember,
     user: ChatUser | None,
@@ -135,7 +186,12 @@ async def _act(
         sent = room.send(user, request.get("text"))
         if isinstance(nonce, str) and len(nonce) <= 64:
             member.push(json.dumps({"type": "ack", "nonce": nonce, "id": sent["id"]}))
-    elif kind == "delete":
+        return
+    # Authority comes from the channel as it is now (its owner may just have changed).
+    await service.channel_changed(room.channel)
+    if room.closed:
+        raise ChatRejected("channel_deleted", "this channel was deleted")
+    if kind == "delete":
         await room.delete(user, request.get("id"))
     elif kind == "timeout":
         await room.timeout(user, request.get("user"), request.get("seconds"))

@@ -108,6 +108,8 @@ async def update_channel(
     await visible_channel(svc, caller, name)
     owner_id = await _owner_id(svc, caller, body.owner)
     channel = await svc.channels.update(name, title=body.title, owner_id=owner_id)
+    if svc.chat is not None:
+        await svc.chat.channel_changed(name)  # a new owner takes the owner's role at once
     return await channel_out(svc, channel)
 
 
@@ -117,6 +119,8 @@ async def delete_channel(svc: Services, caller: Writer, name: ChannelName) -> Re
     await visible_channel(svc, caller, name)
     svc.live.stop(name, "channel deleted", end=True)
     await svc.channels.delete(name)
+    if svc.chat is not None:
+        await svc.chat.channel_changed(name)  # closes the chat's connections
     return Response(status_code=204)
 
 

@@ -142,7 +142,7 @@ class WebhookDeliveryOut(BaseModel):
     event_id: str
     event: str
     channel: str | None
-    url: str
+    url: str | None = Field(description="The receiver; null for channel owners.")
     status: Literal["pending", "delivered", "failed"]
     attempts: int
     response_status: int | None
@@ -150,4 +150,7 @@ class WebhookDeliveryOut(BaseModel):
     created_at: datetime
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
-    payload: str = Field(description="The JSON body sent, exactly as signed.")
+    payload: str = Field(
+        description="The JSON body sent, exactly as signed (for channel owners: without "
+        "address fields such as remote_addr)."
+    )

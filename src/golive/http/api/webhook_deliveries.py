@@ -1,8 +1,16 @@
-"""/webhooks/deliveries: the delivery log of webhook events."""
+"""/webhooks/deliveries: the delivery log of webhook events.
+
+Administrators see every event as logged. A channel's owner sees the events of their own
+channels, matched by channel id (a name may have belonged to a deleted channel), without
+what belongs to the operator or to publishers: no receiver URL, and no address fields in
+the payload (``remote_addr`` of ``publish.requested``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, cast
+import json
+from typing import Annotated, Any, Literal, cast
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query
 
@@ -34,6 +42,40 @@ def delivery_out(row: WebhookDelivery) -> WebhookDeliveryOut:
     )
 
 
+def _is_address_key(key: str) -> bool:
+    key = key.lower()
+    return "addr" in key or key == "ip" or key.endswith("_ip") or key.startswith("ip_")
+
+
+def _without_addresses(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_addresses(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and _is_address_key(k))
+        }
+    if isinstance(value, list):
+        return [_without_addresses(v) for v in value]
+    return value
+
+
+def owner_view(row: WebhookDelivery) -> WebhookDeliveryOut:
+    """What a channel's owner may see of a delivery."""
+    out = delivery_out(row)
+    try:
+        payload = json.dumps(
+            _without_addresses(json.loads(row.payload)), separators=(",", ":"), sort_keys=True
+        )
+    except ValueError:
+        payload = "{}"  # not JSON: nothing of it is known to be safe to show
+    error = row.error
+    if error:
+        # The receiver's address may appear in a transport error.
+        for secret in {row.url, urlsplit(row.url).netloc} - {""}:
+            error = error.replace(secret, "[webhook receiver]")
+    return out.model_copy(update={"url": None, "payload": payload, "error": error})
+
+
 @router.get("/deliveries", response_model=list[WebhookDeliveryOut], responses=responses())
 async def list_deliveries(
     svc: Services,
@@ -46,13 +88,20 @@ async def list_deliveries(
         int | None, Query(ge=1, le=2**63 - 1, description="Page: ids below this one.")
     ] = None,
 ) -> list[WebhookDeliveryOut]:
-    """Newest first. Events of the caller's channels (administrators: every event)."""
-    channels: set[str] | None = None
-    if not caller.is_admin:
-        channels = {c.name for c in await svc.channels.list(owner_id=caller.user.id)}
-    if channel is not None:
-        channels = {channel} if channels is None else channels & {channel}
+    """Newest first. Administrators: every event. Owners: their channels' events, without
+    the receiver URL (null) or addresses in the payload."""
+    if caller.is_admin:
+        rows = await svc.deliveries.list(
+            channels=None if channel is None else {channel},
+            event=event,
+            status=status,
+            limit=limit,
+            before_id=before_id,
+        )
+        return [delivery_out(r) for r in rows]
+    owned = await svc.channels.list(owner_id=caller.user.id)
+    ids = {c.id for c in owned if channel is None or c.name == channel}
     rows = await svc.deliveries.list(
-        channels=channels, event=event, status=status, limit=limit, before_id=before_id
+        channel_ids=ids, event=event, status=status, limit=limit, before_id=before_id
     )
-    return [delivery_out(r) for r in rows]
+    return [owner_view(r) for r in rows]
