@@ -74,7 +74,7 @@ def check(frames: list[Frame], *, audio: bool) -> float:
         assert p.duration > 0
     covered = 0.0
     segments = segments_of(events)
-    for n, (started, seg_parts, ready) in enumerate(segments):
+    for started, seg_parts, ready in segments:
         total = sum(p.duration for p in seg_parts)
         assert ready.media_duration == round(ready.duration * 90_000)
         previous_end = round(started.start * 90_000)
