@@ -394,7 +394,6 @@ def test_unsupported_audio(body: bytes, name: str) -> None:
         ("video", b"\x17\x01\x00\x00", "truncated"),
         ("video", b"\x17\x05\x00\x00\x00", "AVCPacketType 5"),
         ("video", b"\x17\x00\x00\x00\x00\x01\x64\x00", "AVC sequence header"),
-        ("video", b"\x17\x00\x00\x00\x00", "AVC sequence header"),
         ("video", b"\x90avc", "no FourCC"),
         ("video", b"\x91avc1\x00\x00", "composition time"),
         ("video", b"\x95avc1", "packet type 5"),
@@ -460,3 +459,140 @@ def test_arbitrary_bytes_raise_only_flv_errors(
         return
     for item in out:
         assert isinstance(item, Track | Frame)
+
+
+# -- empty sequence headers (ffmpeg's tee muxer) and configuration limits -----------------
+
+
+def test_an_empty_sequence_header_waits_for_the_real_one(avcc: bytes, other_avcc: bytes) -> None:
+    # ffmpeg's tee muxer sends a 5-byte AVC sequence header (no avcC) before the real one.
+    d = FlvDemuxer()
+    assert d.video(0, b"\x17\x00\x00\x00\x00") == []
+    assert d.video(0, to_enhanced_video(b"\x17\x00\x00\x00\x00")) == []
+    assert d.audio(0, b"\xaf\x00") == []
+    first = d.video(0, avc_seq(avcc))
+    assert isinstance(first[0], Track) and (first[0].width, first[0].height) == (320, 240)
+    assert frames_of(d.video(40, avc_frame(True, 0)))
+    # A new real header mid-stream (a resolution change) replaces the track; an empty one
+    # after it changes nothing.
+    changed = d.video(80, avc_seq(other_avcc))
+    assert isinstance(changed[0], Track) and (changed[0].width, changed[0].height) == (640, 360)
+    assert d.video(120, b"\x17\x00\x00\x00\x00") == []
+    assert d.tracks[VIDEO_TRACK_ID].width == 640
+
+
+class _Bits:
+    def __init__(self) -> None:
+        self.bits: list[int] = []
+
+    def u(self, n: int, v: int) -> None:
+        self.bits += [(v >> (n - 1 - i)) & 1 for i in range(n)]
+
+    def ue(self, v: int) -> None:
+        code = v + 1
+        self.u(2 * code.bit_length() - 1, code)
+
+    def data(self) -> bytes:
+        bits = [*self.bits, 1]
+        bits += [0] * (-len(bits) % 8)
+        return bytes(int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits), 8))
+
+
+def escape(rbsp: bytes) -> bytes:
+    """Insert emulation prevention bytes (H.264 7.4.1)."""
+    out = bytearray()
+    zeros = 0
+    for byte in rbsp:
+        if zeros >= 2 and byte <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def baseline_avcc(width_mbs: int, height_mbs: int, *, profile: int = 66, level: int = 30) -> bytes:
+    """An avcC whose SPS codes the given picture size in macroblocks."""
+    b = _Bits()
+    b.u(8, profile)
+    b.u(8, 0)
+    b.u(8, level)
+    b.ue(0)  # sps id
+    if profile in (100, 110, 122, 244):
+        b.ue(1)  # chroma_format_idc
+        b.ue(0)
+        b.ue(0)
+        b.u(1, 0)
+        b.u(1, 0)
+    b.ue(0)  # log2_max_frame_num_minus4
+    b.ue(2)  # pic_order_cnt_type
+    b.ue(1)  # max_num_ref_frames
+    b.u(1, 0)
+    b.ue(width_mbs - 1)
+    b.ue(height_mbs - 1)
+    b.u(1, 1)  # frame_mbs_only
+    b.u(1, 1)  # direct_8x8_inference
+    b.u(1, 0)  # cropping
+    b.u(1, 0)  # vui
+    sps = b"\x67" + escape(b.data())
+    pps = b"\x68\xce\x38\x80"
+    return (
+        bytes([1, profile, 0, level, 0xFF, 0xE1])
+        + len(sps).to_bytes(2, "big")
+        + sps
+        + b"\x01"
+        + len(pps).to_bytes(2, "big")
+        + pps
+    )
+
+
+def test_a_sane_configuration_is_accepted() -> None:
+    track = FlvDemuxer().video(0, avc_seq(baseline_avcc(120, 68)))[0]
+    assert isinstance(track, Track) and (track.width, track.height) == (1920, 1088)
+
+
+@pytest.mark.parametrize(
+    ("avcc", "message"),
+    [
+        # The report's hostile SPS: a picture of about 16M x 16M pixels.
+        (baseline_avcc(1 << 20, 1 << 20), r"H\.264 picture 16777216x16777216: width"),
+        (baseline_avcc(1024, 2), r"width 16384 is out of range \(16-8192 pixels at level 3\)"),
+        (baseline_avcc(40, 1024, level=51), "height 16384 is out of range"),
+        (baseline_avcc(40, 1024, level=99), "level_idc 99 is not a level"),
+        (baseline_avcc(40, 30, profile=7), "profile_idc 7 is not a known profile"),
+    ],
+)
+def test_out_of_range_video_configuration_is_refused(avcc: bytes, message: str) -> None:
+    d = FlvDemuxer()
+    with pytest.raises(UnsupportedCodecError, match=message) as info:
+        d.video(0, avc_seq(avcc))
+    assert ADVICE in str(info.value)
+    assert d.tracks == {}
+
+
+def test_level_6_allows_pictures_up_to_16384() -> None:
+    track = FlvDemuxer().video(0, avc_seq(baseline_avcc(1024, 540, profile=100, level=60)))[0]
+    assert isinstance(track, Track) and track.width == 16384
+
+
+@pytest.mark.parametrize(
+    ("asc", "message"),
+    [
+        (bytes([0x17, 0x80, 0x00, 0x7D, 0x08]), "AAC sample rate 250 Hz is out of range"),
+        (bytes([0x11, 0xE8]), "AAC with 24 channels is not supported"),
+    ],
+)
+def test_out_of_range_audio_configuration_is_refused(asc: bytes, message: str) -> None:
+    with pytest.raises(UnsupportedCodecError, match=message):
+        FlvDemuxer().audio(0, b"\xaf\x00" + asc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prefix=st.sampled_from([b"", AVCC_320x240[:8], baseline_avcc(120, 68)[:10]]),
+    tail=st.binary(max_size=64),
+)
+def test_malformed_avcc_raises_only_format_or_codec_errors(prefix: bytes, tail: bytes) -> None:
+    d = FlvDemuxer()
+    with contextlib.suppress(FlvFormatError, UnsupportedCodecError):
+        d.video(0, avc_seq(prefix + tail))

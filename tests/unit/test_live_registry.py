@@ -136,15 +136,56 @@ async def test_video_before_the_first_keyframe_is_dropped_and_a_keyframeless_pub
 
 
 async def test_a_failing_consumer_is_dropped_and_others_go_on() -> None:
+    # A non-essential consumer (a transcoder): the stream goes on without it.
     good = RecordingConsumer()
     registry = StreamRegistry(
-        consumer_factory=lambda hub: [BrokenConsumer(), good], reconnect_grace=1
+        consumer_factory=lambda hub: [good, BrokenConsumer()], reconnect_grace=1
     )
     pub = registry.open_publisher("demo", disconnect=lambda r: None)
     publish(pub, av_frames(1))
     hub = registry.hub("demo")
     assert hub is not None and len(hub.consumers) == 1
     assert len(good.frames()) == len(av_frames(1))
+    registry.close()
+
+
+@pytest.mark.parametrize("fails_in", ["on_frame", "on_tracks"])
+async def test_a_failing_packager_ends_the_stream_instead_of_leaving_a_ghost(
+    fails_in: str,
+) -> None:
+    # The first consumer is the packager: without it there is nothing to play, so the
+    # stream must end (not stay listed as live) and the publisher be told why.
+    class BrokenPackager(RecordingConsumer):
+        def on_frame(self, frame: Frame) -> None:
+            if fails_in == "on_frame":
+                raise ValueError("fMP4 writer cannot write this")
+            super().on_frame(frame)
+
+        def on_tracks(self, tracks: Sequence[Track]) -> None:
+            if fails_in == "on_tracks":
+                raise ValueError("fMP4 writer cannot write this")
+            super().on_tracks(tracks)
+
+    other = RecordingConsumer()
+    ended: list[StreamHub] = []
+    registry = StreamRegistry(
+        consumer_factory=lambda hub: [BrokenPackager(), other],
+        reconnect_grace=10,
+        on_ended=ended.append,
+    )
+    reasons: list[str] = []
+    pub = registry.open_publisher("demo", disconnect=reasons.append)
+    publish(pub, av_frames(1))
+    assert registry.hub("demo") is None
+    assert registry.live() == [] and registry.publisher("demo") is None
+    assert [h.channel for h in ended] == ["demo"] and ended[0].state is StreamState.ENDED
+    assert reasons == ["internal server error: the stream cannot be packaged"]
+    assert other.kinds()[-1] == "end"  # the other consumers are closed too
+    kinds = other.kinds()
+    assert kinds.count("end") == 1
+    # The publisher may reconnect: a new stream starts.
+    registry.open_publisher("demo", disconnect=reasons.append)
+    assert registry.hub("demo") is not None
     registry.close()
 
 

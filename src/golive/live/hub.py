@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 from golive.live.consumer import StreamConsumer
@@ -23,7 +23,9 @@ class StreamHub:
     """The live stream of one channel, across publisher reconnects within the grace period.
 
     A consumer that raises is logged and dropped, so one broken consumer cannot take the
-    ingest or the other consumers down with it.
+    ingest or the other consumers down with it. The ``essential`` consumer (the packager) is
+    the stream: when it fails, ``on_essential_failed`` is told, to end the stream rather
+    than leave it listed as live with nothing to play.
     """
 
     def __init__(self, channel: str, stream_id: str, started_at: float) -> None:
@@ -36,6 +38,8 @@ class StreamHub:
         self.publishes = 0  # publisher connections so far (reconnects + 1)
         self.timeline_end = 0.0  # seconds: end of the last frame forwarded
         self._consumers: list[StreamConsumer] = []
+        self.essential: StreamConsumer | None = None
+        self.on_essential_failed: Callable[[StreamHub], None] | None = None
         self.log_extra: dict[str, object] = {"channel": channel, "stream_id": stream_id}
 
     # The consumer list is replaced, never changed in place: push() iterates it per frame
@@ -73,7 +77,9 @@ class StreamHub:
                 consumer.on_frame(frame)
             except Exception:
                 log.exception("consumer %r failed; dropping it", consumer, extra=self.log_extra)
-                self.remove_consumer(consumer)
+                self._drop(consumer)
+                if self.state is StreamState.ENDED:
+                    return
 
     def discontinuity(self) -> None:
         self.health.discontinuity()
@@ -91,4 +97,13 @@ class StreamHub:
                 getattr(consumer, method)(*args)
             except Exception:
                 log.exception("consumer %r failed in %s", consumer, method, extra=self.log_extra)
-                self.remove_consumer(consumer)
+                self._drop(consumer)
+                if self.state is StreamState.ENDED and method != "on_end":
+                    return
+
+    def _drop(self, consumer: StreamConsumer) -> None:
+        self.remove_consumer(consumer)
+        if consumer is self.essential:
+            self.essential = None
+            if self.on_essential_failed is not None and self.state is not StreamState.ENDED:
+                self.on_essential_failed(self)

@@ -56,6 +56,8 @@ class PublisherSession:
     # -- StreamSink ---------------------------------------------------------------------------
 
     def on_track(self, track: Track) -> None:
+        if self._closed:
+            return
         if track.kind is TrackKind.VIDEO:
             self._video_id = track.id
         self._offsets.pop(track.id, None)

@@ -14,6 +14,7 @@ from golive.live.publisher import PublisherSession
 
 log = logging.getLogger("golive.live")
 
+# The first consumer is the stream's essential one (its packager): if it fails, the stream ends.
 ConsumerFactory = Callable[[StreamHub], Sequence[StreamConsumer]]
 StreamListener = Callable[[StreamHub], None]
 
@@ -76,6 +77,7 @@ class StreamRegistry:
             hub = StreamHub(channel, secrets.token_hex(4), time.time())
             for consumer in self._consumer_factory(hub):
                 hub.add_consumer(consumer)
+            self._watch(hub)
             self._hubs[channel] = hub
             log.info("stream started", extra=hub.log_extra)
             self._notify(self._on_started, hub)
@@ -120,6 +122,7 @@ class StreamRegistry:
             raise AlreadyPublishing(hub.channel)
         hub.state = StreamState.RECONNECTING
         self._hubs[hub.channel] = hub
+        self._watch(hub)
         loop = asyncio.get_running_loop()
         self._grace_timers[hub.channel] = loop.call_later(max(0.0, grace), self._end, hub)
         log.info("stream restored; waiting %.1f s for its publisher", grace, extra=hub.log_extra)
@@ -163,6 +166,18 @@ class StreamRegistry:
         hubs = list(self._hubs.values())
         self._hubs.clear()
         return hubs
+
+    def _watch(self, hub: StreamHub) -> None:
+        if hub.essential is None and hub.consumers:
+            hub.essential = hub.consumers[0]
+        hub.on_essential_failed = self._essential_failed
+
+    def _essential_failed(self, hub: StreamHub) -> None:
+        """The packager failed: end the stream (no ghost listed as live with no playlist)."""
+        if self._hubs.get(hub.channel) is not hub:
+            return
+        log.error("the stream's packager failed: ending the stream", extra=hub.log_extra)
+        self.stop(hub.channel, "internal server error: the stream cannot be packaged", end=True)
 
     def _end(self, hub: StreamHub) -> None:
         self._grace_timers.pop(hub.channel, None)

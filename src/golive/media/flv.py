@@ -87,6 +87,21 @@ _APKT_MULTICHANNEL_CONFIG = 4
 _APKT_MULTITRACK = 5
 _PKT_MOD_EX = 7
 
+# What the packager accepts of a codec configuration: anything else is refused at ingest,
+# before a consumer spends memory or CPU on it (a 16M x 16M SPS parses fine).
+_AVC_PROFILES = frozenset(
+    {66, 77, 88, 100, 110, 122, 244, 44, 83, 86, 118, 128, 134, 135, 138, 139}
+)
+# level_idc values of H.264 table A-1 (9 is level 1b; 11 with constraint_set3 is too).
+_AVC_LEVELS = frozenset(
+    {9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52, 60, 61, 62}
+)
+_MIN_DIMENSION = 16
+_MAX_DIMENSION = 8192
+_MAX_DIMENSION_LEVEL_6 = 16384  # level 6.x allows 8K-and-above pictures
+_AAC_RATES = (7350, 96000)
+_AAC_MAX_CHANNELS = 8
+
 _WRAP = 1 << 32
 _HALF_WRAP = 1 << 31
 # How close to a wrap point two timestamps must be for the step between them to be a wrap.
@@ -270,6 +285,9 @@ class FlvDemuxer:
         return [Frame(VIDEO_TRACK_ID, dts, dts + cts * _MS_TO_90K, keyframe, data)]
 
     def _video_config(self, avcc: bytes) -> list[Track | Frame]:
+        if not avcc:
+            # ffmpeg's tee muxer sends an empty sequence header before the real one: wait for it.
+            return []
         current = self._video
         if current is not None and current.config == avcc:
             return []  # encoders repeat the sequence header; only a change matters
@@ -277,6 +295,9 @@ class FlvDemuxer:
             config = parse_avcc(avcc)
         except AvcConfigError as exc:
             raise FlvFormatError(f"bad AVC sequence header: {exc}") from exc
+        _check_avc(
+            config.sps_info.profile_idc, config.sps_info.level_idc, config.width, config.height
+        )
         track = Track(
             id=VIDEO_TRACK_ID,
             kind=TrackKind.VIDEO,
@@ -360,6 +381,8 @@ class FlvDemuxer:
         return [Frame(AUDIO_TRACK_ID, dts, dts, True, data)]
 
     def _audio_config(self, asc: bytes, flv_channels: int) -> list[Track | Frame]:
+        if not asc:
+            return []  # an empty sequence header, as for video: wait for the real one
         current = self._audio
         if current is not None and current.config == asc:
             return []
@@ -367,6 +390,17 @@ class FlvDemuxer:
             config = parse_asc(asc)
         except AacConfigError as exc:
             raise FlvFormatError(f"bad AAC sequence header: {exc}") from exc
+        low, high = _AAC_RATES
+        if not low <= config.sample_rate <= high:
+            raise UnsupportedCodecError(
+                f"AAC sample rate {config.sample_rate} Hz is out of range ({low}-{high} Hz); "
+                f"{_ADVICE}"
+            )
+        if config.channels > _AAC_MAX_CHANNELS:
+            raise UnsupportedCodecError(
+                f"AAC with {config.channels} channels is not supported (at most "
+                f"{_AAC_MAX_CHANNELS}); {_ADVICE}"
+            )
         track = Track(
             id=AUDIO_TRACK_ID,
             kind=TrackKind.AUDIO,
@@ -382,3 +416,20 @@ class FlvDemuxer:
         self._audio_frame_len = config.frame_length
         self._tracks[AUDIO_TRACK_ID] = track
         return [track]
+
+
+def _check_avc(profile: int, level: int, width: int, height: int) -> None:
+    """Refuse an H.264 configuration the packager should not take on (the reason is said)."""
+    if profile not in _AVC_PROFILES:
+        raise UnsupportedCodecError(
+            f"H.264 profile_idc {profile} is not a known profile; {_ADVICE}"
+        )
+    if level not in _AVC_LEVELS:
+        raise UnsupportedCodecError(f"H.264 level_idc {level} is not a level of H.264; {_ADVICE}")
+    limit = _MAX_DIMENSION_LEVEL_6 if level >= 60 else _MAX_DIMENSION
+    for name, size in (("width", width), ("height", height)):
+        if not _MIN_DIMENSION <= size <= limit:
+            raise UnsupportedCodecError(
+                f"H.264 picture {width}x{height}: {name} {size} is out of range "
+                f"({_MIN_DIMENSION}-{limit} pixels at level {level / 10:g}); {_ADVICE}"
+            )

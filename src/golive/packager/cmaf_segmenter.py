@@ -12,7 +12,13 @@ Rules (RFC 8216bis and the LL-HLS requirements we hold ourselves to):
   nothing waits for the next frame to learn the previous one's duration.
 - The advertised part target is the configured one fitted to a whole number of frames of the
   primary track (plus a little slack for millisecond timestamp jitter), so every part but the
-  last of a segment lasts at least 85% of it and none exceeds it.
+  last of a segment lasts at least 85% of it.
+- No part ever exceeds it, whatever the input's timing: a part ends at the latest at its start
+  plus the target (its last sample is shortened to fit), and a frame that would end past it
+  goes to the next part. A gap left between two parts of a segment (late frames) is counted
+  in the next part's duration as far as that part still fits the target, so the parts' durations
+  add up to the segment's and to the media time, but for what no part can hold (a gap longer
+  than the target).
 - A segment never exceeds the target duration: if a keyframe is late (irregular GOP), the
   segment is cut anyway at a part boundary and the next one is marked not independent.
 - A *following* segmenter (given the leading rendition's :class:`SegmentBoundaries`) does not
@@ -84,7 +90,9 @@ SegmenterEvent = SegmentStarted | PartReady | SegmentReady | InitReady
 
 @dataclass(slots=True)
 class _OpenPart:
-    start: int  # primary dts
+    # Where the part's duration counts from, in primary ticks: its first frame's dts, or
+    # earlier when it takes in a gap after the previous part.
+    start: int
     frames: dict[int, list[Frame]] = field(default_factory=dict)
     primary_frames: int = 0
     independent: bool = False
@@ -121,6 +129,8 @@ class CmafSegmenter:
         self._seg_msn = -1
         self._seg_start = 0
         self._seg_parts = 0
+        self._seg_uncovered = 0  # ticks of gaps in the segment that no part counts
+        self._part_end: int | None = None  # where the segment's last closed part ended
         self._part: _OpenPart | None = None
         self._pending_discontinuity = False
         self._deltas: list[int] = []
@@ -391,7 +401,7 @@ class CmafSegmenter:
                 part = self._open_part(frame.dts, frame.keyframe)
             elif not part.primary_frames:
                 # The part was opened by another track's frame: it starts here.
-                part.start = frame.dts
+                part.start = self._part_start(frame.dts)
                 part.independent = frame.keyframe or primary.kind is TrackKind.AUDIO
         assert part is not None
         if frame.keyframe:
@@ -438,6 +448,8 @@ class CmafSegmenter:
         self._next_msn += 1
         self._seg_start = frame.dts
         self._seg_parts = 0
+        self._seg_uncovered = 0
+        self._part_end = None
         self._seg_open = True
         event = SegmentStarted(
             msn=self._seg_msn,
@@ -457,21 +469,54 @@ class CmafSegmenter:
     def _open_part(self, start: int, independent: bool) -> _OpenPart:
         primary = self._primary
         assert primary is not None
-        part = _OpenPart(start=start, independent=independent or primary.kind is TrackKind.AUDIO)
+        part = _OpenPart(
+            start=self._part_start(start),
+            independent=independent or primary.kind is TrackKind.AUDIO,
+        )
         self._part = part
         return part
+
+    def _max_part_ticks(self) -> int:
+        """The longest a part may last, in primary ticks (never more than PART-TARGET)."""
+        assert self._primary is not None and self.part_target is not None
+        return math.floor(self.part_target * self._primary.timescale)
+
+    def _part_start(self, dts: int) -> int:
+        """Where a part whose first primary frame is at ``dts`` starts counting.
+
+        At the previous part's end, so that parts abut; after a gap, as early as still
+        leaves room for that frame (a nominal frame interval) within the part target.
+        """
+        previous = self._part_end
+        if previous is None or previous >= dts:
+            return dts if previous is None else previous
+        room = self._max_part_ticks() - self._estimated_delta(self._primary_id())
+        return max(previous, dts - max(0, room))
+
+    def _primary_id(self) -> int:
+        assert self._primary is not None
+        return self._primary.id
 
     def _close_part(self, end: int) -> list[SegmenterEvent]:
         part = self._part
         primary = self._primary
         assert part is not None and primary is not None
         self._part = None
+        primary_frames = part.frames.get(primary.id)
+        if primary_frames:
+            # Never past the target (a late frame or a long estimated interval would make
+            # it longer): the last sample is shortened instead. The part's frames all start
+            # before that bound, since a frame that would not fit opens the next part.
+            # (A part that starts counting at an earlier part's estimated end, past its first
+            # frame, still lasts at least a tick.)
+            end = max(end, primary_frames[-1].dts + 1, part.start + 1)
+            end = min(end, part.start + self._max_part_ticks())
         runs: list[TrackRun] = []
         for tid in sorted(part.frames):
             frames = part.frames[tid]
             durations = [b.dts - a.dts for a, b in itertools.pairwise(frames)]
             if tid == primary.id:
-                durations.append(max(1, end - frames[-1].dts))
+                durations.append(end - frames[-1].dts)
             else:
                 durations.append(self._estimated_delta(tid))
             runs.append(TrackRun(tid, frames[0].dts, frames, durations))
@@ -479,6 +524,9 @@ class CmafSegmenter:
         self._sequence_number += 1
         index = self._seg_parts
         self._seg_parts += 1
+        if self._part_end is not None and part.start > self._part_end:
+            self._seg_uncovered += part.start - self._part_end
+        self._part_end = end
         duration = (end - part.start) / primary.timescale
         return [
             PartReady(self._seg_msn, index, duration, part.independent, data, part.primary_frames)
@@ -488,7 +536,17 @@ class CmafSegmenter:
         primary = self._primary
         assert primary is not None
         self._seg_open = False
-        duration = (end - self._seg_start) / primary.timescale
+        # The sum of its parts (gaps no part could count are left out), but running to the
+        # next segment's first frame when the last part's estimated end missed it only by
+        # millisecond jitter: EXTINF is then the exact media time.
+        ticks = end - self._seg_start
+        last_part_end = self._part_end
+        if last_part_end is not None:
+            ticks = last_part_end - self._seg_start - self._seg_uncovered
+            if abs(end - last_part_end) <= _JITTER_SLACK_SECONDS * primary.timescale:
+                ticks += end - last_part_end
+        self._part_end = None
+        duration = ticks / primary.timescale
         if self.target_duration is None:
             # Fixed once: RFC 8216 forbids changing it. Headroom absorbs irregular GOPs.
             self.target_duration = max(
@@ -497,4 +555,4 @@ class CmafSegmenter:
                 # A follower's segments are its leader's: so is its target duration.
                 self._follow.target_duration if self._follow is not None else 0,
             )
-        return [SegmentReady(self._seg_msn, duration, end - self._seg_start)]
+        return [SegmentReady(self._seg_msn, duration, ticks)]
