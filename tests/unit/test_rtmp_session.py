@@ -652,3 +652,15 @@ def test_small_chunk_sizes_are_refused() -> None:
     c.handshake()
     with pytest.raises(RtmpProtocolError, match="below the 128-byte minimum"):
         c.send(2, 1, 0, struct.pack(">I", 1))
+
+
+def test_mask_key_and_app() -> None:
+    from golive.ingest.rtmp.redaction import mask_app, mask_key
+
+    assert mask_key("KEY0123456789") == "KEY0…"
+    assert mask_key("live_abcdefghijklmnop") == "live_abcd…"
+    assert mask_key("ab_c") == "ab_c"[:4] + "…"
+    assert mask_app("live", ("live",)) == "live"
+    assert mask_app("live/KEY0123456789?x=y", ("live",)) == "live/KEY0…"
+    assert mask_app("KEY0123456789", ("live",)) == "KEY0…"
+    assert mask_app("live?key=secret", ("live",)) == "live/…"

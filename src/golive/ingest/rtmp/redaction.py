@@ -17,8 +17,12 @@ _HINT = 4  # characters of a key shown, as in the channel pages' key hint
 
 
 def mask_key(key: str) -> str:
-    """``KEY0123…`` -> ``KEY0…``: the key's first characters, never the whole key."""
-    return f"{key[:_HINT]}…"
+    """``KEY0123…`` -> ``KEY0…``; ``live_abcdef…`` -> ``live_abcd…`` (a short prefix that
+    ends in ``_`` is a key format's marker, not part of the secret)."""
+    prefix = key.find("_") + 1
+    if not 1 < prefix <= 8 or len(key) < prefix + 2 * _HINT:
+        prefix = 0
+    return f"{key[: prefix + _HINT]}…"
 
 
 def mask_app(app: str, served: Collection[str] | None = None) -> str:
