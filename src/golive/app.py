@@ -87,6 +87,9 @@ def rtmp_limits(s: Settings) -> RtmpLimits:
         max_message_size=s.rtmp_max_message_size,
         max_chunk_size=s.rtmp_max_chunk_size,
         max_connections=s.rtmp_max_connections,
+        connect_timeout=s.rtmp_connect_timeout,
+        max_command_size=s.rtmp_max_command_size,
+        max_connections_per_address=s.rtmp_max_connections_per_address,
     )
 
 

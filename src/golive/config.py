@@ -46,6 +46,9 @@ LIVE_RELOADABLE = frozenset(
         "rtmp_max_message_size",
         "rtmp_max_chunk_size",
         "rtmp_max_connections",
+        "rtmp_connect_timeout",
+        "rtmp_max_command_size",
+        "rtmp_max_connections_per_address",
         "rtmps_cert_file",
         "rtmps_key_file",
         "shutdown_timeout",
@@ -179,6 +182,28 @@ class Settings(BaseSettings):
         ge=1,
         le=1_000_000,
         description="Maximum simultaneous RTMP connections; further connections are refused.",
+    )
+    rtmp_connect_timeout: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=300.0,
+        description="Seconds an RTMP client has from opening its connection to completing the "
+        "RTMP (and, for RTMPS, TLS) handshake and sending connect; idle sockets are closed then.",
+    )
+    rtmp_max_command_size: int = Field(
+        default=64 * 1024,
+        ge=4 * 1024,
+        le=16 * MIB,
+        description="Largest RTMP command, data or control message accepted, in bytes, and the "
+        "largest message of any kind before a publish is accepted. Checked at the chunk header, "
+        "before the message is read; larger ones close the connection.",
+    )
+    rtmp_max_connections_per_address: int = Field(
+        default=10,
+        ge=1,
+        le=1_000_000,
+        description="Maximum simultaneous RTMP connections from one IP address; further "
+        "connections from it are closed at once (and logged).",
     )
     log_level: LogLevel = Field(
         default="info", description="Logging level: debug, info, warning, error or critical."

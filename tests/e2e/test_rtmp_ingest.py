@@ -370,10 +370,11 @@ async def test_chunk_header_on_unknown_chunk_stream(
 @pytest.mark.timeout(30)
 async def test_oversize_message_length(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     client = await _after_connect(harness)
-    # Type 0 header announcing a 2 MiB message (limit: 1 MiB in this harness).
+    # Type 0 header announcing a 2 MiB video message before any publish: until a publish is
+    # accepted every message gets the 64 KiB command limit.
     client.send(b"\x06" + bytes(3) + (2 * 1024 * 1024).to_bytes(3, "big") + b"\x09" + bytes(4))
     await client.closed_by_server()
-    assert "exceeds the 1048576-byte limit" in warnings_text(caplog)
+    assert "exceeds the 65536-byte limit for media messages" in warnings_text(caplog)
     await assert_serving(harness)
 
 
@@ -446,7 +447,13 @@ async def test_connection_limit(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @pytest.mark.timeout(90)
-async def test_many_idle_connections_while_ffmpeg_publishes(harness: Harness) -> None:
+async def test_many_idle_connections_while_ffmpeg_publishes() -> None:
+    async with running(max_message_size=1024 * 1024, max_connections_per_address=1000) as h:
+        await _many_idle_connections_while_ffmpeg_publishes(h)
+
+
+async def _many_idle_connections_while_ffmpeg_publishes(harness: Harness) -> None:
+    # All from 127.0.0.1, hence the raised per-address limit.
     opened = await asyncio.gather(
         *(asyncio.open_connection("127.0.0.1", harness.port) for _ in range(200))
     )

@@ -248,3 +248,19 @@ def test_mutated_encodings_only_raise_decode_error(
     cut = data.draw(st.integers(0, len(raw)))
     with contextlib.suppress(Amf0DecodeError):
         decode_all(bytes(raw[:cut]))
+
+
+def test_value_count_is_bounded() -> None:
+    # A command made of null markers: one value per byte without a bound.
+    assert amf0.decode_all(b"\x05" * amf0.MAX_VALUES) == [None] * amf0.MAX_VALUES
+    with pytest.raises(amf0.Amf0DecodeError, match=f"more than {amf0.MAX_VALUES} AMF0 values"):
+        amf0.decode_all(b"\x05" * (amf0.MAX_VALUES + 1))
+
+
+def test_value_count_includes_nested_values() -> None:
+    nested = amf0.encode({"a": [None] * 10, "b": {"c": 1.0}})  # 1 + 1 + 10 + 1 + 1 values
+    assert amf0.decode_all(nested, max_values=14)
+    with pytest.raises(amf0.Amf0DecodeError, match="more than 13 AMF0 values"):
+        amf0.decode_all(nested, max_values=13)
+    with pytest.raises(amf0.Amf0DecodeError, match="more than 13 AMF0 values"):
+        amf0.decode(nested, max_values=13)

@@ -274,12 +274,39 @@ def test_header_on_unopened_chunk_stream(header: bytes, message: str) -> None:
 def test_message_larger_than_limit() -> None:
     reader = ChunkStreamReader(max_message_size=1000)
     reader.feed(fmt0(6, 0, 1000, 9, 1) + bytes(128))  # exactly the limit is fine
-    with pytest.raises(RtmpProtocolError, match="1001 bytes on chunk stream 7 exceeds"):
+    with pytest.raises(RtmpProtocolError, match=r"1001 bytes \(type 9\) on chunk stream 7 exceeds"):
         ChunkStreamReader(max_message_size=1000).feed(fmt0(7, 0, 1001, 9, 1))
     reader = ChunkStreamReader(max_message_size=1000)
     reader.feed(fmt0(7, 0, 10, 9, 1) + bytes(10))
     with pytest.raises(RtmpProtocolError, match="exceeds"):
         reader.feed(fmt1(7, 0, 5000, 9))
+
+
+@pytest.mark.parametrize("type_id", [1, 4, 5, 15, 17, 18, 20])
+def test_command_data_and_control_messages_have_their_own_limit(type_id: int) -> None:
+    reader = ChunkStreamReader(max_message_size=1 << 20, max_command_size=1000)
+    # The refusal comes from the header alone: no byte of the body is needed or kept.
+    with pytest.raises(RtmpProtocolError, match="exceeds the 1000-byte limit for command"):
+        reader.feed(fmt0(3, 0, 16 * 1024 * 1024 - 1, type_id, 0))
+    assert reader.buffered_bytes == 0
+    # A type 1 header cannot turn a small media message into a large command either.
+    reader = ChunkStreamReader(max_message_size=1 << 20, max_command_size=1000)
+    reader.feed(fmt0(6, 0, 5000, 9, 1) + bytes(128))
+    reader = ChunkStreamReader(max_message_size=1 << 20, max_command_size=1000)
+    reader.feed(fmt0(6, 0, 10, 9, 1) + bytes(10))
+    with pytest.raises(RtmpProtocolError, match="limit for command"):
+        reader.feed(fmt1(6, 0, 5000, type_id))
+
+
+@pytest.mark.parametrize("type_id", [8, 9, 22])
+def test_media_messages_get_the_media_limit(type_id: int) -> None:
+    reader = ChunkStreamReader(max_message_size=1 << 20, max_command_size=1000)
+    reader.feed(fmt0(6, 0, 1 << 20, type_id, 1) + bytes(128))
+    reader.max_message_size = 1000  # changed between feeds: the next message sees it
+    reader = ChunkStreamReader(max_message_size=1000, max_command_size=1000)
+    with pytest.raises(RtmpProtocolError, match="limit for media"):
+        reader.feed(fmt0(6, 0, 1001, type_id, 1))
+    assert reader.max_pending_size == 2000
 
 
 @pytest.mark.parametrize(
@@ -549,3 +576,22 @@ def test_mutated_streams_only_raise_protocol_error(
     reader = ChunkStreamReader(max_message_size=100_000)
     with contextlib.suppress(RtmpProtocolError):
         feed_all(reader, bytes(raw), data.draw(st.integers(1, 500)))
+
+
+def test_chunk_size_below_the_minimum_is_refused() -> None:
+    reader = ChunkStreamReader(min_chunk_size=128)
+    reader.feed(set_chunk_size(128))
+    with pytest.raises(RtmpProtocolError, match="Set Chunk Size 1 is below the 128-byte minimum"):
+        reader.feed(set_chunk_size(1))
+
+
+def test_message_count_limit_stops_a_zero_length_message_flood() -> None:
+    reader = ChunkStreamReader(max_messages=100)
+    # One header, then one-byte type 3 headers: each completes a zero-length message.
+    data = fmt0(3, 0, 0, 3, 0) + fmt3(3) * 99
+    assert len(reader.feed(data)) == 100
+    with pytest.raises(RtmpProtocolError, match="more than 100 messages before publish"):
+        reader.feed(fmt3(3) * 100_000)
+    reader = ChunkStreamReader(max_messages=1)
+    reader.max_messages = None  # lifted between feeds
+    assert len(reader.feed(data)) == 100

@@ -117,7 +117,7 @@ def test_connect_to_unknown_app_is_rejected() -> None:
     c = Client()
     events = c.connect(dict(CONNECT_OBJ, app="vod"))
     assert len(events) == 1 and isinstance(events[0], ClosingConnection)
-    assert "'vod'" in events[0].reason
+    assert "'vod…'" in events[0].reason  # an unknown app may be a key: 4 characters shown
     ((name, txid, _, info),) = c.reply_commands()
     assert (name, txid) == ("_error", 1.0)
     assert isinstance(info, dict)
@@ -557,3 +557,110 @@ def test_random_message_sequences_only_raise_protocol_errors(
             c.replies()
     except RtmpProtocolError:
         assert c.session.closed
+
+
+# -- limits for unauthenticated peers ----------------------------------------------------------
+
+
+def _header_only(csid: int, type_id: int, length: int) -> bytes:
+    """A type 0 chunk header announcing a ``length``-byte message, without its body."""
+    return bytes([csid]) + bytes(3) + length.to_bytes(3, "big") + bytes([type_id]) + bytes(4)
+
+
+def test_huge_connect_is_refused_at_its_chunk_header() -> None:
+    c = Client()
+    c.handshake()
+    with pytest.raises(RtmpProtocolError, match=r"16777215 bytes .* exceeds the 65536-byte limit"):
+        c.session.receive_data(_header_only(3, 20, 0xFFFFFF) + b"\x05" * 4096)
+    assert c.session.closed
+
+
+def test_media_before_publish_gets_the_command_limit_then_the_media_limit() -> None:
+    c = Client(max_command_size=1000, max_message_size=1 << 20)
+    c.connect()
+    with pytest.raises(RtmpProtocolError, match="exceeds the 1000-byte limit for media"):
+        c.session.receive_data(_header_only(6, 9, 1001))
+    c = Client(max_command_size=1000, max_message_size=1 << 20)
+    c.publishing()
+    frame = bytes(200_000)
+    assert c.send(6, 9, 1, frame) == [MediaReceived("video", 0, frame)]
+    # Commands and metadata stay small after publish too.
+    with pytest.raises(RtmpProtocolError, match="limit for command/data/control"):
+        c.send(4, 18, 1, amf0.encode("@setDataFrame", "onMetaData", {"x": "y" * 1000}))
+
+
+def test_command_count_before_publish_is_bounded() -> None:
+    c = Client(max_commands_before_publish=8)
+    c.connect()
+    for i in range(7):
+        c.command("whatever", float(i + 2))
+    with pytest.raises(RtmpProtocolError, match="more than 8 commands before publish"):
+        c.command("whatever", 99.0)
+    # A publishing client is not counted: ffmpeg sends FCUnpublish/deleteStream at the end.
+    c = Client(max_commands_before_publish=6)
+    c.publishing()
+    c.command("whatever", 50.0)
+    c.command("FCUnpublish", 51.0, None, "KEY")
+
+
+def test_amf0_null_flood_in_connect_is_refused() -> None:
+    c = Client()
+    c.handshake()
+    with pytest.raises(RtmpProtocolError, match=r"malformed AMF0 .* more than 256 AMF0 values"):
+        c.send(3, 20, 0, amf0.encode("connect", 1.0) + b"\x05" * 60_000)
+
+
+def test_unknown_command_reply_does_not_echo_a_long_name() -> None:
+    c = Client()
+    c.connect()
+    c.replies()
+    c.command("x" * 60_000, 2.0)
+    out = c.session.data_to_send()
+    assert len(out) < 400
+    ((name, _, _, info),) = [amf0.decode_all(m.payload) for m in c.reader.feed(out)]
+    assert name == "_error" and isinstance(info, dict)
+    assert "'" + "x" * 64 + "…'" in str(info["description"])
+
+
+@pytest.mark.parametrize(
+    "app",
+    ["live/SECRETKEY123", "SECRETKEY123", "live/SECRETKEY123?token=abc", "/live/SECRETKEY123/"],
+)
+def test_refused_app_holding_a_key_is_masked_in_the_reason(app: str) -> None:
+    c = Client()
+    (event,) = c.connect(dict(CONNECT_OBJ, app=app))
+    assert isinstance(event, ClosingConnection)
+    assert "SECRETKEY123" not in event.reason and "SECR…" in event.reason
+    assert "token" not in event.reason
+
+
+def test_message_count_before_publish_is_bounded_and_lifted_by_publish() -> None:
+    c = Client(max_messages_before_publish=20)
+    c.connect()
+    ping = struct.pack(">HI", 6, 1)
+    with pytest.raises(RtmpProtocolError, match="more than 20 messages before publish"):
+        for _ in range(20):
+            c.send(2, 4, 0, ping)
+    c = Client(max_messages_before_publish=20)
+    c.publishing()
+    for _ in range(100):
+        c.send(2, 4, 0, ping)
+
+
+def test_small_chunk_sizes_are_refused() -> None:
+    c = Client()
+    c.handshake()
+    with pytest.raises(RtmpProtocolError, match="below the 128-byte minimum"):
+        c.send(2, 1, 0, struct.pack(">I", 1))
+
+
+def test_mask_key_and_app() -> None:
+    from golive.ingest.rtmp.redaction import mask_app, mask_key
+
+    assert mask_key("KEY0123456789") == "KEY0…"
+    assert mask_key("live_abcdefghijklmnop") == "live_abcd…"
+    assert mask_key("ab_c") == "ab_c"[:4] + "…"
+    assert mask_app("live", ("live",)) == "live"
+    assert mask_app("live/KEY0123456789?x=y", ("live",)) == "live/KEY0…"
+    assert mask_app("KEY0123456789", ("live",)) == "KEY0…"
+    assert mask_app("live?key=secret", ("live",)) == "live/…"

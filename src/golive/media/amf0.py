@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_VALUES",
     "UNDEFINED",
     "Amf0DecodeError",
     "EcmaArray",
@@ -46,6 +47,11 @@ __all__ = [
 # Nesting bound for objects/arrays: real metadata is at most 2-3 levels deep, and a bound
 # keeps a hostile payload from driving the recursive decoder into RecursionError.
 MAX_DEPTH = 32
+# Bound on the values one decode call builds (nested ones included). The real commands and
+# metadata of OBS, ffmpeg and GStreamer hold fewer than 100; without a bound a message of
+# null markers costs one Python object and one loop turn per byte (a 16 MiB one took
+# seconds on the event loop).
+MAX_VALUES = 4096
 
 NUMBER = 0x00
 BOOLEAN = 0x01
@@ -104,12 +110,14 @@ class EcmaArray(dict[str, object]):
 
 
 class _Decoder:
-    __slots__ = ("data", "end", "pos")
+    __slots__ = ("data", "end", "left", "max_values", "pos")
 
-    def __init__(self, data: Buffer) -> None:
+    def __init__(self, data: Buffer, max_values: int) -> None:
         self.data = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         self.pos = 0
         self.end = len(self.data)
+        self.max_values = max_values
+        self.left = max_values  # values this decode may still build
 
     def _need(self, n: int, what: str) -> int:
         pos = self.pos
@@ -136,6 +144,9 @@ class _Decoder:
 
     def value(self, depth: int) -> object:
         marker = self.data[self._need(1, "type marker")]
+        self.left -= 1
+        if self.left < 0:
+            raise Amf0DecodeError(f"more than {self.max_values} AMF0 values")
         if marker == NUMBER:
             return float(_F64.unpack_from(self.data, self._need(8, "number"))[0])
         if marker == BOOLEAN:
@@ -208,18 +219,24 @@ class _Decoder:
             raise Amf0DecodeError(f"AMF0 date {ms!r} ms is out of range") from exc
 
 
-def decode(data: Buffer, offset: int = 0) -> tuple[object, int]:
-    """Decode one AMF0 value starting at ``offset``; return it and the offset after it."""
-    dec = _Decoder(data)
+def decode(data: Buffer, offset: int = 0, *, max_values: int = MAX_VALUES) -> tuple[object, int]:
+    """Decode one AMF0 value starting at ``offset``; return it and the offset after it.
+
+    A value made of more than ``max_values`` values (nested ones included) is refused.
+    """
+    dec = _Decoder(data, max_values)
     if not 0 <= offset <= dec.end:
         raise Amf0DecodeError(f"offset {offset} outside the {dec.end}-byte input")
     dec.pos = offset
     return dec.value(0), dec.pos
 
 
-def decode_all(data: Buffer) -> list[object]:
-    """Decode every AMF0 value in ``data`` (an RTMP command or data message body)."""
-    dec = _Decoder(data)
+def decode_all(data: Buffer, *, max_values: int = MAX_VALUES) -> list[object]:
+    """Decode every AMF0 value in ``data`` (an RTMP command or data message body).
+
+    More than ``max_values`` values in all (nested ones included) are refused.
+    """
+    dec = _Decoder(data, max_values)
     values: list[object] = []
     while dec.pos < dec.end:
         values.append(dec.value(0))

@@ -54,6 +54,10 @@ MSG_AMF0_DATA = 18
 MSG_AMF0_COMMAND = 20
 MSG_AGGREGATE = 22
 
+# Message types whose size the media limit governs; everything else is a command, data or
+# control message and gets the (much smaller) command limit.
+_MEDIA_TYPES = frozenset((MSG_AUDIO, MSG_VIDEO, MSG_AGGREGATE))
+
 _TS_MASK = 0xFFFFFFFF
 _EXTENDED = 0xFFFFFF  # a 24-bit timestamp field of this value means "see extended timestamp"
 _MAX_HEADER = 3 + 11 + 4  # basic header + type-0 message header + extended timestamp
@@ -137,26 +141,41 @@ class ChunkStreamReader:
 
     Feed it bytes with :meth:`feed`; it returns the messages completed by them. Set Chunk
     Size and Abort messages are applied here and not returned. Limits bound memory: at most
-    ``max_chunk_streams`` chunk streams, each holding at most one partial message of at most
-    ``max_message_size`` bytes, and all partial messages together announcing at most
-    ``max_pending_size`` bytes (default: twice ``max_message_size``, room for a maximal
-    video message with audio interleaved).
+    ``max_chunk_streams`` chunk streams, each holding at most one partial message, and all
+    partial messages together announcing at most ``max_pending_size`` bytes (default: twice
+    the largest message allowed, room for a maximal video message with audio interleaved).
+
+    Audio, video and aggregate messages may be up to ``max_message_size`` bytes; every
+    other type (commands, metadata, control) up to ``max_command_size`` bytes (default:
+    ``max_message_size``). Both are checked at the chunk header that announces a message,
+    before any of its body is buffered. ``max_message_size`` may be changed between feeds
+    (the session keeps it small until a publish is accepted).
+
+    Two limits bound the work an unauthenticated peer can cause, since the cost of reading
+    grows with the number of chunks and messages, not bytes: Set Chunk Size below
+    ``min_chunk_size`` is refused, and once ``max_messages`` (if not None; it may be changed
+    between feeds) messages have been completed the next one is a protocol error.
     """
 
     def __init__(
         self,
         *,
         max_message_size: int = 16 * 1024 * 1024,
+        max_command_size: int | None = None,
         max_chunk_size: int = 1024 * 1024,
+        min_chunk_size: int = 1,
         max_chunk_streams: int = 64,
         max_pending_size: int | None = None,
+        max_messages: int | None = None,
     ) -> None:
         self.max_message_size = max_message_size
+        self.max_command_size = max_message_size if max_command_size is None else max_command_size
         self.max_chunk_size = max_chunk_size
+        self.min_chunk_size = min_chunk_size
+        self.max_messages = max_messages
+        self.messages = 0  # messages completed so far, Set Chunk Size and Abort included
         self.max_chunk_streams = max_chunk_streams
-        self.max_pending_size = (
-            2 * max_message_size if max_pending_size is None else max_pending_size
-        )
+        self._max_pending_size = max_pending_size
         self._pending = 0  # announced lengths of the messages in progress
         self._chunk_size = DEFAULT_CHUNK_SIZE
         self._streams: dict[int, _ChunkStream] = {}
@@ -164,6 +183,13 @@ class ChunkStreamReader:
         self._chunk_left = 0  # payload bytes of the current chunk not yet received
         self._head = b""  # an incomplete chunk header carried over to the next feed()
         self._feeds = 0
+
+    @property
+    def max_pending_size(self) -> int:
+        """Bytes all incomplete messages together may announce."""
+        if self._max_pending_size is not None:
+            return self._max_pending_size
+        return 2 * max(self.max_message_size, self.max_command_size)
 
     @property
     def chunk_size(self) -> int:
@@ -362,10 +388,13 @@ class ChunkStreamReader:
                 )
             if fmt <= 1:
                 length = (l_hi << 8) | l_lo
-                if length > self.max_message_size:
+                media = type_id in _MEDIA_TYPES
+                limit = self.max_message_size if media else self.max_command_size
+                if length > limit:
+                    kind = "media" if media else "command/data/control"
                     raise RtmpProtocolError(
-                        f"message of {length} bytes on chunk stream {csid} exceeds the "
-                        f"{self.max_message_size}-byte limit"
+                        f"message of {length} bytes (type {type_id}) on chunk stream {csid} "
+                        f"exceeds the {limit}-byte limit for {kind} messages"
                     )
                 st.length = length
                 st.type_id = type_id
@@ -406,6 +435,9 @@ class ChunkStreamReader:
         st.pieces = []
         st.mark = -1
         self._pending -= st.length
+        self.messages += 1
+        if self.max_messages is not None and self.messages > self.max_messages:
+            raise RtmpProtocolError(f"more than {self.max_messages} messages before publish")
         type_id = st.type_id
         if type_id == MSG_SET_CHUNK_SIZE:
             self._set_chunk_size(payload)
@@ -422,6 +454,10 @@ class ChunkStreamReader:
             raise RtmpProtocolError(f"Set Chunk Size 0x{size:08x} has the reserved top bit set")
         if size == 0:
             raise RtmpProtocolError("Set Chunk Size 0")
+        if size < self.min_chunk_size:
+            raise RtmpProtocolError(
+                f"Set Chunk Size {size} is below the {self.min_chunk_size}-byte minimum"
+            )
         if size > self.max_chunk_size:
             raise RtmpProtocolError(
                 f"Set Chunk Size {size} exceeds the {self.max_chunk_size}-byte limit"

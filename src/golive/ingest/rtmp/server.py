@@ -7,8 +7,15 @@ demuxes audio/video through :class:`~golive.media.flv.FlvDemuxer` and hands the 
 tracks and frames to the :class:`StreamSink` that ``authorize`` returned.
 
 Every refusal, error and timeout is logged once on ``golive.ingest.rtmp`` with the peer
-address and, once known, the app and the first four characters of the stream key (the key
-is a secret; it is never logged whole).
+address and, once known, the app, the first four characters of the stream key (the key
+is a secret; it is never logged whole, nor is an app path that may hold one) and, once the
+authorizer has resolved it, ``channel=NAME``.
+
+Resources a peer can hold are bounded: connections in all and per address, time to reach
+``connect`` and to publish, message sizes (see the session), and what it makes us write:
+when our write buffer to a peer passes ``write_buffer_limit`` we stop reading from it (it
+gets no more replies until it reads), and a peer that keeps it there for
+``write_stall_timeout`` seconds is disconnected.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from golive.ingest.rtmp.handshake import HandshakeError
+from golive.ingest.rtmp.redaction import mask_app, mask_key
 from golive.ingest.rtmp.session import (
     ClosingConnection,
     ConnectRequested,
@@ -93,17 +101,20 @@ class RtmpLimits:
     """Resource limits of the RTMP server (per connection unless stated otherwise)."""
 
     handshake_timeout: float = 10.0  # from accept until the client asks to publish
+    # From accept until the RTMP handshake is done and connect received (and the TLS
+    # handshake for RTMPS): real clients need a few round trips; idle sockets are cut early.
+    connect_timeout: float = 5.0
     idle_timeout: float = 30.0  # no bytes at all from the client
-    max_message_size: int = 16 * 1024 * 1024
+    max_message_size: int = 16 * 1024 * 1024  # audio/video, once a publish is accepted
+    max_command_size: int = 64 * 1024  # every message before publish; commands/data always
     max_chunk_size: int = 1024 * 1024
     max_chunk_streams: int = 64
     max_connections: int = 1000  # for the whole server
+    max_connections_per_address: int = 10
+    write_buffer_limit: int = 64 * 1024  # unsent bytes at which we stop reading from a peer
+    write_stall_timeout: float = 10.0  # how long a peer may leave them unread
     allowed_apps: tuple[str, ...] = ("live",)
     authorize_timeout: float = 10.0  # how long the app's authorizer may take
-
-
-def _mask(stream_name: str) -> str:
-    return f"{stream_name[:4]}…"
 
 
 class RtmpServer:
@@ -116,6 +127,7 @@ class RtmpServer:
         self._server: asyncio.Server | None = None
         self._tls_server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
+        self._per_address: dict[str, int] = {}
         self._auth_tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -160,7 +172,7 @@ class RtmpServer:
             backlog=1024,
             reuse_address=True,
             ssl=context,
-            ssl_handshake_timeout=self.limits.handshake_timeout if context else None,
+            ssl_handshake_timeout=self.limits.connect_timeout if context else None,
         )
 
     def stop_listening(self) -> None:
@@ -214,12 +226,14 @@ class _Connection(asyncio.Protocol):
         limits = self._limits
         self._session = RtmpServerSession(
             max_message_size=limits.max_message_size,
+            max_command_size=limits.max_command_size,
             max_chunk_size=limits.max_chunk_size,
             max_chunk_streams=limits.max_chunk_streams,
             allowed_apps=limits.allowed_apps,
         )
         self._transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.address = ""  # the peer's IP address, what max_connections_per_address counts
         self._closing = False
         self._close_reason = ""
         self._sink: StreamSink | None = None
@@ -227,6 +241,9 @@ class _Connection(asyncio.Protocol):
         self._authorizing = False
         self._last_rx = self._loop.time()
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self._connect_timer: asyncio.TimerHandle | None = None
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._write_paused = False
         self._idle_timer: asyncio.TimerHandle | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
         # The stream's channel and id once publishing (the sink's log_extra), on every line.
@@ -241,9 +258,11 @@ class _Connection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and len(peername) >= 2:
             host = str(peername[0])
+            self.address = host
             self.peer = f"[{host}]:{peername[1]}" if ":" in host else f"{host}:{peername[1]}"
         server = self._server
-        if len(server._connections) >= self._limits.max_connections:
+        limits = self._limits
+        if len(server._connections) >= limits.max_connections:
             log.warning(
                 "rtmp %s: connection refused: %d connections already open (max_connections)",
                 self.peer,
@@ -253,10 +272,27 @@ class _Connection(asyncio.Protocol):
             self._closing = True
             transport.abort()
             return
+        from_address = server._per_address.get(self.address, 0)
+        if from_address >= limits.max_connections_per_address:
+            # Nothing to say in RTMP before the handshake: the refusal is the close.
+            log.warning(
+                "rtmp %s: connection refused: %d connections already open from %s "
+                "(max_connections_per_address)",
+                self.peer,
+                from_address,
+                self.address,
+                extra=self._log_extra,
+            )
+            self._closing = True
+            transport.abort()
+            return
         server._connections.add(self)
+        server._per_address[self.address] = from_address + 1
+        transport.set_write_buffer_limits(high=limits.write_buffer_limit)
         self._handshake_timer = self._loop.call_later(
-            self._limits.handshake_timeout, self._handshake_expired
+            limits.handshake_timeout, self._handshake_expired
         )
+        self._connect_timer = self._loop.call_later(limits.connect_timeout, self._connect_expired)
         self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._idle_check)
 
     def data_received(self, data: bytes) -> None:
@@ -267,9 +303,41 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost does the rest
 
+    def pause_writing(self) -> None:
+        # The peer is not reading what we send: stop reading what it sends (every message
+        # may need a reply), and give it write_stall_timeout to catch up.
+        self._write_paused = True
+        if self._transport is not None and not self._authorizing and not self._closing:
+            self._transport.pause_reading()
+        if self._stall_timer is None:
+            self._stall_timer = self._loop.call_later(
+                self._limits.write_stall_timeout, self._write_stalled
+            )
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        if self._transport is not None and not self._authorizing and not self._closing:
+            self._transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server._connections.discard(self)
-        for timer in (self._handshake_timer, self._idle_timer, self._abort_timer):
+        server = self._server
+        if self in server._connections:
+            server._connections.discard(self)
+            left = server._per_address.get(self.address, 1) - 1
+            if left > 0:
+                server._per_address[self.address] = left
+            else:
+                server._per_address.pop(self.address, None)
+        for timer in (
+            self._handshake_timer,
+            self._connect_timer,
+            self._idle_timer,
+            self._abort_timer,
+            self._stall_timer,
+        ):
             if timer is not None:
                 timer.cancel()
         if self._closing:
@@ -315,11 +383,14 @@ class _Connection(asyncio.Protocol):
 
     def _context(self) -> str:
         session = self._session
+        app = mask_app(session.app, self._limits.allowed_apps) if session.app else ""
+        channel = self._log_extra.get("channel")
+        where = f" channel={channel}" if channel is not None else ""
         if session.stream_name:
-            return f"{self.peer} {session.app}/{_mask(session.stream_name)}"
-        if session.app:
-            return f"{self.peer} {session.app}"
-        return self.peer
+            return f"{self.peer} {app}/{mask_key(session.stream_name)}{where}"
+        if app:
+            return f"{self.peer} {app}{where}"
+        return self.peer + where
 
     def _flush(self) -> None:
         out = self._session.data_to_send()
@@ -340,7 +411,7 @@ class _Connection(asyncio.Protocol):
         if not self._closing:
             self._closing = True
             self._close_reason = reason
-        for timer in (self._handshake_timer, self._idle_timer):
+        for timer in (self._handshake_timer, self._connect_timer, self._idle_timer):
             if timer is not None:
                 timer.cancel()
         if linger and transport.can_write_eof():
@@ -415,6 +486,9 @@ class _Connection(asyncio.Protocol):
             if type(event) is MediaReceived:
                 self._media(event)
             elif isinstance(event, ConnectRequested):
+                if self._connect_timer is not None:
+                    self._connect_timer.cancel()
+                    self._connect_timer = None
                 log.debug("rtmp %s: connected", self._context(), extra=self._log_extra)
             elif isinstance(event, PublishRequested):
                 self._start_authorize(event)
@@ -540,7 +614,8 @@ class _Connection(asyncio.Protocol):
         self._flush()
         log.info("rtmp %s: publishing", self._context(), extra=self._log_extra)
         assert self._transport is not None
-        self._transport.resume_reading()
+        if not self._write_paused:  # else resume_writing resumes reading
+            self._transport.resume_reading()
         self._feed(b"")  # messages the session held while we decided
 
     def _handshake_expired(self) -> None:
@@ -552,6 +627,37 @@ class _Connection(asyncio.Protocol):
             f"(session {self._session.state})",
             client_message="timed out waiting for publish",
         )
+
+    def _connect_expired(self) -> None:
+        self._connect_timer = None
+        if self._closing:
+            return
+        log.warning(
+            "rtmp %s: no RTMP handshake and connect within %g s (connect_timeout); closing",
+            self._context(),
+            self._limits.connect_timeout,
+            extra=self._log_extra,
+        )
+        self._close(f"no connect within {self._limits.connect_timeout:g} s")
+
+    def _write_stalled(self) -> None:
+        self._stall_timer = None
+        transport = self._transport
+        if transport is None or not self._write_paused:
+            return
+        unsent = transport.get_write_buffer_size()
+        log.warning(
+            "rtmp %s: peer does not read: %d bytes unsent for %g s (write_stall_timeout); "
+            "disconnecting",
+            self._context(),
+            unsent,
+            self._limits.write_stall_timeout,
+            extra=self._log_extra,
+        )
+        if not self._closing:
+            self._closing = True
+            self._close_reason = "peer does not read what the server sends"
+        transport.abort()
 
     def _idle_check(self) -> None:
         self._idle_timer = None

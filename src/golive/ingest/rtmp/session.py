@@ -12,6 +12,15 @@ accepting to get the events of the held messages. Audio, video and metadata that
 while no publish is accepted are dropped (clients wait for NetStream.Publish.Start before
 sending media, so in practice nothing is lost; the held messages are capped at
 ``max_held_bytes``).
+
+Until a publish is accepted the client is unauthenticated, so it gets little: every message
+at most ``max_command_size`` bytes (refused at its chunk header, before its body is
+buffered), at most ``max_messages_before_publish`` messages of which at most
+``max_commands_before_publish`` commands, chunks of at least ``min_chunk_size`` bytes, and
+at most 256 AMF0 values per command. Audio and video may then be up to
+``max_message_size`` bytes; commands and data messages stay capped at ``max_command_size``.
+Worst case, one maximal command costs about 1 ms of CPU to reassemble and decode (see
+docs/protocols.md for the measurement), so no message can hold the caller's loop for long.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from golive.ingest.rtmp.chunk_stream import (
     RtmpProtocolError,
 )
 from golive.ingest.rtmp.handshake import HandshakeError, ServerHandshake
+from golive.ingest.rtmp.redaction import mask_app
 from golive.media import amf0
 
 __all__ = [
@@ -71,6 +81,11 @@ _U32 = struct.Struct(">I")
 _USER_EVENT = struct.Struct(">HI")
 _PEER_BW = struct.Struct(">IB")
 _AGG_TAG = struct.Struct(">BHBHBBHB")  # type, size(24), timestamp(24), ts ext, stream id(24)
+
+# Values one command may hold: OBS's and ffmpeg's connect has about 12, publish 5. This bounds
+# the decoding cost of a maximal (max_command_size) command to about 1 ms; see
+# docs/protocols.md for the measurement.
+_COMMAND_MAX_VALUES = 256
 
 _FMS_VERSION = "FMS/3,0,1,123"
 _CAPABILITIES = 31.0
@@ -161,6 +176,10 @@ class RtmpServerSession:
         self,
         *,
         max_message_size: int = 16 * 1024 * 1024,
+        max_command_size: int = 64 * 1024,
+        max_commands_before_publish: int = 32,
+        max_messages_before_publish: int = 256,
+        min_chunk_size: int = 128,
         max_chunk_size: int = 1024 * 1024,
         max_chunk_streams: int = 64,
         allowed_apps: Collection[str] | None = None,
@@ -170,11 +189,19 @@ class RtmpServerSession:
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self._handshake = ServerHandshake(random_bytes=random_bytes)
+        command_size = min(max_command_size, max_message_size)
+        # Media gets its own (large) limit only once a publish is accepted: see accept_publish.
         self._reader = ChunkStreamReader(
-            max_message_size=max_message_size,
+            max_message_size=command_size,
+            max_command_size=command_size,
             max_chunk_size=max_chunk_size,
+            min_chunk_size=min_chunk_size,
             max_chunk_streams=max_chunk_streams,
+            max_messages=max_messages_before_publish,
         )
+        self._max_media_size = max_message_size
+        self._commands_left = max_commands_before_publish
+        self._max_commands_before_publish = max_commands_before_publish
         self._writer = ChunkStreamWriter()
         self._allowed_apps = None if allowed_apps is None else frozenset(allowed_apps)
         self._window_ack_size = window_ack_size
@@ -262,6 +289,8 @@ class RtmpServerSession:
         """Let the pending publish start: Stream Begin + NetStream.Publish.Start."""
         self._expect_pending()
         self._state = _State.PUBLISHING
+        self._reader.max_message_size = self._max_media_size
+        self._reader.max_messages = None
         begin = _USER_EVENT.pack(_USER_STREAM_BEGIN, self._publish_stream_id)
         self._control(MSG_USER_CONTROL, begin)
         self._on_status(_status("status", "NetStream.Publish.Start", "Publishing started."))
@@ -389,11 +418,19 @@ class RtmpServerSession:
             events.append(MetadataReceived(dict(values[1])))
 
     def _command(self, msg: RtmpMessage, events: list[Event]) -> None:
+        if self._state is not _State.PUBLISHING:
+            # Real clients send about five commands before publish; a stream of them from an
+            # unauthenticated peer is only work for us.
+            self._commands_left -= 1
+            if self._commands_left < 0:
+                raise RtmpProtocolError(
+                    f"more than {self._max_commands_before_publish} commands before publish"
+                )
         payload = msg.payload
         if msg.type_id == MSG_AMF3_COMMAND and payload[:1] == b"\x00":
             payload = payload[1:]  # AMF3 command messages start with a format byte
         try:
-            values = amf0.decode_all(payload)
+            values = amf0.decode_all(payload, max_values=_COMMAND_MAX_VALUES)
         except amf0.Amf0DecodeError as exc:
             raise RtmpProtocolError(f"malformed AMF0 in command message: {exc}") from exc
         if not values or not isinstance(values[0], str):
@@ -441,7 +478,9 @@ class RtmpServerSession:
             self._close()
             events.append(ClosingConnection("play refused (ingest-only server)"))
         elif txid:
-            self._call_error(txid, "NetConnection.Call.Failed", f"unknown command {name!r}")
+            # Echo a bounded name: the reply should not grow with what the client sends.
+            shown = name if len(name) <= 64 else name[:64] + "…"
+            self._call_error(txid, "NetConnection.Call.Failed", f"unknown command {shown!r}")
 
     def _connect(self, txid: float, cmd_obj: dict[str, object], events: list[Event]) -> None:
         raw_app = cmd_obj.get("app")
@@ -454,7 +493,9 @@ class RtmpServerSession:
             description = f"application {app!r} is not served here (served: {served})"
             self._call_error(txid, "NetConnection.Connect.Rejected", description)
             self._close()
-            events.append(ClosingConnection(f"connect refused: unknown application {app!r}"))
+            # The app may hold a stream key (rtmp://host/live/KEY pasted as the server URL).
+            shown = mask_app(app, self._allowed_apps)
+            events.append(ClosingConnection(f"connect refused: unknown application {shown!r}"))
             return
         self.app = app
         self.tc_url = tc_url if isinstance(tc_url, str) else ""
