@@ -48,6 +48,7 @@ from golive.ingest.rtmp.server import (
     RtmpServer,
     StreamSink,
 )
+from golive.live.bitrate_cap import BitrateCap
 from golive.live.consumer import StreamConsumer
 from golive.live.hub import StreamHub, StreamState
 from golive.live.registry import AlreadyPublishing, StreamRegistry
@@ -136,6 +137,7 @@ class GoliveServer:
             keyframe_timeout=settings.keyframe_timeout,
             on_started=self._stream_started,
             on_ended=self._stream_ended,
+            bitrate_cap=self._publish_bitrate_cap,
         )
         self.db: Database | None = None
         self.channels: ChannelStore | None = None
@@ -450,7 +452,7 @@ class GoliveServer:
     def _consumers_for(self, hub: StreamHub) -> Sequence[StreamConsumer]:
         s = self.settings
         media = self.store.open(hub.channel, hub.stream_id)
-        ladder = s.ladder_for(hub.channel)
+        ladder = self.transcoders.admit(hub, s.ladder_for(hub.channel), limit=s.max_transcoders)
         packager = HlsStreamPackager(
             media,
             part_target=s.part_target,
@@ -475,6 +477,11 @@ class GoliveServer:
             ),
         )
         return [packager] if transcoder is None else [packager, transcoder]
+
+    def _publish_bitrate_cap(self, channel: str) -> BitrateCap | None:
+        s = self.settings
+        limit = s.publish_bitrate_cap(channel)
+        return BitrateCap(limit, window=s.publish_bitrate_window) if limit > 0 else None
 
     def _stream_started(self, hub: StreamHub) -> None:
         if self._stream_events is not None:

@@ -49,6 +49,10 @@ LIVE_RELOADABLE = frozenset(
         "rtmp_connect_timeout",
         "rtmp_max_command_size",
         "rtmp_max_connections_per_address",
+        "max_publish_bitrate",
+        "channel_max_publish_bitrate",
+        "publish_bitrate_window",
+        "max_transcoders",
         "rtmps_cert_file",
         "rtmps_key_file",
         "shutdown_timeout",
@@ -204,6 +208,26 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Maximum simultaneous RTMP connections from one IP address; further "
         "connections from it are closed at once (and logged).",
+    )
+    max_publish_bitrate: int = Field(
+        default=0,
+        ge=0,
+        le=10_000_000_000,
+        description="Most bits per second of media a publisher may send, averaged over "
+        "publish_bitrate_window; a publisher above it is disconnected with an error saying "
+        "why. 0: no cap. Applies to new publishers.",
+    )
+    channel_max_publish_bitrate: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-channel caps overriding max_publish_bitrate, in bit/s, e.g. "
+        "{ demo = 8000000 }; 0 lifts the cap for that channel.",
+    )
+    publish_bitrate_window: float = Field(
+        default=5.0,
+        ge=1.0,
+        le=600.0,
+        description="Seconds over which a publisher's bitrate is averaged against its cap: "
+        "bursts shorter than this (a keyframe, catching up after a stall) are tolerated.",
     )
     log_level: LogLevel = Field(
         default="info", description="Logging level: debug, info, warning, error or critical."
@@ -377,6 +401,15 @@ class Settings(BaseSettings):
         description="Seconds an encoder may fall behind real time before the most expensive "
         "rendition is shed.",
     )
+    max_transcoders: int = Field(
+        default=2,
+        ge=0,
+        le=10_000,
+        description="Most streams transcoded at once (each one ffmpeg child encoding its "
+        "ladder); a stream that starts beyond it is served passthrough (source and audio "
+        "only) and says so in its health. 0: no limit. The default suits a 2-core machine "
+        "(docs/architecture.md); raise it with more cores or a hardware encoder.",
+    )
     config_file: Path | None = Field(
         default=None,
         description="TOML file with settings as top-level keys named like the fields here "
@@ -417,6 +450,18 @@ class Settings(BaseSettings):
             if ladder != "passthrough":
                 check_ladder(ladder)
         return value
+
+    @field_validator("channel_max_publish_bitrate")
+    @classmethod
+    def _check_channel_bitrates(cls, value: dict[str, int]) -> dict[str, int]:
+        for channel, cap in value.items():
+            if cap < 0:
+                raise ValueError(f"channel {channel}: the bitrate cap must be 0 or more")
+        return value
+
+    def publish_bitrate_cap(self, channel: str) -> int:
+        """The bitrate cap of ``channel``'s publishers in bit/s; 0 for none."""
+        return self.channel_max_publish_bitrate.get(channel, self.max_publish_bitrate)
 
     def ladder_for(self, channel: str) -> list[Rung]:
         """The ladder of ``channel``: its own, or transcode_ladder."""

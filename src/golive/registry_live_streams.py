@@ -10,6 +10,8 @@ from golive.store.viewer_sessions import ViewerSessions
 
 def _transcoder_state(hub: StreamHub) -> str:
     t = getattr(hub.health, "transcode", None)
+    if t is not None and t.capped:
+        return f"passthrough: {t.capped}"
     if t is None or not (t.renditions or t.failed or t.shed):
         return "passthrough"
     if t.failed:

@@ -481,6 +481,31 @@ def test_an_empty_sequence_header_waits_for_the_real_one(avcc: bytes, other_avcc
     assert d.tracks[VIDEO_TRACK_ID].width == 640
 
 
+def test_audio_waits_for_the_video_an_empty_header_announced(avcc: bytes) -> None:
+    # The tee muxer's order: empty video header, real audio header and frames, then the real
+    # video header. Audio first would make consumers start an audio-only stream.
+    d = FlvDemuxer()
+    assert d.video(0, b"\x17\x00\x00\x00\x00") == []
+    assert d.audio(0, b"\xaf\x00\x11\x90") == []
+    assert d.audio(0, aac_frame()) == []
+    assert d.audio(21, aac_frame()) == []
+    out = d.video(21, avc_seq(avcc))
+    assert [type(x) for x in out] == [Track, Track, Frame, Frame]
+    assert [x.kind for x in out if isinstance(x, Track)] == [TrackKind.VIDEO, TrackKind.AUDIO]
+    assert len(frames_of(d.audio(42, aac_frame()))) == 1  # no longer held
+
+
+def test_audio_goes_on_alone_when_the_announced_video_never_comes() -> None:
+    d = FlvDemuxer()
+    d.video(0, b"\x17\x00\x00\x00\x00")
+    released: list[Track | Frame] = [*d.audio(0, b"\xaf\x00\x11\x90")]
+    for i in range(300):
+        released += d.audio(21 * i, aac_frame())
+    # Held for a bounded while, then everything is released in order, nothing lost.
+    assert isinstance(released[0], Track)
+    assert len([x for x in released if isinstance(x, Frame)]) == 300
+
+
 class _Bits:
     def __init__(self) -> None:
         self.bits: list[int] = []

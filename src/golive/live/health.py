@@ -31,6 +31,7 @@ class TranscodeHealth:
     sheds: int = 0  # renditions shed so far
     dropped_frames: int = 0  # frames not sent because the encoder's input was backed up
     failed: str | None = None  # why transcoding stopped for good, if it did
+    capped: str | None = None  # why the stream is served passthrough instead of its ladder
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+from golive.live.bitrate_cap import BitrateCap
 from golive.live.hub import StreamHub
 from golive.media.frame import Frame, Track, TrackKind
 
@@ -25,7 +26,8 @@ class PublisherSession:
     Rebases every publisher's timestamps onto the hub's timeline so that consumers see one
     monotonic timeline per stream, and starts a new timeline (a discontinuity) when the
     publisher reconnects or its clock jumps. A publisher that sends video but no keyframe for
-    ``keyframe_timeout`` seconds is disconnected with a message saying why.
+    ``keyframe_timeout`` seconds is disconnected with a message saying why, and so is one
+    that stays above its ``bitrate_cap``.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class PublisherSession:
         on_close: Callable[[PublisherSession, str], None],
         keyframe_timeout: float,
         resumed: bool,
+        bitrate_cap: BitrateCap | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.hub = hub
@@ -51,6 +54,8 @@ class PublisherSession:
         self._video_id: int | None = None
         self._have_keyframe = False
         self._waiting_since: float | None = None
+        self._bitrate_cap = bitrate_cap
+        self._over_cap = False  # disconnected for its bitrate; the transport is closing
         self.metadata: Mapping[str, object] = {}
 
     # -- StreamSink ---------------------------------------------------------------------------
@@ -67,7 +72,11 @@ class PublisherSession:
         self.metadata = dict(metadata)
 
     def on_frame(self, frame: Frame) -> None:
-        if self._closed:
+        if self._closed or self._over_cap:
+            return
+        cap = self._bitrate_cap
+        if cap is not None and (rate := cap.add(len(frame.data))) is not None:
+            self._over_bitrate_cap(cap, rate)
             return
         tid = frame.track_id
         if tid == self._video_id and not self._have_keyframe:
@@ -143,3 +152,13 @@ class PublisherSession:
             )
             log.warning("disconnecting publisher: %s", reason, extra=self.hub.log_extra)
             self.disconnect(reason)
+
+    def _over_bitrate_cap(self, cap: BitrateCap, rate: float) -> None:
+        reason = (
+            f"publishing at {rate / 1e6:.2f} Mb/s for {cap.window:g} s, above this channel's "
+            f"cap of {cap.limit_bps / 1e6:.2f} Mb/s: lower the video bitrate"
+        )
+        log.warning("disconnecting publisher: %s", reason, extra=self.hub.log_extra)
+        # Frames still arriving until the transport closes are not forwarded.
+        self._over_cap = True
+        self.disconnect(reason)

@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 
+from golive.live.bitrate_cap import BitrateCap
 from golive.live.consumer import StreamConsumer
 from golive.live.hub import StreamHub, StreamState
 from golive.live.publisher import PublisherSession
@@ -17,6 +18,8 @@ log = logging.getLogger("golive.live")
 # The first consumer is the stream's essential one (its packager): if it fails, the stream ends.
 ConsumerFactory = Callable[[StreamHub], Sequence[StreamConsumer]]
 StreamListener = Callable[[StreamHub], None]
+# A new publisher's bitrate cap on a channel, or None for no cap.
+BitrateCapFactory = Callable[[str], BitrateCap | None]
 
 
 class AlreadyPublishing(Exception):
@@ -39,8 +42,10 @@ class StreamRegistry:
         keyframe_timeout: float = 10.0,
         on_started: StreamListener | None = None,
         on_ended: StreamListener | None = None,
+        bitrate_cap: BitrateCapFactory | None = None,
     ) -> None:
         self._consumer_factory = consumer_factory
+        self._bitrate_cap = bitrate_cap
         self._grace = reconnect_grace
         self._keyframe_timeout = keyframe_timeout
         # Told when a stream starts and ends (webhooks); they must not block.
@@ -88,6 +93,7 @@ class StreamRegistry:
             on_close=self._publisher_closed,
             keyframe_timeout=self._keyframe_timeout,
             resumed=resumed,
+            bitrate_cap=self._bitrate_cap(channel) if self._bitrate_cap is not None else None,
         )
         self._publishers[channel] = publisher
         return publisher

@@ -102,6 +102,10 @@ _MAX_DIMENSION_LEVEL_6 = 16384  # level 6.x allows 8K-and-above pictures
 _AAC_RATES = (7350, 96000)
 _AAC_MAX_CHANNELS = 8
 
+# Audio held back while an announced video track has no configuration yet (about 4 s of AAC):
+# a longer wait means the video is not coming, and the audio goes on alone.
+_MAX_HELD_AUDIO = 200
+
 _WRAP = 1 << 32
 _HALF_WRAP = 1 << 31
 # How close to a wrap point two timestamps must be for the step between them to be a wrap.
@@ -185,6 +189,7 @@ class FlvDemuxer:
         "_audio_clock",
         "_audio_frame_len",
         "_audio_next_dts",
+        "_held_audio",
         "_tracks",
         "_video",
         "_video_clock",
@@ -198,6 +203,8 @@ class FlvDemuxer:
         self._audio_clock = TimestampUnwrapper()
         self._audio_next_dts: int | None = None
         self._audio_frame_len = 1024
+        # Set by an empty AVC sequence header: video is coming, so audio waits for it.
+        self._held_audio: list[Track | Frame] | None = None
 
     @property
     def tracks(self) -> dict[int, Track]:
@@ -286,7 +293,10 @@ class FlvDemuxer:
 
     def _video_config(self, avcc: bytes) -> list[Track | Frame]:
         if not avcc:
-            # ffmpeg's tee muxer sends an empty sequence header before the real one: wait for it.
+            # ffmpeg's tee muxer sends an empty sequence header before the real one: wait for
+            # it, holding audio back so that consumers do not start an audio-only stream.
+            if self._video is None and self._held_audio is None:
+                self._held_audio = []
             return []
         current = self._video
         if current is not None and current.config == avcc:
@@ -309,12 +319,24 @@ class FlvDemuxer:
         )
         self._video = track
         self._tracks[VIDEO_TRACK_ID] = track
-        return [track]
+        held, self._held_audio = self._held_audio or [], None
+        return [track, *held]
 
     # -- audio ---------------------------------------------------------------------------
 
     def audio(self, timestamp_ms: int, body: bytes) -> list[Track | Frame]:
         """Handle the payload of an RTMP audio message (FLV tag type 8)."""
+        out = self._audio_tag(timestamp_ms, body)
+        held = self._held_audio
+        if held is None or not out:
+            return out
+        held.extend(out)
+        if len(held) <= _MAX_HELD_AUDIO:
+            return []
+        self._held_audio = None  # the announced video never came: audio goes on alone
+        return held
+
+    def _audio_tag(self, timestamp_ms: int, body: bytes) -> list[Track | Frame]:
         n = len(body)
         if n == 0:
             return []  # the RTMP "silence" message: no header, no data

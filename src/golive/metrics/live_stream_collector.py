@@ -73,6 +73,11 @@ class LiveStreamCollector(Collector):
         restarts = CounterMetricFamily(
             "golive_transcode_restarts", "Transcoder processes restarted after dying", labels=ch
         )
+        capped = GaugeMetricFamily(
+            "golive_transcode_capped",
+            "1 when the stream is served passthrough because max_transcoders was reached",
+            labels=ch,
+        )
         for hub in list(self._streams()):
             c = [hub.channel]
             health = hub.health.snapshot()
@@ -90,13 +95,14 @@ class LiveStreamCollector(Collector):
                 if getattr(transcode, "speed", None) is not None:
                     speed.add_metric(c, transcode.speed)
                 restarts.add_metric(c, getattr(transcode, "restarts", 0))
+                capped.add_metric(c, 1 if getattr(transcode, "capped", None) else 0)
             for consumer in hub.consumers:
                 if isinstance(consumer, HlsStreamPackager):
                     for name, rendition in consumer.renditions.items():
                         parts.add_metric([hub.channel, name], rendition.parts_published)
                         segments.add_metric([hub.channel, name], rendition.segments_completed)
         yield from (live, bitrate, fps, gop, ingest_bytes, frames, publishes, viewers)
-        yield from (parts, segments, speed, restarts)
+        yield from (parts, segments, speed, restarts, capped)
         yield GaugeMetricFamily(
             "golive_rtmp_connections",
             "Open RTMP and RTMPS connections",

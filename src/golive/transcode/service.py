@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from golive.live.hub import StreamHub
-from golive.transcode.ladder import Rung, RungKind
+from golive.transcode.ladder import PASSTHROUGH_LADDER, Rung, RungKind
 from golive.transcode.transcoder import RenditionOutputs, StreamTranscoder, TranscoderSettings
 
 __all__ = ["TranscodeService", "ffmpeg_binary"]
@@ -30,10 +30,39 @@ def ffmpeg_binary(configured: str = "") -> str:
 
 
 class TranscodeService:
-    """Makes the transcoder of each new stream and keeps track of the running ones."""
+    """Makes the transcoder of each new stream and keeps track of the running ones.
+
+    At most ``limit`` streams (``admit``'s argument, 0 for no limit) are transcoded at once;
+    a stream that starts beyond it gets the passthrough ladder. A slot is held from the
+    stream's start until its transcoder has finished or failed for good; a stream served
+    passthrough is not upgraded later when a slot frees up.
+    """
 
     def __init__(self) -> None:
         self._running: set[StreamTranscoder] = set()
+
+    def admit(self, hub: StreamHub, ladder: Sequence[Rung], *, limit: int) -> list[Rung]:
+        """The ladder ``hub`` gets: ``ladder``, or passthrough when ``limit`` streams are
+        already transcoded (the reason is logged and kept in the stream's health)."""
+        if not _encodes(ladder) or limit <= 0:
+            return list(ladder)
+        holding = self._holding()
+        if holding < limit:
+            return list(ladder)
+        reason = f"max_transcoders ({limit}) reached"
+        hub.health.transcode.capped = reason
+        log.warning(
+            "%d streams are being transcoded already: serving this one passthrough (%s)",
+            holding,
+            reason,
+            extra=hub.log_extra,
+        )
+        # The passthrough ladder keeps the audio-only variant whatever the channel's ladder.
+        return list(PASSTHROUGH_LADDER)
+
+    def _holding(self) -> int:
+        self._running = {t for t in self._running if not t.finished}
+        return sum(1 for t in self._running if t.health.failed is None)
 
     def start(
         self,
@@ -45,7 +74,7 @@ class TranscodeService:
     ) -> StreamTranscoder | None:
         """The stream's transcoder, or None when its ladder encodes nothing."""
         self._running = {t for t in self._running if not t.finished}
-        if not any(r.kind is RungKind.VIDEO for r in ladder):
+        if not _encodes(ladder):
             return None
         transcoder = StreamTranscoder(
             ladder, outputs, settings, hub.health.transcode, log_extra=hub.log_extra
@@ -70,3 +99,7 @@ class TranscodeService:
         for transcoder in self._running:
             with contextlib.suppress(Exception):
                 transcoder.kill()
+
+
+def _encodes(ladder: Sequence[Rung]) -> bool:
+    return any(r.kind is RungKind.VIDEO for r in ladder)

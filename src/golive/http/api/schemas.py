@@ -95,7 +95,8 @@ class StreamHealthOut(BaseModel):
     bytes: int
     uptime: float = Field(description="Seconds since the stream started.")
     transcoder: str = Field(
-        description='"passthrough", or the encoder\'s state, speed and renditions '
+        description='"passthrough", or "passthrough: <why>" when the stream\'s ladder was not '
+        "encoded (e.g. max_transcoders reached), or the encoder's state, speed and renditions "
         '(e.g. "running 1.00x: 720p, 480p"), or "failed: <why>".'
     )
 
