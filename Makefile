@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PLAYER := src/golive/web/static/dist/player.js
 PYTEST_ARGS ?= -n 2
 
-.PHONY: serve test install web system-deps lint bench clean
+.PHONY: serve test install web system-deps lint bench clean docs-layers fuzz
 
 serve: install web
 	$(BIN)/golive serve
@@ -51,3 +51,13 @@ bench: install web
 
 clean:
 	rm -rf $(VENV) web/node_modules src/golive/web/static/dist
+
+# docs/architecture.md's import table and layer exceptions, generated from the code
+# (tests/contract/test_layers.py fails when they differ).
+docs-layers: install
+	PYTHONPATH=src $(BIN)/python -m tests.contract.layers
+
+# The fuzz campaign at length (CI runs the same properties briefly as part of `make test`).
+FUZZ_PROFILE ?= fuzz
+fuzz: install
+	HYPOTHESIS_PROFILE=$(FUZZ_PROFILE) $(BIN)/pytest -p no:cacheprovider -n 0 --timeout=0 tests/fuzz
