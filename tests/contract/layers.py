@@ -54,7 +54,7 @@ WHY: dict[str, str] = {
     "store/": "bytes, metadata and wake-ups; also the viewer sessions",
     "http/": (
         "the origin: reads the store (media), serves `/metrics` from `metrics/`, the chat "
-        "socket over `chat/`, and mounts `http/web/`"
+        "socket over `chat/` (checking its Origin with `accounts/`' rule), and mounts `http/web/`"
     ),
     "http/api/": (
         "the REST API (FastAPI, mounted at `/api/v1`) over `db/`, chat moderation through "
