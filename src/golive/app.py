@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -23,7 +24,7 @@ from golive.chat.chat_room import ChatUser
 from golive.chat.chat_service import ChannelRef, ChatService
 from golive.config import LIVE_RELOADABLE, Settings
 from golive.db.api_tokens import ApiTokenStore
-from golive.db.channels import ChannelStore, stream_key_hint
+from golive.db.channels import ChannelStore, hash_stream_key, stream_key_hint
 from golive.db.chat_store import ChatStore
 from golive.db.engine import Database
 from golive.db.invites import InviteStore
@@ -51,7 +52,9 @@ from golive.ingest.rtmp.server import (
 from golive.live.bitrate_cap import BitrateCap
 from golive.live.consumer import StreamConsumer
 from golive.live.hub import StreamHub, StreamState
+from golive.live.publish_attempts import PublishAttemptLimits, PublishAttempts, peer_host
 from golive.live.registry import AlreadyPublishing, StreamRegistry
+from golive.live.stream_key_watch import StreamKeyWatch
 from golive.log_format import configure_logging
 from golive.metrics.server_metrics import ServerMetrics
 from golive.packager.hls_stream import HlsStreamPackager
@@ -92,6 +95,18 @@ def rtmp_limits(s: Settings) -> RtmpLimits:
         max_command_size=s.rtmp_max_command_size,
         max_connections_per_address=s.rtmp_max_connections_per_address,
     )
+
+
+def publish_attempt_limits(s: Settings) -> PublishAttemptLimits:
+    return PublishAttemptLimits(
+        limit=s.publish_max_failures,
+        window=s.publish_failure_window,
+        cooldown=s.publish_failure_cooldown,
+    )
+
+
+# How often the server looks for stream keys changed outside it (`golive channel rotate-key`).
+KEY_WATCH_INTERVAL = 1.0
 
 
 def webhook_target(s: Settings) -> WebhookTarget:
@@ -163,6 +178,11 @@ class GoliveServer:
         self.thumbnails: ThumbnailEndpoint | None = None
         self._trusted_proxies = TrustedProxies(settings.trusted_proxies)
         hash_queue.max_pending = settings.password_hash_queue
+        self.publish_attempts = PublishAttempts(publish_attempt_limits(settings))
+        self.key_watch = StreamKeyWatch(
+            self._stored_key_hash, self._disconnect_publisher, interval=KEY_WATCH_INTERVAL
+        )
+        self._key_watch_task: asyncio.Task[None] | None = None
 
     @property
     def saved_streams_dir(self) -> Path:
@@ -203,6 +223,7 @@ class GoliveServer:
             PublishApprover(approval_target(s)), self.deliveries
         )
         await self._restore_saved_streams()
+        self._key_watch_task = asyncio.create_task(self.key_watch.run())
         self.rtmp = RtmpServer(self._authorize, rtmp_limits(s))
         await self.rtmp.start(s.host, s.rtmp_port)
         if s.rtmps_enabled:
@@ -313,6 +334,8 @@ class GoliveServer:
             self.rtmp.stop_listening()
             if resumable:
                 self.rtmp.request_reconnect("server is restarting: reconnect")
+        if self._key_watch_task is not None:
+            self._key_watch_task.cancel()
         hubs = self.registry.suspend() if resumable else self.registry.close()
         await self._save_streams(hubs, resumable=resumable)
         await self.transcoders.close()
@@ -411,6 +434,7 @@ class GoliveServer:
         self.registry.configure(
             reconnect_grace=s.reconnect_grace, keyframe_timeout=s.keyframe_timeout
         )
+        self.publish_attempts.limits = publish_attempt_limits(s)
         if self.rtmp is not None:
             self.rtmp.limits = rtmp_limits(s)
             if s.rtmps_enabled:
@@ -526,7 +550,16 @@ class GoliveServer:
             return s.rtmp_base_url
         return s.model_copy(update={"rtmp_port": self.rtmp.port}).rtmp_base_url
 
+    async def _stored_key_hash(self, channel: str) -> str | None:
+        assert self.channels is not None
+        found = await self.channels.get(channel)
+        return None if found is None else found.stream_key_hash
+
+    def _disconnect_publisher(self, channel: str, reason: str) -> None:
+        self.registry.stop(channel, reason)
+
     def _stream_ended(self, hub: StreamHub) -> None:
+        self.key_watch.forget(hub.channel)
         peak = self.viewers.peak(hub.channel)
         self.viewers.forget(hub.channel)
         if self._stream_events is not None:
@@ -536,6 +569,20 @@ class GoliveServer:
         assert self.channels is not None
         if self.shutting_down:
             raise PublishRefused("NetStream.Publish.Rejected", "server is shutting down")
+        host = peer_host(request.remote_addr)
+        wait = self.publish_attempts.retry_after(host)
+        if wait > 0:
+            # Refused before the key is even looked at: a guesser learns nothing from a hit.
+            log.warning(
+                "publish refused: %s is cooling down after too many failed publish attempts "
+                "(%.0f s left)",
+                request.remote_addr,
+                wait,
+            )
+            raise PublishRefused(
+                "NetStream.Publish.Rejected",
+                f"Too many failed publish attempts: try again in {math.ceil(wait)} s",
+            )
         channel = await self.channels.authenticate(request.stream_name)
         if channel is None:
             log.warning(
@@ -543,6 +590,15 @@ class GoliveServer:
                 stream_key_hint(request.stream_name),
                 request.remote_addr,
             )
+            if self.publish_attempts.failed(host):
+                limits = self.publish_attempts.limits
+                log.warning(
+                    "publish: %s failed %d times within %g s: refusing it for %g s",
+                    host,
+                    limits.limit,
+                    limits.window,
+                    limits.cooldown,
+                )
             raise PublishRefused("NetStream.Publish.BadName", "Invalid stream key")
         approval = self.publish_approval
         if approval is not None and approval.enabled:
@@ -559,7 +615,7 @@ class GoliveServer:
             if not decision.allowed:
                 raise PublishRefused("NetStream.Publish.Rejected", decision.reason)
         try:
-            return self.registry.open_publisher(channel.name, disconnect=request.disconnect)
+            sink = self.registry.open_publisher(channel.name, disconnect=request.disconnect)
         except AlreadyPublishing:
             log.warning(
                 "publish refused: channel %s is already live (second publisher from %s)",
@@ -569,6 +625,8 @@ class GoliveServer:
             raise PublishRefused(
                 "NetStream.Publish.BadName", f"Channel {channel.name} is already live"
             ) from None
+        self.key_watch.published(channel.name, hash_stream_key(request.stream_name))
+        return sink
 
     async def _channel_exists(self, name: str) -> bool:
         assert self.channels is not None

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("name", help="channel name: 1-32 of a-z 0-9 - _, starting with a-z or 0-9")
     add.add_argument(
-        "--key", help="use this stream key (16+ URL-safe characters) instead of a random one"
+        "--key", help="use this stream key (32+ URL-safe characters) instead of a random one"
     )
     add.add_argument("--title", default="", help="display title")
     _add_common_options(add)

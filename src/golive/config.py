@@ -53,6 +53,9 @@ LIVE_RELOADABLE = frozenset(
         "channel_max_publish_bitrate",
         "publish_bitrate_window",
         "max_transcoders",
+        "publish_max_failures",
+        "publish_failure_window",
+        "publish_failure_cooldown",
         "rtmps_cert_file",
         "rtmps_key_file",
         "shutdown_timeout",
@@ -228,6 +231,26 @@ class Settings(BaseSettings):
         le=600.0,
         description="Seconds over which a publisher's bitrate is averaged against its cap: "
         "bursts shorter than this (a keyframe, catching up after a stall) are tolerated.",
+    )
+    publish_max_failures: int = Field(
+        default=10,
+        ge=0,
+        le=10_000,
+        description="Failed publish attempts (unknown stream key) allowed from one address "
+        "within publish_failure_window seconds; the next failure starts a cool-down in which "
+        "that address is refused, even with a valid key. 0 turns the limit off.",
+    )
+    publish_failure_window: float = Field(
+        default=60.0,
+        gt=0.0,
+        le=86_400.0,
+        description="Seconds over which failed publish attempts are counted.",
+    )
+    publish_failure_cooldown: float = Field(
+        default=60.0,
+        gt=0.0,
+        le=86_400.0,
+        description="Seconds an address that failed publish_max_failures times is refused.",
     )
     log_level: LogLevel = Field(
         default="info", description="Logging level: debug, info, warning, error or critical."

@@ -208,6 +208,8 @@ async def test_watch_page_plays_switches_quality_and_escapes(
     for label in ("Ingest bitrate", "Frame rate", "Keyframe interval", "Resolution", "Transcoder"):
         assert label in tiles, tiles
     assert (await dash.text_content(".status-pill") or "").startswith("Live")
+    # While live, the panel offers "Stop stream" (hidden when offline).
+    assert await dash.is_visible("form.stop-form button")
     await dash.wait_for_selector(".preview.loaded", timeout=15_000)
     await dash.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 

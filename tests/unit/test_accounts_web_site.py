@@ -36,12 +36,17 @@ class FakeLive:
     """The live layer's view, as the site reads it (no media involved)."""
 
     streams: dict[str, LiveStreamInfo] = field(default_factory=dict)
+    stopped: list[tuple[str, str]] = field(default_factory=list)
 
     def list(self) -> list[LiveStreamInfo]:
         return list(self.streams.values())
 
     def get(self, channel: str) -> LiveStreamInfo | None:
         return self.streams.get(channel)
+
+    def stop(self, channel: str, reason: str, *, end: bool) -> bool:
+        self.stopped.append((channel, reason))
+        return channel in self.streams
 
     def go_live(self, channel: str, viewers: int | None = 3) -> None:
         self.streams[channel] = LiveStreamInfo(
@@ -334,6 +339,14 @@ async def test_json_calls_need_session_token_json_and_ownership(site: Site) -> N
         )
         assert r.status_code == 200 and r.json()["stream_key"].startswith("live_")
         assert await site.channels.authenticate(r.json()["stream_key"]) is not None
+        # Rotating kicks the publisher that used the old key; "stop" kicks it without rotating.
+        assert site.live.stopped == [("dave-tv", "stream key rotated")]
+        r = await client.post("/web/channels/dave-tv/stop", headers={"x-csrf-token": csrf}, json={})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "not_live"
+        site.live.go_live("dave-tv")
+        r = await client.post("/web/channels/dave-tv/stop", headers={"x-csrf-token": csrf}, json={})
+        assert r.status_code == 200 and r.json() == {"stopped": True}
+        assert site.live.stopped[-1] == ("dave-tv", "stopped from the dashboard")
         r = await client.post(
             "/web/channels", json={"name": "dave-2"}, headers={"x-csrf-token": csrf}
         )

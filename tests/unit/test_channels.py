@@ -162,14 +162,21 @@ async def test_generated_keys_differ(store: ChannelStore) -> None:
 
 
 async def test_add_with_own_key(store: ChannelStore) -> None:
-    channel, key = await store.add("mine", "my-own-key_1234.~")
-    assert key == "my-own-key_1234.~"
+    channel, key = await store.add("mine", "my-own-key_1234.~-long-enough-for-32")
+    assert key == "my-own-key_1234.~-long-enough-for-32"
     assert channel.stream_key_hint == "my-o"
     assert (await store.authenticate(key)) is not None
 
 
 @pytest.mark.parametrize(
-    "key", ["short", "x" * 15, "has space in the key", "slash/in/the/key/", "x" * 129]
+    "key",
+    [
+        "short",
+        "x" * 31,
+        "has space in the key and more than 32",
+        "slash/in/the/key/and-then-some-more",
+        "x" * 129,
+    ],
 )
 async def test_add_rejects_bad_keys(store: ChannelStore, key: str) -> None:
     with pytest.raises(InvalidStreamKey):
@@ -177,10 +184,17 @@ async def test_add_rejects_bad_keys(store: ChannelStore, key: str) -> None:
     assert await store.list() == []
 
 
+async def test_hand_set_keys_need_32_characters(store: ChannelStore) -> None:
+    with pytest.raises(InvalidStreamKey, match=r"31 characters.*at least 32"):
+        await store.add("chan", "k" * 31)
+    _, key = await store.add("chan", "k" * 32)
+    assert (await store.authenticate(key)) is not None
+
+
 async def test_add_rejects_key_in_use(store: ChannelStore) -> None:
-    await store.add("one", "shared-key-123456")
+    await store.add("one", "shared-key-1234567890-1234567890")
     with pytest.raises(InvalidStreamKey, match="in use"):
-        await store.add("two", "shared-key-123456")
+        await store.add("two", "shared-key-1234567890-1234567890")
 
 
 async def test_add_duplicate_name(store: ChannelStore) -> None:
@@ -275,7 +289,7 @@ async def test_rotate_key_of_missing_channel(store: ChannelStore) -> None:
 async def test_only_the_hash_is_stored(db: Database, store: ChannelStore, data_dir: Path) -> None:
     _, key = await store.add("secret")
     rotated = await store.rotate_key("secret")
-    _, own = await store.add("own", "my-very-own-stream-key")
+    _, own = await store.add("own", "my-very-own-stream-key-of-32-chars")
     await db.close()
     files = [p for p in data_dir.iterdir() if p.name.startswith("golive.db")]
     content = b"".join(p.read_bytes() for p in files)
@@ -300,8 +314,8 @@ async def test_ensure_demo(store: ChannelStore) -> None:
 
 
 async def test_ensure_demo_keeps_existing_channel(store: ChannelStore) -> None:
-    await store.add("demo", "operator-chosen-key")
+    await store.add("demo", "operator-chosen-key-at-least-32-chars")
     channel, key = await store.ensure_demo()
     assert key is None
-    assert (await store.authenticate("operator-chosen-key")) is not None
+    assert (await store.authenticate("operator-chosen-key-at-least-32-chars")) is not None
     assert channel.name == "demo"

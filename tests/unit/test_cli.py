@@ -80,6 +80,7 @@ def test_errors_are_one_line_with_status_1(tmp_path: Path) -> None:
         ("channel", "add", "dup"),
         ("channel", "add", "Bad Name"),
         ("channel", "add", "short", "--key", "tooshort"),
+        ("channel", "add", "short", "--key", "k" * 31),
         ("channel", "rotate-key", "ghost"),
     ):
         result = run_golive(*args, "--data-dir", data)
@@ -96,9 +97,11 @@ def test_environment_overrides(tmp_path: Path) -> None:
         "GOLIVE_RTMP_PORT": "1940",
         "GOLIVE_PUBLIC_URL": "https://live.example.com",
     }
-    result = run_golive("channel", "add", "envchan", "--key", "env-chosen-key-42", env=env)
+    result = run_golive(
+        "channel", "add", "envchan", "--key", "env-chosen-key-42-and-long-enough", env=env
+    )
     assert result.returncode == 0, result.stderr
-    assert "rtmp://live.example.com:1940/live/env-chosen-key-42" in result.stdout
+    assert "rtmp://live.example.com:1940/live/env-chosen-key-42-and-long-enough" in result.stdout
     assert "https://live.example.com/envchan" in result.stdout
     assert (tmp_path / "envdata" / "golive.db").is_file()
 

@@ -110,6 +110,7 @@ class ChannelPanel {
     }
     this.wireKeyTools(panel);
     this.wireRotate();
+    this.wireStop();
     this.wireInfoForm();
   }
 
@@ -127,6 +128,8 @@ class ChannelPanel {
       return;
     }
     this.panel.dataset.live = info.live ? "1" : "0";
+    const stopForm = this.panel.querySelector<HTMLFormElement>("form.stop-form");
+    if (stopForm !== null) stopForm.hidden = !info.live;
     if (this.status !== null) {
       this.status.textContent = statusText(info);
       this.status.classList.toggle("live", info.live);
@@ -221,6 +224,25 @@ class ChannelPanel {
         area.replaceChildren(...newKeyBox(this.name, key));
         this.wireKeyTools(area);
       }, () => showKeyError(area, "Could not reach the server."));
+    });
+  }
+
+  private wireStop(): void {
+    const form = this.panel.querySelector<HTMLFormElement>("form.stop-form");
+    if (form === null) return;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const sure = window.confirm(
+        `Stop the stream of ${this.name}? The encoder is disconnected; rotate the key to keep it out.`,
+      );
+      if (!sure) return;
+      void this.post("/stop", {}).then(({ ok, json }) => {
+        if (!ok) {
+          window.alert((json as ErrorJson | null)?.error?.message ?? "Could not stop the stream.");
+          return;
+        }
+        void this.poll();
+      }, () => window.alert("Could not reach the server."));
     });
   }
 

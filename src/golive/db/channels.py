@@ -21,7 +21,7 @@ from golive.db.models import (
 )
 
 STREAM_KEY_PREFIX = "live_"
-MIN_STREAM_KEY_LENGTH = 16
+MIN_STREAM_KEY_LENGTH = 32
 MAX_STREAM_KEY_LENGTH = 128
 # The key travels as the last path element of an RTMP URL, so only URL-safe characters.
 STREAM_KEY_RE = re.compile(r"[A-Za-z0-9._~-]+")
@@ -83,7 +83,10 @@ def check_channel_name(name: str) -> str:
 def check_stream_key(key: str) -> str:
     """Return a caller-chosen ``key`` if it is acceptable, else raise InvalidStreamKey."""
     if len(key) < MIN_STREAM_KEY_LENGTH:
-        raise InvalidStreamKey(f"stream key must be at least {MIN_STREAM_KEY_LENGTH} characters")
+        raise InvalidStreamKey(
+            f"stream key is {len(key)} characters; a stream key set by hand must be at least "
+            f"{MIN_STREAM_KEY_LENGTH} (leave it out to get a random one)"
+        )
     if len(key) > MAX_STREAM_KEY_LENGTH:
         raise InvalidStreamKey(f"stream key must be at most {MAX_STREAM_KEY_LENGTH} characters")
     if STREAM_KEY_RE.fullmatch(key) is None:

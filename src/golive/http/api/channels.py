@@ -126,9 +126,13 @@ async def delete_channel(svc: Services, caller: Writer, name: ChannelName) -> Re
 
 @router.post("/{name}/stream-key", response_model=StreamKeyOut, responses=responses(404))
 async def rotate_stream_key(svc: Services, caller: Writer, name: ChannelName) -> StreamKeyOut:
-    """Replace the stream key; the old one stops working (a live publisher stays on)."""
+    """Replace the stream key; the old one stops working and its live publisher is cut off.
+
+    The stream then waits the reconnect grace for a publisher with the new key.
+    """
     await visible_channel(svc, caller, name)
     key = await svc.channels.rotate_key(name)
+    svc.live.stop(name, "stream key rotated", end=False)
     channel = await visible_channel(svc, caller, name)
     return await _key_out(svc, channel, key)
 

@@ -1,5 +1,6 @@
 """What a signed-in streamer may do to channels, shared by the dashboard's forms and its
-JSON endpoints: create one, change its title and category, rotate its stream key."""
+JSON endpoints: create one, change its title and category, rotate its stream key, stop its
+stream."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ __all__ = [
     "create_channel",
     "owned_channel",
     "rotate_stream_key",
+    "stop_stream",
     "update_channel",
 ]
 
@@ -89,8 +91,18 @@ async def update_channel(
 
 
 async def rotate_stream_key(ctx: WebContext, user: SessionUser, name: str) -> str:
-    """A new stream key; the old one stops working (a live publisher stays connected)."""
+    """A new stream key; the old one stops working and a live publisher that used it is
+    disconnected."""
     channel = await owned_channel(ctx, user, name)
     key = await ctx.channels.rotate_key(channel.name)
+    ctx.live.stop(channel.name, "stream key rotated", end=False)
     log.info("web: %s rotated the stream key of %s", user.username, channel.name)
     return key
+
+
+async def stop_stream(ctx: WebContext, user: SessionUser, name: str) -> None:
+    """Disconnect the channel's publisher (its key still works: rotate it to keep it out)."""
+    channel = await owned_channel(ctx, user, name)
+    if not ctx.live.stop(channel.name, "stopped from the dashboard", end=False):
+        raise ChannelActionError(409, "not_live", f"The channel {channel.name} is not live.")
+    log.info("web: %s stopped the stream of %s", user.username, channel.name)

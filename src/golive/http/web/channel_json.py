@@ -6,7 +6,8 @@
 - ``GET /web/channels/<name>``: title, category, live state, viewers (the watch page).
 - ``GET /web/channels/<name>/health``: the stream's ingest health, for its owner.
 - ``POST /web/channels``, ``POST /web/channels/<name>/settings``,
-  ``POST /web/channels/<name>/stream-key``: the dashboard's changes; same-origin
+  ``POST /web/channels/<name>/stream-key``, ``POST /web/channels/<name>/stop``: the
+  dashboard's changes; same-origin
   ``application/json`` with the session's token in ``X-CSRF-Token``.
 
 Errors are ``{"error": {"code", "message"}}`` like the API's.
@@ -29,6 +30,7 @@ from golive.http.web.channel_actions import (
     create_channel,
     owned_channel,
     rotate_stream_key,
+    stop_stream,
     update_channel,
 )
 from golive.http.web.csrf_guard import csrf_token_for, forgery_reason
@@ -174,6 +176,17 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
             return json_error(exc.status, exc.code, exc.message)
         return json_ok({"stream_key": key})
 
+    async def stop(request: Request) -> Response:
+        got = await signed_in_json(request)
+        if isinstance(got, Response):
+            return got
+        user, _ = got
+        try:
+            await stop_stream(ctx, user, request.path_params["name"])
+        except ChannelActionError as exc:
+            return json_error(exc.status, exc.code, exc.message)
+        return json_ok({"stopped": True})
+
     return [
         Route("/web/session", session, methods=["GET", "HEAD"]),
         Route("/web/channels", channels, methods=["GET", "HEAD", "POST"]),
@@ -181,4 +194,5 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/web/channels/{name}/health", health, methods=["GET", "HEAD"]),
         Route("/web/channels/{name}/settings", settings, methods=["POST"]),
         Route("/web/channels/{name}/stream-key", stream_key, methods=["POST"]),
+        Route("/web/channels/{name}/stop", stop, methods=["POST"]),
     ]

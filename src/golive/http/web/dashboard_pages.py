@@ -1,7 +1,7 @@
 """The streamer's dashboard, ``/dashboard``: their channels with live status and stream health
 (refreshed by dashboard.js from ``/web/channels/<name>/health``), the ingest server and stream
-key (a new key is shown once, right after it is made), title and category, and creating a
-channel. The forms work without JavaScript; dashboard.js sends the same changes as JSON."""
+key (a new key is shown once, right after it is made; rotating it disconnects the live
+publisher), a "Stop stream" button while live, title and category, and creating a channel. The forms work without JavaScript; dashboard.js sends the same changes as JSON."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from golive.http.web.channel_actions import (
     ChannelActionError,
     create_channel,
     rotate_stream_key,
+    stop_stream,
     update_channel,
 )
 from golive.http.web.csrf_guard import csrf_token_for, forgery_reason
@@ -80,6 +81,9 @@ def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
             f'<h2><a href="/{esc(name)}">{esc(name)}</a></h2>'
             f'<span class="status-pill{" live" if live else ""}" data-role="status">'
             f"{esc(_status(info))}</span></div>"
+            f'<form method="post" action="{path}/stop" class="stop-form"'
+            f"{'' if live else ' hidden'}>{csrf_input(token)}"
+            '<button class="button danger" type="submit">Stop stream</button></form>'
             f'<a class="button ghost" href="/{esc(name)}">View channel</a></header>'
             '<div class="panel-split">'
             '<div class="preview"><img class="thumb" alt="" '
@@ -235,9 +239,27 @@ def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
             new_key=(name, key),
         )
 
+    async def stop(request: Request) -> Response:
+        got = await signed_in_form(request)
+        if isinstance(got, Response):
+            return got
+        user, _ = got
+        name = request.path_params["name"]
+        try:
+            await stop_stream(ctx, user, name)
+        except ChannelActionError as exc:
+            return await page(request, user, error=exc.message, status=exc.status)
+        return await page(
+            request,
+            user,
+            notice=f"Stream of {name} stopped. The encoder may reconnect with the same key: "
+            "rotate the key to keep it out.",
+        )
+
     return [
         Route("/dashboard", dashboard, methods=["GET", "HEAD"]),
         Route("/dashboard/channels", create, methods=["POST"]),
         Route("/dashboard/channels/{name}", edit, methods=["POST"]),
         Route("/dashboard/channels/{name}/rotate-key", rotate, methods=["POST"]),
+        Route("/dashboard/channels/{name}/stop", stop, methods=["POST"]),
     ]

@@ -19,11 +19,13 @@ __all__ = ["LiveStreamsView", "WebContext"]
 
 
 class LiveStreamsView(Protocol):
-    """The live streams, as the site reads them (the API's ``LiveStreams`` fits)."""
+    """The live streams, as the site reads and stops them (the API's ``LiveStreams`` fits)."""
 
     def list(self) -> list[LiveStreamInfo]: ...
 
     def get(self, channel: str) -> LiveStreamInfo | None: ...
+
+    def stop(self, channel: str, reason: str, *, end: bool) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
