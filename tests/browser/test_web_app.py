@@ -1,6 +1,7 @@
 """The web app in chromium against a running server with a real ffmpeg publisher.
 
-- The watch page plays (time advances, no stall over 1 s in 20 s), the quality menu
+- The watch page plays (time advances, no stall from the first frame, median latency near
+  the claim: see LATENCY_BOUND_S), the quality menu
   switches renditions, and a hostile channel title and display name stay text; home and
   dashboard show the live channel. (No chat needed.)
 - Sign-up, sign-in and the dashboard's stream key through the browser's own forms.
@@ -35,6 +36,9 @@ LADDER = [
     {"name": "180p", "height": 180, "bitrate": 250_000},
 ]
 VIEWPORT = {"width": 1366, "height": 768}
+# docs/benchmarks.md claims hls.latency p50 0.76 s (e2e 0.73 s) on an idle 2-core machine; the
+# bound leaves 0.44 s for a shared, noisy 2-core test machine running a transcoder too.
+LATENCY_BOUND_S = 1.2
 
 # Every page records Content-Security-Policy violations: a page of ours that needs an
 # inline script or style, or loads from elsewhere, is a bug (and a hole if the CSP went).
@@ -143,16 +147,21 @@ async def test_watch_page_plays_switches_quality_and_escapes(
     await page.wait_for_function(
         "() => window.golive && window.golive.video.currentTime > 0.5", timeout=30_000
     )
-    await asyncio.sleep(3)  # start-up (the one settle seek to the live edge) is over
+    await asyncio.sleep(4)  # start-up: the player catches up from its start-up margin
 
-    # Plays: currentTime advances, no stall longer than 1 s over 20 s.
+    # Plays: currentTime advances over 20 s, no stall since the first frame, median latency
+    # within LATENCY_BOUND_S.
     start = await page.evaluate("() => window.golive.video.currentTime")
-    stall_ms = await page.evaluate("() => window.golive.stats.stallMs")
-    await asyncio.sleep(20)
+    latencies: list[float] = []
+    for _ in range(20):
+        await asyncio.sleep(1)
+        latencies.append(await page.evaluate("() => window.golive.stats.latency"))
     end = await page.evaluate("() => window.golive.video.currentTime")
     stats = await page.evaluate("() => window.golive.stats")
+    print("watch page stats", stats, "latencies", [round(x, 2) for x in latencies])
     assert end - start > 18, (start, end, stats)
-    assert stats["stallMs"] - stall_ms < 1000, stats
+    assert stats["stalls"] == 0 and stats["stallMs"] == 0, stats
+    assert sorted(latencies)[len(latencies) // 2] <= LATENCY_BOUND_S, latencies
     assert stats["mode"] == "hls.js" and stats["offline"] is False
 
     # The title is shown as text and ran nothing (display names: the chat test).
@@ -177,7 +186,9 @@ async def test_watch_page_plays_switches_quality_and_escapes(
     await page.wait_for_function("() => window.golive.hls.autoLevelEnabled", timeout=5000)
     # Jump to live lands near the edge.
     await page.click("#jump-live")
-    await page.wait_for_function("() => window.golive.stats.latency < 4", timeout=10_000)
+    await page.wait_for_function(
+        f"() => window.golive.stats.latency < {LATENCY_BOUND_S}", timeout=10_000
+    )
 
     # Home: the live card, title as text.
     home = await owner.new_page()

@@ -11,15 +11,22 @@
 import Hls, { type ErrorData, ErrorDetails, ErrorTypes, Events } from "hls.js";
 import { type ChannelInfo, fetchChannelInfo, renderChannelInfo } from "./channel-info";
 import { ChatPanel } from "./chat-panel";
+import { paceRate } from "./live-pace";
 import { QualityMenu } from "./quality-menu";
 import { fetchSession, renderAccountNav } from "./site-header";
 
-/** When to check, after playback starts, that start-up left us near the target latency. */
-const SETTLE_AFTER_MS = 3000;
-/** How far behind the target latency is tolerated before the one-time seek to the edge. */
-const SETTLE_TOLERANCE_S = 0.25;
-/** Media left buffered ahead of the playhead after that seek. */
-const SETTLE_KEEP_AHEAD_S = 0.5;
+/**
+ * Media buffered ahead of the playhead before playback starts. hls.js starts PART-HOLD-BACK
+ * (about 0.62 s) behind the edge; a viewer who arrives as the channel goes live then meets a
+ * source that is still slower than real time for a moment (publisher, transcoder and browser
+ * all starting), and stalled with that margin. Starting with more and catching up to the
+ * target (live-pace.ts) over the first seconds costs about 0.4 s of start-up.
+ */
+const START_AHEAD_S = 1.0;
+/** Start anyway after this long with media buffered (a stream that ends, or never grows). */
+const START_WAIT_MAX_MS = 3000;
+/** How often the playback rate is adjusted (live-pace.ts): about half a part. */
+const PACE_MS = 100;
 
 /** Same rule as the server's channel names (src/golive/http/app.py). */
 const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
@@ -196,6 +203,7 @@ class WatchPage {
 
   start(): void {
     setInterval(() => this.tick(), TICK_MS);
+    setInterval(() => this.pace(), PACE_MS);
     void this.connect(0);
   }
 
@@ -259,8 +267,8 @@ class WatchPage {
       const hls = new Hls({
         lowLatencyMode: true,
         backBufferLength: 30,
-        // Catch up gently after a stall instead of staying further behind live.
-        maxLiveSyncPlaybackRate: 1.1,
+        // The page sets the playback rate itself (live-pace.ts); hls.js would reset it to 1.
+        maxLiveSyncPlaybackRate: 1,
         // CMCD (CTA-5004) as a query parameter: its session id is how the server counts
         // this player as one viewer (docs/viewers.md). Query, not headers: no CORS preflight.
         cmcd: { useHeaders: false },
@@ -268,11 +276,20 @@ class WatchPage {
       this.hls = hls;
       this.page.hls = hls;
       this.quality?.attach(hls);
+      // Playback starts once START_AHEAD_S is buffered (startWhenBuffered), not on autoplay.
+      this.video.autoplay = false;
+      let firstBufferedAt: number | null = null;
       hls.on(Events.MANIFEST_PARSED, () => {
         if (session === this.session) {
           this.setOffline(false);
-          this.play();
         }
+      });
+      hls.on(Events.FRAG_BUFFERED, () => {
+        if (session !== this.session || this.stats.playing || !this.video.paused) {
+          return;
+        }
+        firstBufferedAt ??= performance.now();
+        this.startWhenBuffered(performance.now() - firstBufferedAt >= START_WAIT_MAX_MS);
       });
       hls.on(Events.LEVEL_LOADED, (_event, data) => {
         // A playlist with EXT-X-ENDLIST before anything played: the broadcast is over (its
@@ -286,6 +303,7 @@ class WatchPage {
       hls.attachMedia(this.video);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl") !== "") {
       this.stats.mode = "native";
+      this.video.autoplay = true;
       this.quality?.reset();
       this.video.src = this.source;
       this.setOffline(false);
@@ -302,6 +320,7 @@ class WatchPage {
   private teardown(): void {
     this.endStall();
     this.stats.playing = false;
+    this.video.playbackRate = 1;
     if (this.hls !== null) {
       this.hls.destroy();
       this.hls = null;
@@ -359,36 +378,39 @@ class WatchPage {
     });
   }
 
-  /**
-   * hls.js only speeds playback up to catch up while more than a second is buffered, so with
-   * a sub-second target it stays wherever start-up left it (measured 0.87-1.20 s instead of
-   * 0.62 s). One seek to the live sync position, once playback has settled, puts it on target.
-   */
-  private settleAtLiveEdge(): void {
+  /** Plays once START_AHEAD_S is buffered ahead of the playhead, or at once with `now`. */
+  private startWhenBuffered(now: boolean): void {
+    if (now || this.bufferedAhead() >= START_AHEAD_S) {
+      this.play();
+    }
+  }
+
+  /** Seconds of media buffered ahead of the playhead (0 in a hole). */
+  private bufferedAhead(): number {
+    const video = this.video;
+    const now = video.currentTime;
+    for (let i = 0; i < video.buffered.length; i++) {
+      if (video.buffered.start(i) <= now + 0.05 && now <= video.buffered.end(i)) {
+        return video.buffered.end(i) - now;
+      }
+    }
+    return 0;
+  }
+
+  /** Sets the playback rate for the media ahead and the latency (live-pace.ts). */
+  private pace(): void {
     const hls = this.hls;
     const video = this.video;
-    if (hls === null || video.paused) {
+    if (hls === null || video.paused || video.seeking || !this.stats.playing) {
       return;
     }
     const target = hls.targetLatency;
-    const edge = hls.liveSyncPosition;
-    if (target === null || edge === null || !Number.isFinite(edge)) {
+    if (target === null || !Number.isFinite(hls.latency) || hls.latency <= 0) {
       return;
     }
-    if (hls.latency - target <= SETTLE_TOLERANCE_S) {
-      return;
-    }
-    // Stay inside the buffered range we are playing, with enough of it left ahead: a seek
-    // into a hole or onto the very end of the buffer is a stall of its own.
-    const now = video.currentTime;
-    for (let i = 0; i < video.buffered.length; i++) {
-      if (video.buffered.start(i) <= now && now <= video.buffered.end(i)) {
-        const to = Math.min(edge, video.buffered.end(i) - SETTLE_KEEP_AHEAD_S);
-        if (to - now > SETTLE_TOLERANCE_S) {
-          video.currentTime = to;
-        }
-        return;
-      }
+    const rate = paceRate(this.bufferedAhead(), hls.latency, target);
+    if (video.playbackRate !== rate) {
+      video.playbackRate = rate;
     }
   }
 
@@ -417,12 +439,6 @@ class WatchPage {
         if (this.stats.startupMs === null) {
           this.stats.startupMs = Math.round(performance.now());
         }
-        const session = this.session;
-        window.setTimeout(() => {
-          if (session === this.session) {
-            this.settleAtLiveEdge();
-          }
-        }, SETTLE_AFTER_MS);
         this.jump.disabled = false;
         this.badge.hidden = false;
         this.setOffline(false);

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
 
 from golive.store.live_window import StoredSegment
 
@@ -59,15 +60,16 @@ class MediaPlaylistWriter:
         if not segments:
             return None
         can_skip_until = 6.0 * target_duration
+        part_target_text = f"{part_target:.5f}"
         out: list[str] = [
             "#EXTM3U",
             f"#EXT-X-VERSION:{HLS_VERSION}",
             f"#EXT-X-TARGETDURATION:{target_duration}",
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES"
             f",CAN-SKIP-UNTIL={can_skip_until:.1f}"
-            f",PART-HOLD-BACK={self._part_hold_back_factor * part_target:.3f}"
+            f",PART-HOLD-BACK={self._part_hold_back(part_target_text)}"
             f",HOLD-BACK={3.0 * target_duration:.1f}",
-            f"#EXT-X-PART-INF:PART-TARGET={part_target:.5f}",
+            f"#EXT-X-PART-INF:PART-TARGET={part_target_text}",
             f"#EXT-X-MEDIA-SEQUENCE:{segments[0].msn}",
             f"#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}",
         ]
@@ -125,6 +127,13 @@ class MediaPlaylistWriter:
             )
         out.append("")
         return "\n".join(out)
+
+    def _part_hold_back(self, part_target_text: str) -> str:
+        """PART-HOLD-BACK for the PART-TARGET as written, rounded up: RFC 8216bis wants at
+        least three times PART-TARGET, and rounding both to the nearest broke that (0.815 for
+        0.27167)."""
+        exact = Decimal(str(self._part_hold_back_factor)) * Decimal(part_target_text)
+        return str(exact.quantize(Decimal("0.00001"), rounding=ROUND_CEILING))
 
     def _segment_text(self, seg: StoredSegment, *, with_parts: bool) -> str:
         lines: list[str] = []
