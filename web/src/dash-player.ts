@@ -56,8 +56,11 @@ function main(): void {
   const player = MediaPlayer().create();
   player.updateSettings({
     streaming: {
-      // The MPD's ServiceDescription sets the target latency and catch-up rates.
-      liveCatchup: { enabled: true },
+      // The MPD's ServiceDescription sets the target latency and catch-up rates. LoL+
+      // catch-up watches the buffer as well as the latency: below playbackBufferMin it slows
+      // playback down instead of speeding towards the target, where the default mode keeps
+      // the fastest rate while the buffer runs dry (stalls on a busy machine).
+      liveCatchup: { enabled: true, mode: "liveCatchupModeLoLP", playbackBufferMin: 0.5 },
       // golive's Representations carry video and audio muxed (as its HLS variants do).
       // The Media Capabilities API judges one codec per query and rejects the pair, where
       // MediaSource.isTypeSupported, which the SourceBuffer itself goes by, accepts it.
