@@ -180,4 +180,6 @@ async def test_dashjs_plays_the_mpd_without_stall(
     assert sorted(reps) == ["180p", "270p", "source"]
     assert end - start >= DASH_SECONDS - 1.5, f"played {end - start:.1f} s in {DASH_SECONDS} s"
     latencies.sort()
-    assert latencies and latencies[len(latencies) // 2] < 4.0, latencies
+    # The MPD's ServiceDescription asks for 1.4 s (one segment and two parts); 0.6 s of margin
+    # for a shared 2-core machine, where ffmpeg encodes two renditions beside the browser.
+    assert latencies and latencies[len(latencies) // 2] < 2.0, latencies

@@ -13,8 +13,8 @@ DASH reads the very CMAF segments the HLS playlists list, by the same URLs. How 
   times are media times (presentation time of the first frame), so a player places them by
   the same clock the HLS playlists date them with.
 - **Low latency.** The segment being built is listed too, with its expected duration (the
-  previous segment's) and ``@r="-1"`` (the same duration repeats until the next MPD update,
-  so a player finds the next number without waiting for an update). ``availabilityTimeOffset``
+  previous segment's), as an ordinary S element (not ``@r="-1"``, see ``_timeline``); the
+  MPD is re-rendered as each segment starts. ``availabilityTimeOffset``
   makes a segment available one part after it starts, and ``availabilityTimeComplete="false"``
   says it is then still being written: the origin sends it part by part with chunked transfer
   encoding as the parts are made, so a player plays each part as it arrives. A
@@ -129,9 +129,13 @@ def _timeline(
                 d = nxt.media_start - t
             repeat = 0
         else:
+            # The open segment, with the duration it is expected to have. Listed as itself,
+            # never as @r="-1": dash.js expands a negative @r only up to its own estimate of
+            # the live edge, which found the open segment up to a second late, so it fetched
+            # each segment once complete and stalled at every boundary.
             built = round(sum(p.duration for p in seg.parts) * rep.track.timescale)
             d = max(_expected_duration(rep, segment_target), built + 1)
-            repeat = -1
+            repeat = 0
         if d <= 0:
             continue
         last = entries[-1] if entries else None
