@@ -18,7 +18,8 @@ every 50 ms on a keep-alive connection, and the server's process tree's RSS is s
 - ``big-requests``: a 60 MB JSON body to ``/api/v1/channels`` without a token, a 1 MiB
   header and 100,000 headers, each by 4 clients in a loop (item 10).
 
-Reported per phase: ``/healthz`` latency (p50, p99, max, failures), the probe stream's part
+Each attack runs in a child process at nice 10, as the publishers do, so that on a 2-core
+machine the attacker's own CPU is not counted as the server's slowness. Reported per phase: ``/healthz`` latency (p50, p99, max, failures), the probe stream's part
 availability (delay from the send of a part's last frame to its arrival at the follower:
 p50, p95, n) and the growth of the server's RSS over its value at the end of the baseline.
 Targets: ``/healthz`` p99 < 100 ms, parts p95 < 100 ms, RSS growth < 50 MB.
@@ -32,6 +33,8 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import dataclasses
+import json
 import re
 import secrets
 import socket
@@ -392,6 +395,64 @@ def part_delays(
     return golive_availability(window, pacer.log, fv).part_ms
 
 
+def attacks(
+    rtmp_port: int, http_port: int
+) -> dict[str, Callable[[float, AttackStats], Awaitable[object]]]:
+    http = f"http://{HOST}:{http_port}"
+    return {
+        "baseline": lambda end, st: asyncio.sleep(max(0.0, end - time.monotonic())),
+        "rtmp-big-command": lambda end, st: asyncio.gather(
+            *[big_command_attacker(rtmp_port, end, st) for _ in range(10)]
+        ),
+        "rtmp-idle-slots": lambda end, st: idle_slots_attack(rtmp_port, end, st),
+        "rtmp-never-read": lambda end, st: asyncio.gather(
+            *[never_read_attacker(rtmp_port, end, st) for _ in range(10)]
+        ),
+        "sign-in-flood": lambda end, st: sign_in_flood(http, end, st),
+        "big-requests": lambda end, st: big_requests(http_port, end, st),
+    }
+
+
+async def attack_main(args: argparse.Namespace) -> int:
+    """The attacker process: one phase's attack, its counters as JSON on stdout."""
+    stats = AttackStats()
+    end = time.monotonic() + args.seconds
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(
+            attacks(args.rtmp_port, args.http_port)[args.attack](end, stats), args.seconds + 20
+        )
+    print(json.dumps(dataclasses.asdict(stats)))
+    return 0
+
+
+async def run_attacker(name: str, server: GoliveServer, seconds: float) -> AttackStats:
+    """Runs one attack in a child process at nice 10, as the publishers run: on a 2-core
+    machine the attacker's own CPU (a 60 MB upload loop) would otherwise be measured as the
+    server's slowness."""
+    proc = await asyncio.create_subprocess_exec(
+        "nice",
+        "-n",
+        "10",
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--attack",
+        name,
+        "--rtmp-port",
+        str(server.rtmp_port),
+        "--http-port",
+        str(server.http_port),
+        "--seconds",
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    try:
+        return AttackStats(**json.loads(out.decode().strip().splitlines()[-1]))
+    except (ValueError, IndexError, TypeError):
+        log(f"attacker {name} exited with {proc.returncode} and no counters")
+        return AttackStats()
+
+
 async def main_async(args: argparse.Namespace) -> int:
     source = ensure_input()
     tags = read_flv(source)
@@ -424,25 +485,11 @@ async def main_async(args: argparse.Namespace) -> int:
                 asyncio.create_task(probe_healthz(server.http, stop, probe)),
                 asyncio.create_task(sample_rss(server.pid, stop, probe)),
             ]
-            attacks: dict[str, Callable[[float, AttackStats], Awaitable[object]]] = {
-                "baseline": lambda end, st: asyncio.sleep(max(0.0, end - time.monotonic())),
-                "rtmp-big-command": lambda end, st: asyncio.gather(
-                    *[big_command_attacker(server.rtmp_port, end, st) for _ in range(10)]
-                ),
-                "rtmp-idle-slots": lambda end, st: idle_slots_attack(server.rtmp_port, end, st),
-                "rtmp-never-read": lambda end, st: asyncio.gather(
-                    *[never_read_attacker(server.rtmp_port, end, st) for _ in range(10)]
-                ),
-                "sign-in-flood": lambda end, st: sign_in_flood(server.http, end, st),
-                "big-requests": lambda end, st: big_requests(server.http_port, end, st),
-            }
             for name in PHASES:
-                stats = AttackStats()
                 start = time.time()
                 end_mono = time.monotonic() + args.phase
                 log(f"phase {name} for {args.phase} s")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(attacks[name](end_mono, stats), args.phase + 20)
+                stats = await run_attacker(name, server, args.phase)
                 await asyncio.sleep(max(0.0, end_mono - time.monotonic()))
                 results.append(PhaseResult(name, start, time.time(), stats))
             stop.set()
@@ -543,7 +590,13 @@ def main() -> int:
     parser.add_argument(
         "--passthrough", action="store_true", help="no transcoding (say so beside the table)"
     )
+    parser.add_argument("--attack", choices=PHASES, help=argparse.SUPPRESS)
+    parser.add_argument("--rtmp-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--http-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.attack:
+        return asyncio.run(attack_main(args))
     return run_bench(main_async, args)
 
 

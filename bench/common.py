@@ -387,7 +387,7 @@ def add_channels(data_dir: Path, channels: Sequence[tuple[str, str]]) -> None:
 
 
 def stream_key(i: int) -> str:
-    return f"benchkey{i:04d}-abcdefghij"
+    return f"benchkey{i:04d}-abcdefghijklmnopqrstuvwxyz"  # hand-set keys need 32 characters
 
 
 def channel_name(i: int) -> str:

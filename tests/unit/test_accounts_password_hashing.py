@@ -87,3 +87,21 @@ async def test_hashing_leaves_the_event_loop_free() -> None:
     await task
     # The loop kept ticking while four hashes ran (two at a time) in the hashing pool.
     assert ticks >= elapsed / 0.005 / 3, (ticks, elapsed)
+
+
+async def test_hashing_runs_one_lane_at_a_time_below_the_event_loops_priority() -> None:
+    """A flood of sign-ins takes one core's spare time, never the live streams' CPU."""
+    import os
+    import threading
+
+    from golive.accounts import password_hashing
+
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def worker_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert await password_hashing.hash_queue.run(worker_nice) >= loop_nice + 10
+    assert password_hashing._POOL._max_workers == 1
+    stored = await hash_password("correct horse battery")
+    assert "$m=19456,t=2,p=1$" in stored
