@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal, cast
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query
 
@@ -69,10 +68,10 @@ def owner_view(row: WebhookDelivery) -> WebhookDeliveryOut:
     except ValueError:
         payload = "{}"  # not JSON: nothing of it is known to be safe to show
     error = row.error
-    if error:
-        # The receiver's address may appear in a transport error.
-        for secret in {row.url, urlsplit(row.url).netloc} - {""}:
-            error = error.replace(secret, "[webhook receiver]")
+    if error and not error.startswith("HTTP "):
+        # A transport error's text may carry the receiver's URL (and a token in it) in any
+        # form, so owners see only its kind ("ConnectError"); "HTTP 503" stays as it is.
+        error = error.split(":", 1)[0]
     return out.model_copy(update={"url": None, "payload": payload, "error": error})
 
 
