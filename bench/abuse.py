@@ -580,7 +580,8 @@ def report(runs: list[list[PhaseResult]], args: argparse.Namespace) -> str:
             "## Abuse: hostile clients against 10 live streams",
             f"Command: `{command_line()}`; golive with {ladder}; {args.phase} s per phase after a "
             f"{args.warmup} s warm-up; {args.repeat} runs, each figure the median (and range) "
-            "over the runs, the attack counters those of the last run. Targets: `/healthz` p99 < {TARGET_HEALTHZ_P99_MS:.0f} ms, "
+            "over the runs, the attack counters those of the last run. "
+            f"Targets: `/healthz` p99 < {TARGET_HEALTHZ_P99_MS:.0f} ms, "
             f"parts p95 < {TARGET_PART_P95_MS:.0f} ms, RSS growth < {TARGET_RSS_MB:.0f} MB "
             "(over the RSS at the end of the baseline).",
             machine_info(),
