@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from golive.app import GoliveServer
+from tests.support.server import running_server
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -42,3 +45,26 @@ async def browser() -> AsyncIterator[object]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# The ABR ladder of the browser tests: a 640x360 source transcoded into 270p and 180p (small,
+# so that publisher, encoder and browser fit on a shared two-core machine), and the audio.
+LADDER = [
+    {"name": "source", "kind": "source"},
+    {"name": "270p", "height": 270, "bitrate": 500_000},
+    {"name": "180p", "height": 180, "bitrate": 250_000},
+    {"name": "audio", "kind": "audio"},
+]
+
+
+ABR_SETTINGS: dict[str, object] = {
+    "transcode_ladder": LADDER,
+    "transcode_preset": "ultrafast",
+    "transcode_max_lag": 30.0,  # a loaded test machine must not shed renditions mid-test
+}
+
+
+@pytest.fixture
+async def abr_server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
+    async with running_server(tmp_path / "data", reconnect_grace=2.0, **ABR_SETTINGS) as server:
+        yield server

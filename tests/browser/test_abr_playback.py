@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import pytest
 
 from golive.app import GoliveServer
 from tests.support.publisher import finish, start_publisher
-from tests.support.server import http_client, rtmp_url, running_server
+from tests.support.server import http_client, rtmp_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -34,24 +33,6 @@ SWITCH_SECONDS = 60
 SWITCH_EVERY = 3.0
 SETTLE_SECONDS = 5.0
 DASH_SECONDS = 30
-LADDER = [
-    {"name": "source", "kind": "source"},
-    {"name": "270p", "height": 270, "bitrate": 500_000},
-    {"name": "180p", "height": 180, "bitrate": 250_000},
-    {"name": "audio", "kind": "audio"},
-]
-
-
-@pytest.fixture
-async def abr_server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
-    async with running_server(
-        tmp_path / "data",
-        reconnect_grace=2.0,
-        transcode_ladder=LADDER,
-        transcode_preset="ultrafast",
-        transcode_max_lag=30.0,  # a loaded test machine must not shed renditions mid-test
-    ) as server:
-        yield server
 
 
 async def publish(server: GoliveServer, seconds: float) -> asyncio.subprocess.Process:

@@ -36,8 +36,8 @@ LADDER = [
     {"name": "180p", "height": 180, "bitrate": 250_000},
 ]
 VIEWPORT = {"width": 1366, "height": 768}
-# docs/benchmarks.md claims hls.latency p50 0.76 s (e2e 0.73 s) on an idle 2-core machine; the
-# bound leaves 0.44 s for a shared, noisy 2-core test machine running a transcoder too.
+# docs/benchmarks.md claims hls.latency p50 0.80 s (e2e 0.77 s) on an idle 2-core machine; the
+# bound leaves 0.4 s for a shared, noisy 2-core test machine running a transcoder too.
 LATENCY_BOUND_S = 1.2
 
 # Every page records Content-Security-Policy violations: a page of ours that needs an
