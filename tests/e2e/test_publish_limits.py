@@ -7,25 +7,14 @@ import logging
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
 from golive.registry_live_streams import stream_info
 from tests.support.publisher import finish, start_publisher
-from tests.support.server import http_client, rtmp_url, running_server
+from tests.support.server import http_client, rtmp_url, running_server, wait_for_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-
-
-async def wait_for_text(client: httpx.AsyncClient, path: str, needle: str) -> str:
-    deadline = time.monotonic() + 20
-    while True:
-        r = await client.get(path)
-        if r.status_code == 200 and needle in r.text:
-            return r.text
-        assert time.monotonic() < deadline, f"{path} never showed {needle!r}"
-        await asyncio.sleep(0.2)
 
 
 async def test_a_publisher_over_its_channel_cap_is_disconnected_others_go_on(

@@ -9,28 +9,16 @@ stream was packaged audio-only, with no video at all).
 from __future__ import annotations
 
 import asyncio
-import time
 
-import httpx
 import pytest
 
 from golive.app import GoliveServer
 from tests.hls_conformance import parse_media_playlist
 from tests.support.media_check import decode
 from tests.support.publisher import finish, publish_args
-from tests.support.server import http_client, rtmp_url
+from tests.support.server import http_client, rtmp_url, wait_for_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-
-
-async def wait_for_text(client: httpx.AsyncClient, path: str, needle: str) -> str:
-    deadline = time.monotonic() + 20
-    while True:
-        r = await client.get(path)
-        if r.status_code == 200 and needle in r.text:
-            return r.text
-        assert time.monotonic() < deadline, f"{path} never showed {needle!r}"
-        await asyncio.sleep(0.2)
 
 
 async def test_a_tee_muxer_publish_plays(server: GoliveServer) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,3 +37,14 @@ def rtmp_url(server: GoliveServer, key: str) -> str:
 
 def http_client(server: GoliveServer) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=20)
+
+
+async def wait_for_text(client: httpx.AsyncClient, path: str, needle: str) -> str:
+    """GETs ``path`` until it answers 200 with ``needle`` in its text (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while True:
+        r = await client.get(path)
+        if r.status_code == 200 and needle in r.text:
+            return r.text
+        assert time.monotonic() < deadline, f"{path} never showed {needle!r}"
+        await asyncio.sleep(0.2)
