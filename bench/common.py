@@ -498,6 +498,14 @@ def passthrough_env() -> dict[str, str]:
     return {}
 
 
+def loopback_env() -> dict[str, str]:
+    """The one default a benchmark must lift: every publisher connects from 127.0.0.1, and the
+    per-address RTMP connection cap (10, against one abusive address) would refuse the 11th."""
+    if "rtmp_max_connections_per_address" in TREE.config_source():
+        return {"GOLIVE_RTMP_MAX_CONNECTIONS_PER_ADDRESS": "100000"}
+    return {}
+
+
 class GoliveServer:
     """``golive serve`` on free loopback ports with a temporary data dir.
 
@@ -542,6 +550,7 @@ class GoliveServer:
             **os.environ,
             "GOLIVE_LOG_LEVEL": "warning",
             **TREE.env(),
+            **loopback_env(),
             **(passthrough_env() if self.passthrough else {}),
             **self.env,
         }

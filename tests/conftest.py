@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 if TYPE_CHECKING:
     from golive.app import GoliveServer
@@ -93,3 +94,10 @@ async def server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
 
     async with running_server(tmp_path / "data", reconnect_grace=2.0) as srv:
         yield srv
+
+
+# Hypothesis's 200 ms per-example deadline fails properties at random on a busy 2-core
+# machine (an AMF0 property took 425 ms once, 4 ms when retried): time is bounded by the
+# number of examples instead.
+settings.register_profile("golive", deadline=None)
+settings.load_profile("golive")

@@ -35,16 +35,16 @@ async def wait_for_playlist(client: httpx.AsyncClient, path: str, timeout: float
 
 
 def record_publish_times(server: GoliveServer, channel: str) -> dict[tuple[int, int], float]:
-    """Note when each part is published, by wrapping the live window's publish."""
+    """Note when each part is published, by wrapping the live window's advance."""
     window = server.store.get(channel).renditions["source"]
     seen: dict[tuple[int, int], float] = {}
-    original = window.publish
+    original = window.advance
 
-    def publish(snapshot):  # type: ignore[no-untyped-def]
-        seen[(snapshot.msn, snapshot.part)] = time.monotonic()
-        original(snapshot)
+    def advance(msn: int, part: int) -> None:
+        seen[(msn, part)] = time.monotonic()
+        original(msn, part)
 
-    window.publish = publish  # type: ignore[method-assign]
+    window.advance = advance  # type: ignore[method-assign]
     return seen
 
 

@@ -70,6 +70,12 @@ class PartReady:
     independent: bool
     data: bytes
     frame_count: int  # primary-track frames in the part
+    # With a companion track: that track's samples of the part on their own (the audio-only
+    # rendition), their decode time and duration in the track's timescale; None when the
+    # part has none of them.
+    companion: bytes | None = None
+    companion_dts: int = 0
+    companion_ticks: int = 0
 
 
 @dataclass(slots=True)
@@ -141,6 +147,11 @@ class CmafSegmenter:
         self._held: list[Frame] = []
         self._last_keyframe: int | None = None
         self._gop = 0
+        # The track whose samples each part also writes into a fragment of their own, for a
+        # rendition made of that track alone (cut exactly where this one cuts, for free).
+        self.companion_track: int | None = None
+        self._companion_sequence = 1
+        self._companion_carry: list[Frame] = []
 
     def resume(self, *, next_msn: int, next_init_id: int, target_duration: int) -> None:
         """Continue a stream saved by a previous server run, after a discontinuity.
@@ -170,6 +181,7 @@ class CmafSegmenter:
     def discontinuity(self) -> list[SegmenterEvent]:
         """The timeline is broken (publisher reconnected, timestamps jumped): close and restart."""
         events = self.flush()
+        self._companion_carry = []  # samples of the broken timeline
         self._pending_discontinuity = self._seg_msn >= 0
         self._started = False
         self._observed_last = None
@@ -512,6 +524,7 @@ class CmafSegmenter:
             end = max(end, primary_frames[-1].dts + 1, part.start + 1)
             end = min(end, part.start + self._max_part_ticks())
         runs: list[TrackRun] = []
+        companion: TrackRun | None = None
         for tid in sorted(part.frames):
             frames = part.frames[tid]
             durations = [b.dts - a.dts for a, b in itertools.pairwise(frames)]
@@ -519,18 +532,66 @@ class CmafSegmenter:
                 durations.append(end - frames[-1].dts)
             else:
                 durations.append(self._estimated_delta(tid))
-            runs.append(TrackRun(tid, frames[0].dts, frames, durations))
+            run = TrackRun(tid, frames[0].dts, frames, durations)
+            runs.append(run)
+            if tid == self.companion_track:
+                companion = run
         data = media_fragment(self._sequence_number, runs)
         self._sequence_number += 1
+        ready = PartReady(self._seg_msn, 0, 0.0, part.independent, data, part.primary_frames)
+        if companion is not None or self._companion_carry:
+            self._companion_part(ready, companion)
         index = self._seg_parts
         self._seg_parts += 1
         if self._part_end is not None and part.start > self._part_end:
             self._seg_uncovered += part.start - self._part_end
         self._part_end = end
-        duration = (end - part.start) / primary.timescale
-        return [
-            PartReady(self._seg_msn, index, duration, part.independent, data, part.primary_frames)
-        ]
+        ready.index = index
+        ready.duration = (end - part.start) / primary.timescale
+        return [ready]
+
+    def companion_part_target(self) -> float | None:
+        """The longest a companion part may last (its PART-TARGET), in seconds.
+
+        Its samples are those that arrived during our part, which may reach a little past
+        our part's span: two of its frames of headroom.
+        """
+        track = self._tracks.get(self.companion_track) if self.companion_track else None
+        if track is None or self.part_target is None:
+            return None
+        delta = self._last_delta.get(track.id) or (1024 if track.kind is TrackKind.AUDIO else 0)
+        return self.part_target + 2 * delta / track.timescale
+
+    def _companion_part(self, ready: PartReady, run: TrackRun | None) -> None:
+        """The companion track's samples of this part, as a fragment of their own.
+
+        Samples that would make it longer than its part target (a publisher interleaving
+        the track far from the primary one) wait for the next part.
+        """
+        frames = [*self._companion_carry, *(run.frames if run is not None else ())]
+        track = self._tracks.get(self.companion_track) if self.companion_track else None
+        limit = self.companion_part_target()
+        if not frames or track is None or limit is None:
+            self._companion_carry = []
+            return
+        tid = track.id
+        durations = [b.dts - a.dts for a, b in itertools.pairwise(frames)]
+        durations.append(self._estimated_delta(tid))
+        max_ticks = math.floor(limit * track.timescale)
+        total = sum(durations)
+        keep = len(frames)
+        while keep > 1 and total > max_ticks:
+            keep -= 1
+            total -= durations[keep]
+        self._companion_carry = frames[keep:]
+        # (A kept sample's duration already runs to the next sample, carried or not.)
+        frames, durations = frames[:keep], durations[:keep]
+        ready.companion = media_fragment(
+            self._companion_sequence, [TrackRun(tid, frames[0].dts, frames, durations)]
+        )
+        ready.companion_dts = frames[0].dts
+        ready.companion_ticks = sum(durations)
+        self._companion_sequence += 1
 
     def _close_segment(self, end: int) -> list[SegmenterEvent]:
         primary = self._primary

@@ -7,6 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from golive.media.fmp4 import init_segment
 from golive.media.frame import Frame, Track, TrackKind
 from golive.packager.cmaf_segmenter import (
     CmafSegmenter,
@@ -68,6 +69,8 @@ class HlsRendition:
         self.name = name
         self.window = window
         self.tracks: list[Track] = []
+        self._primary_id: int | None = None
+        self._primary_timescale = 1
         self.segmenter = CmafSegmenter(
             part_target=part_target,
             segment_target=segment_target,
@@ -83,6 +86,7 @@ class HlsRendition:
             self._held = deque()
             follow.listen(self._release_held)
         self._writer = MediaPlaylistWriter(uri_prefix=f"{window.stream_token}/")
+        window.set_renderer(self._render_snapshot)
         self._window_segments = max(3, window_segments)
         self._clock = clock
         self._on_segment = on_segment
@@ -101,11 +105,23 @@ class HlsRendition:
         self.segments_completed = 0
         self._on_part_published = on_part_published
         self._last_arrival = 0.0
+        # The rendition made from one of our tracks (see set_companion), or the one we are
+        # made from.
+        self.companion: HlsRendition | None = None
+        self.on_companion_failed: Callable[[HlsRendition], None] | None = None
+        self._derived_from: HlsRendition | None = None
+        self._derived_msn = -1  # the leader's segment our current segment belongs to
+        self._derived_ticks = 0
+        self._derived_discontinuity = False
 
     # -- StreamConsumer ---------------------------------------------------------------------
 
     def on_tracks(self, tracks: Sequence[Track]) -> None:
         self.tracks = sorted(tracks, key=lambda t: t.id)
+        # Only the primary track's frames decide cuts (audio may run ahead of the video).
+        primary = self.video or (self.tracks[0] if self.tracks else None)
+        self._primary_id = primary.id if primary is not None else None
+        self._primary_timescale = primary.timescale if primary is not None else 1
         self._handle(self.segmenter.set_tracks(list(tracks)))
 
     def on_frame(self, frame: Frame) -> None:
@@ -135,11 +151,12 @@ class HlsRendition:
             self._candidate_wall = self._clock()
         self._handle(self.segmenter.push(frame))
         lead = self._lead
-        if lead is not None and self.segmenter.part_target is not None:
-            track = next((t for t in self.tracks if t.id == frame.track_id), None)
-            # Only the primary track's frames decide cuts: audio may run ahead of the video.
-            if track is not None and (track.kind is TrackKind.VIDEO or self.video is None):
-                lead.advance(frame.dts / track.timescale)
+        if (
+            lead is not None
+            and frame.track_id == self._primary_id
+            and self.segmenter.part_target is not None
+        ):
+            lead.advance(frame.dts / self._primary_timescale)
 
     def _release_held(self, *, everything: bool = False) -> None:
         """Push the held frames the leader has decided on (all of them with ``everything``)."""
@@ -214,12 +231,102 @@ class HlsRendition:
         for ev in events:
             if isinstance(ev, PartReady):
                 self._on_part(ev)
+                if ev.companion is not None and self.companion is not None:
+                    self._to_companion(ev)
             elif isinstance(ev, SegmentStarted):
                 self._on_segment_started(ev)
             elif isinstance(ev, SegmentReady):
                 self._on_segment_ready(ev)
+                if self.companion is not None:
+                    self._to_companion(ev)
             elif isinstance(ev, InitReady):
                 self.window.init_segments[ev.init_id] = ev.data
+                if self.companion is not None:
+                    self._to_companion(ev)
+
+    # -- the companion: a rendition made of one of our tracks, from our own parts ---------------
+
+    def set_companion(self, companion: HlsRendition | None, track_id: int | None) -> None:
+        """Also publish ``track_id`` alone (the audio-only rendition) into ``companion``.
+
+        Its parts are the samples of that track in each of our parts, written into a fragment
+        of their own as each part closes: cut where we cut, with no segmenter, hold or
+        frame-by-frame work of its own.
+        """
+        self.companion = companion
+        self.segmenter.companion_track = track_id if companion is not None else None
+        if companion is not None:
+            companion._derived_from = self
+
+    def _to_companion(self, ev: PartReady | SegmentReady | InitReady) -> None:
+        companion = self.companion
+        assert companion is not None
+        try:
+            if isinstance(ev, PartReady):
+                seg = self._current
+                if seg is not None and seg.msn == ev.msn:
+                    companion._take_part(seg, ev)
+            elif isinstance(ev, SegmentReady):
+                companion._take_segment_end(ev.msn)
+            else:
+                companion._take_init(ev.init_id)
+        except Exception:
+            log.exception(
+                "rendition %s failed; it is no longer offered",
+                companion.name,
+                extra=self._log_extra,
+            )
+            self.set_companion(None, None)
+            if self.on_companion_failed is not None:
+                self.on_companion_failed(companion)
+
+    def _take_init(self, init_id: int) -> None:
+        track = self.tracks[0] if self.tracks else None
+        if track is not None:
+            self.window.init_segments[init_id] = init_segment([track])
+
+    def _take_part(self, leader_seg: StoredSegment, ev: PartReady) -> None:
+        leader = self._derived_from
+        assert leader is not None and ev.companion is not None and self.tracks
+        timescale = self.tracks[0].timescale
+        self.segmenter.part_target = leader.segmenter.companion_part_target()
+        self.segmenter.target_duration = leader.segmenter.target_duration
+        seg = self._current
+        if seg is None or seg.complete or self._derived_msn != leader_seg.msn:
+            # The leader's segment's first part with our samples: our segment starts here
+            # (numbered on from ours, so that a leader segment without any leaves no gap).
+            seg = StoredSegment(
+                msn=seg.msn + 1 if seg is not None else leader_seg.msn,
+                init_id=leader_seg.init_id,
+                discontinuity=leader_seg.discontinuity or self._derived_discontinuity,
+                # The same media time has the same date as in the leader.
+                program_date_time=leader_seg.program_date_time
+                + (ev.companion_dts / timescale - leader_seg.media_start / leader_seg.timescale),
+                independent=True,
+                media_start=ev.companion_dts,
+                timescale=timescale,
+            )
+            self._derived_discontinuity = False
+            self._derived_msn = leader_seg.msn
+            self._derived_ticks = 0
+            self._current = seg
+            self.window.segments[seg.msn] = seg
+        self._derived_ticks += ev.companion_ticks
+        duration = ev.companion_ticks / timescale
+        self._on_part(PartReady(seg.msn, len(seg.parts), duration, True, ev.companion, 0))
+
+    def _take_segment_end(self, leader_msn: int) -> None:
+        leader = self._derived_from
+        assert leader is not None
+        seg = self._current
+        if seg is None or seg.complete or self._derived_msn != leader_msn:
+            # None of the leader's segment was ours: a timeline break it began is ours too.
+            leader_seg = leader.window.segments.get(leader_msn)
+            if leader_seg is not None and leader_seg.discontinuity:
+                self._derived_discontinuity = True
+            return
+        ticks = self._derived_ticks
+        self._on_segment_ready(SegmentReady(seg.msn, ticks / seg.timescale, ticks))
 
     def _on_segment_started(self, ev: SegmentStarted) -> None:
         boundary = ev.boundary
@@ -281,13 +388,14 @@ class HlsRendition:
         seg.parts.append(StoredPart(ev.index, ev.duration, ev.independent, ev.data))
         seg.frame_count += ev.frame_count
         # No playlist until the target duration is known (first segment complete).
-        if self.window.target_duration or self.segmenter.target_duration is not None:
-            snapshot = self._render_snapshot()
-            if snapshot is not None:
-                self.window.publish(snapshot)
-                self.parts_published += 1
-                if self._on_part_published is not None and self._last_arrival:
-                    self._on_part_published(time.perf_counter() - self._last_arrival)
+        target = self.window.target_duration or self.segmenter.target_duration or 0
+        if target:
+            self.window.target_duration = target
+            self.window.part_target = self.segmenter.part_target or 0.0
+            self.window.advance(seg.msn, len(seg.parts) - 1)
+            self.parts_published += 1
+            if self._on_part_published is not None and self._last_arrival:
+                self._on_part_published(time.perf_counter() - self._last_arrival)
         if len(seg.parts) == 1 and self._on_segment_open is not None:
             # Told after the publish: the playlist now lists the segment before this one.
             self._on_segment_open(self, seg)
@@ -339,6 +447,14 @@ class HlsRendition:
         seg = self._current
         if seg is None:
             return None
+        leader = self._derived_from
+        if leader is not None:
+            # Our next part comes with the leader's next one.
+            lead = leader._current
+            starts = lead is None or lead.complete or lead.msn != self._derived_msn
+            if seg.complete or starts or leader.segmenter.next_part_starts_segment():
+                return (seg.msn + 1, 0)
+            return (seg.msn, len(seg.parts))
         if seg.complete or self.segmenter.next_part_starts_segment():
             return (seg.msn + 1, 0)
         return (seg.msn, len(seg.parts))

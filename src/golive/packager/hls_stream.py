@@ -100,6 +100,7 @@ class HlsStreamPackager:
         self.boundaries = SegmentBoundaries()
         self.layout: Layout | None = None
         self._tracks: list[Track] = []
+        self._track_ids: dict[int, Track] = {}
         self.renditions: dict[str, HlsRendition] = {}
         self.encoded: dict[str, HlsRendition] = {}
         self._interleavers: dict[str, AudioInterleaver] = {}
@@ -108,10 +109,9 @@ class HlsStreamPackager:
         # Made up front (so a resumed stream can take its saved segments back); dropped if
         # the stream turns out to have no audio track, or only one.
         self.audio: HlsRendition | None = (
-            self.add_rendition(AUDIO_RENDITION, follow=self.boundaries, hold=True)
-            if audio_only_variant
-            else None
+            self.add_rendition(AUDIO_RENDITION) if audio_only_variant else None
         )
+        self.source.on_companion_failed = self._audio_failed
         self._ready = False
         self._periods: list[DashPeriod] = []
         self._availability_start: float | None = None
@@ -136,21 +136,20 @@ class HlsStreamPackager:
 
     def on_tracks(self, tracks: Sequence[Track]) -> None:
         self._tracks = list(tracks)
+        self._track_ids = {t.id: t for t in tracks}
         if self.layout is not None:
             self._route_tracks()
 
     def on_frame(self, frame: Frame) -> None:
         if self.layout is None:
             self._choose_layout()
-        track = next((t for t in self._tracks if t.id == frame.track_id), None)
+        track = self._track_ids.get(frame.track_id)
         if track is None:
             return
         if track.kind is TrackKind.AUDIO:
             audio = self._audio_track
             if self.layout is Layout.AUDIO_VIDEO and (audio is None or frame.track_id != audio.id):
                 return  # a second audio track: not offered
-            if self.audio is not None:
-                self._feed(self.audio.name, self.audio.on_frame, frame)
             for name, interleaver in list(self._interleavers.items()):
                 self._feed(name, interleaver.audio_frame, frame)
         self.source.on_frame(frame)
@@ -161,11 +160,12 @@ class HlsStreamPackager:
             method(frame)
         except Exception:
             log.exception("rendition %s failed; it is no longer offered", name, extra=self._log)
-            if self.audio is not None and name == self.audio.name:
-                self._drop_audio_rendition()
-                self._publish()
-            else:
-                self.close_rendition(name)
+            self.close_rendition(name)
+
+    def _audio_failed(self, rendition: HlsRendition) -> None:
+        if rendition is self.audio:
+            self._drop_audio_rendition()
+            self._publish()
 
     def on_discontinuity(self) -> None:
         self.source.on_discontinuity()
@@ -223,6 +223,7 @@ class HlsStreamPackager:
         if audio is None:
             return
         self.audio = None
+        self.source.set_companion(None, None)
         self.renditions.pop(audio.name, None)
         if self.media.renditions.get(audio.name) is audio.window:
             del self.media.renditions[audio.name]
@@ -240,6 +241,8 @@ class HlsStreamPackager:
         if self.layout is Layout.AUDIO_VIDEO:
             if self.audio is not None and audio:
                 self.audio.on_tracks(audio[:1])
+                # The audio-only rendition is the source's audio samples, part by part.
+                self.source.set_companion(self.audio, audio[0].id)
             for interleaver in self._interleavers.values():
                 interleaver.audio_tracks(self._audio_track)
 
@@ -270,10 +273,10 @@ class HlsStreamPackager:
         """
 
         def listed(r: HlsRendition) -> int:
-            latest = r.window.latest
-            if latest is None:
+            pos = r.window.last_position
+            if pos is None:
                 return 0
-            return sum(1 for s in r.window.segments.values() if s.complete and s.msn < latest.msn)
+            return sum(1 for s in r.window.segments.values() if s.complete and s.msn < pos[0])
 
         done = listed(self.source)
         if not done:
@@ -310,9 +313,13 @@ class HlsStreamPackager:
         del self._periods[:-_MAX_PERIODS]
 
     def _publish_manifest(self) -> None:
+        if self._availability_start is not None:
+            self.media.set_dash_manifest(self._render_manifest)
+
+    def _render_manifest(self) -> bytes | None:
         start = self._availability_start
         if start is None:
-            return
+            return None
         if self.layout is Layout.AUDIO:
             video: list[DashRepresentation] = []
             audio = _dash_representations([self.source])
@@ -325,7 +332,7 @@ class HlsStreamPackager:
             default=None,
         )
         if first_media is None:
-            return
+            return None
         # Periods whose every segment has left the window are no longer listed.
         periods = [
             p
@@ -345,8 +352,7 @@ class HlsStreamPackager:
             latency_target=self._dash_latency_target,
             ended=all(r.window.ended for r in self.renditions.values()),
         )
-        if text is not None:
-            self.media.set_dash_manifest(text.encode())
+        return text.encode() if text is not None else None
 
     def _reports(self, rendition: HlsRendition) -> list[RenditionReport]:
         reports = []

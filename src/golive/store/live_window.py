@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Bytes = bytes | memoryview
@@ -68,31 +69,64 @@ class RenditionWindow:
         self.stream_token = stream_token
         self.init_segments: dict[int, bytes] = {}
         self.segments: OrderedDict[int, StoredSegment] = OrderedDict()
-        self.latest: PlaylistSnapshot | None = None
         self.target_duration: int = 0
         self.part_target: float = 0.0
         self.ended = False
         self._snapshots: OrderedDict[tuple[int, int], PlaylistSnapshot] = OrderedDict()
         self._snapshot_limit = snapshot_limit
+        # Playlists are rendered when a request asks for one, not per part: a rendition
+        # nobody watches costs no rendering. ``_position`` is the newest published part;
+        # ``_latest`` its rendered playlist, or None until someone asks.
+        self._position: tuple[int, int] | None = None
+        self._latest: PlaylistSnapshot | None = None
+        self._render: Callable[[], PlaylistSnapshot | None] | None = None
         self._changed = asyncio.Event()
         self._grown = asyncio.Event()  # a part was added or a segment completed
 
     # -- writer side (packager) ------------------------------------------------------------
 
+    def set_renderer(self, render: Callable[[], PlaylistSnapshot | None]) -> None:
+        """How to render the playlist as it stands now (called on demand, memoised)."""
+        self._render = render
+
+    def advance(self, msn: int, part: int) -> None:
+        """A new part is published (part ``part`` of segment ``msn``); its playlist is
+        rendered when first asked for."""
+        self._position = (msn, part)
+        self._latest = None
+        self._wake()
+
     def publish(self, snapshot: PlaylistSnapshot) -> None:
-        """Record the playlist after a new part (and possibly a completed segment)."""
-        self.latest = snapshot
-        self._snapshots[(snapshot.msn, snapshot.part)] = snapshot
-        while len(self._snapshots) > self._snapshot_limit:
-            self._snapshots.popitem(last=False)
+        """Record an already rendered playlist (a restored stream)."""
+        self._position = (snapshot.msn, snapshot.part)
+        self._latest = snapshot
+        self._remember((snapshot.msn, snapshot.part), snapshot)
         self._wake()
 
     def end(self, snapshot: PlaylistSnapshot | None) -> None:
         """The stream is over: the final playlist carries EXT-X-ENDLIST."""
         if snapshot is not None:
-            self.latest = snapshot
+            self._position = (snapshot.msn, snapshot.part)
+            self._latest = snapshot
         self.ended = True
+        self._render = None
         self._wake()
+
+    @property
+    def latest(self) -> PlaylistSnapshot | None:
+        """The playlist as it stands (rendered now if no one asked since the last part)."""
+        latest = self._latest
+        if latest is None and self._position is not None and self._render is not None:
+            latest = self._render()
+            if latest is not None:
+                self._latest = latest
+                self._remember((latest.msn, latest.part), latest)
+        return latest
+
+    def _remember(self, key: tuple[int, int], snapshot: PlaylistSnapshot) -> None:
+        self._snapshots[key] = snapshot
+        while len(self._snapshots) > self._snapshot_limit:
+            self._snapshots.popitem(last=False)
 
     def evict_before(self, msn: int) -> None:
         """Forget segments older than ``msn`` (they have left the playlist long enough)."""
@@ -120,8 +154,7 @@ class RenditionWindow:
     @property
     def last_position(self) -> tuple[int, int] | None:
         """(msn, part index) of the newest published part."""
-        latest = self.latest
-        return None if latest is None else (latest.msn, latest.part)
+        return self._position
 
     def has_reached(self, msn: int, part: int | None) -> bool:
         """Whether the playlist already holds segment ``msn`` (complete) or part ``part`` of it.
@@ -141,15 +174,23 @@ class RenditionWindow:
 
     def snapshot_for(self, msn: int, part: int | None) -> PlaylistSnapshot | None:
         """The playlist that first satisfied a blocking request, or the newest one."""
-        if self.ended or self.latest is None:
-            return self.latest
+        latest = self.latest
+        if self.ended or latest is None:
+            return latest
         if part is None:
             seg = self.segments.get(msn)
             key = (msn, len(seg.parts) - 1) if seg is not None and seg.complete else None
         else:
             key = self._normalize(msn, part)
-        found = self._snapshots.get(key) if key is not None else None
-        return found if found is not None else self.latest
+        if key is None:
+            return latest
+        found = self._snapshots.get(key)
+        if found is None:
+            # Rendered after the part (nobody asked in between): it holds the part and maybe
+            # newer ones. Every later request for the same URL gets these same bytes.
+            found = latest
+            self._remember(key, latest)
+        return found
 
     def _normalize(self, msn: int, part: int) -> tuple[int, int]:
         seg = self.segments.get(msn)
@@ -219,7 +260,8 @@ class ChannelMedia:
         self.stream_token = stream_token
         self.renditions: dict[str, RenditionWindow] = {}
         self.multivariant: bytes | None = None
-        self.dash_manifest: bytes | None = None
+        self._dash: bytes | None = None
+        self._dash_render: Callable[[], bytes | None] | None = None
         self._changed = asyncio.Event()
 
     def set_multivariant(self, text: bytes) -> None:
@@ -227,9 +269,17 @@ class ChannelMedia:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    def set_dash_manifest(self, text: bytes) -> None:
-        """The current MPD (renewed whenever a segment starts or completes)."""
-        self.dash_manifest = text
+    def set_dash_manifest(self, render: Callable[[], bytes | None]) -> None:
+        """The MPD changed (a segment started or completed): ``render`` makes it, when asked."""
+        self._dash = None
+        self._dash_render = render
+
+    @property
+    def dash_manifest(self) -> bytes | None:
+        """The current MPD, rendered on the first request since it changed."""
+        if self._dash is None and self._dash_render is not None:
+            self._dash = self._dash_render()
+        return self._dash
 
     async def wait_multivariant(self, timeout: float) -> bytes | None:
         """The multivariant playlist, waiting up to ``timeout`` while the stream starts."""
