@@ -9,15 +9,19 @@ every video frame is recorded).
     frame is read from the part itself (tfdt + sample durations) and mapped to its send time.
     Whole segments: the time the segment URL first answers 200 (polled every 10 ms from the
     part before its last) and the time a playlist first lists it.
-(b) golive watch page (hls.js, lowLatencyMode) in Debian's chromium for 60 s.
-(c) nginx-rtmp (HLS, 1 s fragments) with the same input, played by hls.js with the same
-    configuration; and its fragment availability, polled the same way.
+(b) golive with its defaults (ABR ladder included), a fresh server and stream per player; the
+    player opens its page 3 s after the stream starts and is measured for 60 s in Debian's
+    chromium: golive's watch page, and hls.js with its default settings
+    (``new Hls({lowLatencyMode: true})``, ABR on, no seek).
+(c) nginx-rtmp (HLS, 1 s fragments) with the same input, played by hls.js with its default
+    settings; and its fragment availability, polled the same way.
 
 End-to-end latency is measured two ways: ``now - hls.playingDate`` (golive only: nginx-rtmp
 writes no EXT-X-PROGRAM-DATE-TIME) and against the pacer's clock: the frame on screen is
 ``video.currentTime + initPTS / timescale`` in media time, which was sent at ``t0 + media``.
 
-Usage: .venv/bin/python bench/latency.py [--seconds 60] [--no-browser] [--no-doc]
+Usage: .venv/bin/python bench/latency.py [--seconds 60] [--no-browser] [--no-availability]
+       [--no-nginx] [--seek-variant] [--no-doc]
 """
 
 from __future__ import annotations
