@@ -157,6 +157,20 @@ class LiveMediaEndpoint:
         if part is not None and part > 1000:
             return _error(400, "_HLS_part is too far ahead of the live edge")
         target = window.target_duration or 2
+        if window.has_reached(msn, part) and not window.ended:
+            # Behind the live edge already (a player tuning in, or switching to this rendition
+            # with an older rendition report): the newest playlist, not the one that first
+            # satisfied the request, or the player walks up to the edge one round trip per
+            # part while its buffer drains. Any playlist at least as new is a valid answer
+            # (RFC 8216bis 6.2.5.2); this one changes with every part: cached briefly.
+            latest = window.latest
+            if latest is not None:
+                body = latest.skipped if skip and latest.skipped is not None else latest.full
+                return Response(
+                    body,
+                    media_type=PLAYLIST_TYPE,
+                    headers={**CORS, "cache-control": LIVE_PLAYLIST},
+                )
         deadline = time.monotonic() + 3 * target
         self.waiting += 1
         try:
@@ -169,7 +183,8 @@ class LiveMediaEndpoint:
         if snapshot is None:
             return _error(503, "the requested part did not appear in time")
         body = snapshot.skipped if skip and snapshot.skipped is not None else snapshot.full
-        # Once a requested part exists, this URL always yields this playlist: cacheable.
+        # The playlist that first satisfied a request that waited for it: this URL always
+        # yields it from now on, so it is cacheable.
         cache = f"public, max-age={max(2, 3 * target)}"
         return Response(body, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": cache})
 
