@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PLAYER := src/golive/web/static/dist/player.js
 PYTEST_ARGS ?= -n 2
 
-.PHONY: serve test test-lowest install web system-deps lint bench clean docs-layers fuzz
+.PHONY: serve test test-lowest install web system-deps lint bench bench-deps bench-check clean docs-layers fuzz
 
 serve: install web
 	$(BIN)/golive serve
@@ -58,12 +58,19 @@ lint: install
 	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy
 
-bench: install web
+bench-deps: install web
 	@if ! [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-rtmp chromium >/dev/null; \
 	fi
+
+bench: bench-deps
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/ingest.py
+
+# A fresh run against bench/recorded.json: exits non-zero on a regression over 10% in CPU per
+# stream or 20% in latency p50 (minutes long; not part of `make test`).
+bench-check: bench-deps
+	$(BIN)/python bench/check.py
 
 clean:
 	rm -rf $(VENV) $(LOWEST) web/node_modules src/golive/web/static/dist

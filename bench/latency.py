@@ -986,6 +986,20 @@ async def main_async(args: argparse.Namespace) -> int:
         "golive_browser_default": g["browser_default"].samples if "browser_default" in g else [],
         "golive_browser_seek": g["browser_seek"].samples if "browser_seek" in g else [],
         "nginx_browser": n["browser"].samples if "browser" in n else [],
+        # What bench/check.py compares with the recorded figures.
+        "summary": {
+            name: {
+                "e2e_p50_s": percentile(b.pacer_latency, 50),
+                "e2e_p95_s": percentile(b.pacer_latency, 95),
+                "stalls": b.stalls,
+            }
+            for name, b in [
+                ("watch_page", g.get("browser")),
+                ("hlsjs_default", g.get("browser_default")),
+                ("nginx_rtmp", n.get("browser")),
+            ]
+            if b is not None
+        },
     }
     (RESULTS / "latency.json").write_text(json.dumps(dump))
     if args.doc:
