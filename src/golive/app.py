@@ -11,7 +11,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -180,7 +180,7 @@ class GoliveServer:
         hash_queue.max_pending = settings.password_hash_queue
         self.publish_attempts = PublishAttempts(publish_attempt_limits(settings))
         self.key_watch = StreamKeyWatch(
-            self._stored_key_hash, self._disconnect_publisher, interval=KEY_WATCH_INTERVAL
+            self._stored_key_hashes, self._disconnect_publisher, interval=KEY_WATCH_INTERVAL
         )
         self._key_watch_task: asyncio.Task[None] | None = None
 
@@ -550,10 +550,9 @@ class GoliveServer:
             return s.rtmp_base_url
         return s.model_copy(update={"rtmp_port": self.rtmp.port}).rtmp_base_url
 
-    async def _stored_key_hash(self, channel: str) -> str | None:
+    async def _stored_key_hashes(self, channels: Collection[str]) -> dict[str, str]:
         assert self.channels is not None
-        found = await self.channels.get(channel)
-        return None if found is None else found.stream_key_hash
+        return await self.channels.key_hashes(channels)
 
     def _disconnect_publisher(self, channel: str, reason: str) -> None:
         self.registry.stop(channel, reason)

@@ -281,6 +281,17 @@ async def test_rotate_key(store: ChannelStore) -> None:
     assert found.created_at == channel.created_at
 
 
+async def test_key_hashes_of_several_channels_in_one_query(store: ChannelStore) -> None:
+    a, key_a = await store.add("keya")
+    b, _ = await store.add("keyb")
+    assert await store.key_hashes([]) == {}
+    found = await store.key_hashes(["keya", "keyb", "gone"])
+    assert found == {"keya": a.stream_key_hash, "keyb": b.stream_key_hash}
+    assert found["keya"] == hash_stream_key(key_a)
+    await store.rotate_key("keya")
+    assert (await store.key_hashes(["keya"]))["keya"] != a.stream_key_hash
+
+
 async def test_rotate_key_of_missing_channel(store: ChannelStore) -> None:
     with pytest.raises(ChannelNotFound):
         await store.rotate_key("ghost")

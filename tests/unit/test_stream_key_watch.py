@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from golive.live.stream_key_watch import StreamKeyWatch
 
 
@@ -9,8 +11,8 @@ async def test_a_rotated_or_deleted_key_disconnects_only_that_publisher() -> Non
     stored: dict[str, str | None] = {"a": "hash-a", "b": "hash-b", "c": "hash-c"}
     kicked: list[tuple[str, str]] = []
 
-    async def lookup(channel: str) -> str | None:
-        return stored[channel]
+    async def lookup(channels: Collection[str]) -> dict[str, str]:
+        return {ch: h for ch in channels if (h := stored[ch]) is not None}
 
     watch = StreamKeyWatch(lookup, lambda ch, why: kicked.append((ch, why)), interval=1.0)
     for channel in ("a", "b", "c"):
@@ -27,8 +29,8 @@ async def test_a_rotated_or_deleted_key_disconnects_only_that_publisher() -> Non
 
 
 async def test_an_ended_stream_is_forgotten() -> None:
-    async def lookup(channel: str) -> str | None:
-        return "new"
+    async def lookup(channels: Collection[str]) -> dict[str, str]:
+        return dict.fromkeys(channels, "new")
 
     kicked: list[str] = []
     watch = StreamKeyWatch(lookup, lambda ch, why: kicked.append(ch), interval=1.0)

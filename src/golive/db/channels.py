@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -160,6 +161,15 @@ class ChannelStore:
             if channel is not None:
                 session.expunge(channel)
         return channel
+
+    async def key_hashes(self, names: Collection[str]) -> dict[str, str]:
+        """The stream key hash of each of these channels that exists (one query)."""
+        if not names:
+            return {}
+        stmt = select(Channel.name, Channel.stream_key_hash).where(Channel.name.in_(list(names)))
+        async with self._sessionmaker() as session:
+            rows = (await session.execute(stmt)).all()
+        return {name: key_hash for name, key_hash in rows}
 
     async def rotate_key(self, name: str) -> str:
         """Give a channel a new random stream key and return it; the old key stops working."""

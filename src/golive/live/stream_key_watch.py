@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 __all__ = ["StreamKeyWatch"]
 
 log = logging.getLogger("golive.live")
 
-# The stored key hash of a channel, or None when the channel is gone.
-KeyLookup = Callable[[str], Awaitable[str | None]]
+# The stored key hashes of these channels (one query for all); a channel that is gone is
+# missing from the answer.
+KeyLookup = Callable[[Collection[str]], Awaitable[dict[str, str]]]
 # Disconnect the publisher of a channel, with a reason for the log and the publisher.
 Disconnect = Callable[[str, str], object]
 
@@ -39,9 +40,13 @@ class StreamKeyWatch:
 
     async def check(self) -> list[str]:
         """Disconnect every publisher whose key no longer matches; return their channels."""
-        revoked = []
-        for channel, used in list(self._published.items()):
-            current = await self._lookup(channel)
+        revoked: list[str] = []
+        watched = dict(self._published)
+        if not watched:
+            return revoked
+        stored = await self._lookup(list(watched))
+        for channel, used in watched.items():
+            current = stored.get(channel)
             if current == used or self._published.get(channel) != used:
                 continue  # unchanged, or a new publisher came on while we looked
             del self._published[channel]
