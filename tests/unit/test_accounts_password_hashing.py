@@ -40,11 +40,13 @@ async def test_unknown_user_costs_as_much_as_a_wrong_password() -> None:
     stored = await hash_password("correct horse")
 
     async def cost(stored_hash: str | None) -> float:
-        t0 = time.perf_counter()
+        # CPU time of the process (the hashing thread's included), not wall time: on a busy
+        # machine the nice-10 hashing thread waits for the CPU, which says nothing of cost.
+        t0 = time.process_time()
         await verify_password(stored_hash, "wrong password")
-        return time.perf_counter() - t0
+        return time.process_time() - t0
 
-    # Fastest of three, so a scheduling hiccup on a busy machine does not decide.
+    # Fastest of three, so a hiccup does not decide.
     known = min([await cost(stored) for _ in range(3)])
     unknown = min([await cost(None) for _ in range(3)])
     # The missing hash is hashed anyway: same order of cost, not an early return.
@@ -64,9 +66,9 @@ async def test_too_long_passwords_are_refused_without_hashing() -> None:
     with pytest.raises(PasswordPolicyError):
         await hash_password("x" * (MAX_LENGTH + 1))
     stored = await hash_password("correct horse")
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     assert not await verify_password(stored, "x" * (MAX_LENGTH + 1))
-    assert time.perf_counter() - t0 < 0.01
+    assert time.process_time() - t0 < 0.01  # a hash costs about 40 ms of CPU
 
 
 async def test_hashing_leaves_the_event_loop_free() -> None:

@@ -113,6 +113,7 @@ class HlsStreamPackager:
         )
         self.source.on_companion_failed = self._audio_failed
         self._ready = False
+        self._multivariant: bytes | None = None
         self._periods: list[DashPeriod] = []
         self._availability_start: float | None = None
 
@@ -288,13 +289,17 @@ class HlsStreamPackager:
     def _publish(self) -> None:
         if not self._ready:
             return
+        self.media.set_multivariant(self._render_multivariant)
+        self._publish_manifest()
+
+    def _render_multivariant(self) -> bytes | None:
         text = multivariant_playlist(
             self._video_variants() if self.layout is not Layout.AUDIO else [self.source],
             self.audio,
         )
         if text is not None:
-            self.media.set_multivariant(text.encode())
-        self._publish_manifest()
+            self._multivariant = text.encode()
+        return self._multivariant  # the last one made, if nothing can be listed now
 
     def _video_variants(self) -> list[HlsRendition]:
         variants = [self.source, *self.encoded.values()]

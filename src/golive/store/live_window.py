@@ -12,6 +12,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from golive.store.wakeup import Wakeup
+
 Bytes = bytes | memoryview
 
 
@@ -80,8 +82,8 @@ class RenditionWindow:
         self._position: tuple[int, int] | None = None
         self._latest: PlaylistSnapshot | None = None
         self._render: Callable[[], PlaylistSnapshot | None] | None = None
-        self._changed = asyncio.Event()
-        self._grown = asyncio.Event()  # a part was added or a segment completed
+        self._changed = Wakeup()
+        self._grown = Wakeup()  # a part was added or a segment completed
 
     # -- writer side (packager) ------------------------------------------------------------
 
@@ -141,13 +143,11 @@ class RenditionWindow:
     def segment_completed(self) -> None:
         """A segment has its last byte (a playlist lists it from the next part on): wake
         the requests that are sending it as it grows, so they end now, not a part later."""
-        grown, self._grown = self._grown, asyncio.Event()
-        grown.set()
+        self._grown.fire()
 
     def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-        self.segment_completed()
+        self._changed.fire()
+        self._grown.fire()
 
     # -- reader side (HTTP) ----------------------------------------------------------------
 
@@ -231,25 +231,11 @@ class RenditionWindow:
 
     async def wait_grown(self, timeout: float) -> bool:
         """Wait for the next part or segment completion (or end); False on timeout."""
-        if timeout <= 0:
-            return False
-        try:
-            async with asyncio.timeout(timeout):
-                await self._grown.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await self._grown.wait(timeout)
 
     async def wait_changed(self, timeout: float) -> bool:
         """Wait for the next publish; False on timeout."""
-        if timeout <= 0:
-            return False
-        try:
-            async with asyncio.timeout(timeout):
-                await self._changed.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await self._changed.wait(timeout)
 
 
 class ChannelMedia:
@@ -259,15 +245,27 @@ class ChannelMedia:
         self.channel = channel
         self.stream_token = stream_token
         self.renditions: dict[str, RenditionWindow] = {}
-        self.multivariant: bytes | None = None
+        self._multivariant: bytes | None = None
+        self._multivariant_render: Callable[[], bytes | None] | None = None
         self._dash: bytes | None = None
         self._dash_render: Callable[[], bytes | None] | None = None
         self._changed = asyncio.Event()
 
-    def set_multivariant(self, text: bytes) -> None:
-        self.multivariant = text
+    def set_multivariant(self, text: bytes | Callable[[], bytes | None]) -> None:
+        """The multivariant playlist, or how to render it when next asked (it changes with
+        every segment: its bandwidths are measured)."""
+        if isinstance(text, bytes):
+            self._multivariant, self._multivariant_render = text, None
+        else:
+            self._multivariant, self._multivariant_render = None, text
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    @property
+    def multivariant(self) -> bytes | None:
+        if self._multivariant is None and self._multivariant_render is not None:
+            self._multivariant = self._multivariant_render()
+        return self._multivariant
 
     def set_dash_manifest(self, render: Callable[[], bytes | None]) -> None:
         """The MPD changed (a segment started or completed): ``render`` makes it, when asked."""
