@@ -32,6 +32,7 @@ from golive.chat.websocket_frame import encode_text_frame
 
 __all__ = [
     "SERVER",
+    "BatchObserver",
     "ChatLimits",
     "ChatMember",
     "ChatPersistence",
@@ -85,6 +86,11 @@ class ChatLimits:
     max_batch: float = 0.1
     batch_per_member: float = 0.00001  # seconds of batch interval added per member
     max_timeout: int = 14 * 86400
+
+
+# Told after each batch went out: each message's seconds from its acceptance to the end of the
+# fan-out (every member's transport has the frame), and the fan-out's own seconds.
+BatchObserver = Callable[[list[float], float], None]
 
 
 @dataclass(slots=True)
@@ -259,6 +265,8 @@ class ChatRoom:
         limits: ChatLimits | None = None,
         media_time: Callable[[], tuple[str, float] | None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self.channel = channel
         self.channel_id = channel_id
@@ -268,12 +276,14 @@ class ChatRoom:
         self._store = store
         self._media_time = media_time
         self._clock = clock
+        self._monotonic = monotonic
+        self._on_batch = on_batch
         self.members: set[ChatMember] = set()
         self.history: deque[tuple[int, dict[str, Any]]] = deque(
             state.history[-self.limits.history :], maxlen=self.limits.history
         )
         self._chatters: dict[int, _Chatter] = {}
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[tuple[float, dict[str, Any]]] = []  # (accepted, monotonic s)
         self._flush: asyncio.TimerHandle | None = None
         self.delivered = 0  # message deliveries (messages x members), for metrics
         self.dropped_members = 0
@@ -387,7 +397,7 @@ class ChatRoom:
             user.id,
             {**message, "stream_id": None if position is None else position[0]},
         )
-        self._pending.append(message)
+        self._pending.append((self._monotonic(), message))
         self._schedule_flush()
         return message
 
@@ -403,8 +413,13 @@ class ChatRoom:
     def _deliver(self) -> None:
         self._flush = None
         pending, self._pending = self._pending, []
-        if pending:
-            self.broadcast(_frame("messages", messages=pending), count=len(pending))
+        if not pending:
+            return
+        started = self._monotonic()
+        self.broadcast(_frame("messages", messages=[m for _, m in pending]), count=len(pending))
+        if self._on_batch is not None:
+            done = self._monotonic()
+            self._on_batch([done - accepted for accepted, _ in pending], done - started)
 
     def broadcast(self, frame: str, *, count: int = 0) -> None:
         """Hand one encoded frame to every member (slow or broken ones are dropped)."""
@@ -439,7 +454,7 @@ class ChatRoom:
         self._may_act_on(actor, author, self_allowed=True)
         if entry is not None and entry in self.history:
             self.history.remove(entry)
-        self._pending = [m for m in self._pending if m["id"] != message_id]
+        self._pending = [(t, m) for t, m in self._pending if m["id"] != message_id]
         await self._store.mark_deleted(self.channel_id, [message_id])
         self.broadcast(_frame("deleted", ids=[message_id]))
 
@@ -489,7 +504,7 @@ class ChatRoom:
         self.history = deque(
             ((uid, m) for uid, m in self.history if uid != target.id), maxlen=self.limits.history
         )
-        self._pending = [m for m in self._pending if m["user"]["name"] != target.name]
+        self._pending = [(t, m) for t, m in self._pending if m["user"]["name"] != target.name]
         await self._store.set_ban(self.channel_id, target.id, until, actor.id)
         await self._store.delete_user_messages(self.channel_id, target.id)
         self.broadcast(_frame("cleared_user", user=target.name))
