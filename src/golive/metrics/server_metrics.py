@@ -96,7 +96,7 @@ class ServerMetrics:
         )
         self.chat_fanout = Histogram(
             "golive_chat_fanout_seconds",
-            "Time to hand one chat batch to every member of its room (one event loop callback)",
+            "Time to hand one chat batch frame to every member of its room, first slice to last",
             ["channel"],
             buckets=_CHAT_DELIVERY_BUCKETS,
             registry=self.registry,
