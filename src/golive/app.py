@@ -529,6 +529,7 @@ class GoliveServer:
             channels_by_id=store.channel_refs,
             room_state=store.room_state,
             media_time=media_time,
+            on_batch=self.metrics.chat_batch_observer,
         )
         # Channels also change from the CLI, in another process.
         chat.follow_channels(CHAT_CHANNEL_REFRESH)

@@ -406,3 +406,29 @@ def test_malformed_requests_are_refused(text: str) -> None:
 def test_requests_parse_and_brackets_in_strings_do_not_count() -> None:
     text = '{"type":"send","text":"' + "[[[{{{" * 100 + '\\"}"}'
     assert parse_request(text)["type"] == "send"
+
+
+async def test_each_batch_reports_its_messages_delivery_times_and_its_fan_out() -> None:
+    ticks = iter([10.0, 10.02, 10.05, 10.1, 10.13])  # accepted x3, fan-out start, end
+
+    batches: list[tuple[list[float], float]] = []
+    r = ChatRoom(
+        "demo",
+        1,
+        OWNER.id,
+        RoomState(),
+        MemoryStore(),
+        limits=ChatLimits(min_batch=0.01),
+        clock=Clock(),
+        monotonic=lambda: next(ticks),
+        on_batch=lambda delays, fanout: batches.append((delays, fanout)),
+    )
+    member = r.join(None)
+    sent = [r.send(ChatUser(40 + i, f"b{i}"), f"batch {i}") for i in range(3)]
+    # A message deleted before its batch leaves is neither delivered nor reported.
+    await r.delete(OWNER, sent[1]["id"])
+    await asyncio.sleep(0.05)
+    assert len(batches) == 1
+    delays, fanout = batches[0]
+    assert delays == pytest.approx([0.13, 0.08]) and fanout == pytest.approx(0.03)
+    assert "batch 0" in member.frames[-1] and "batch 1" not in member.frames[-1]

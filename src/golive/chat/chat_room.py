@@ -3,9 +3,13 @@
 Delivery is batched: messages accepted within one batch interval go out as one frame, encoded
 once and handed to every member, so the cost per message falls as the room grows. The
 interval grows with the room (25 ms for a small room, up to 100 ms at 10,000 members), which
-bounds frames per second per member. A member whose queue of unsent frames passes
-``max_queued_frames`` (a client that stopped reading) is disconnected instead of growing
-memory.
+bounds frames per second per member. A frame is written to the members a slice at a time
+(fanout.py), and the next batch closes only once the previous one has gone out to everyone:
+when a fan-out takes longer than the interval, the messages accepted meanwhile go out
+together right after it (fewer, fuller frames, so the cost per message falls as the load
+rises), in frames of at most ``max_frame_bytes`` each. A member whose queue of unsent frames
+passes ``max_queued_frames`` (a client that stopped reading) is disconnected instead of
+growing memory.
 
 Rules (docs/chat.md): signed-in users send; the owner and moderators are exempt from slow
 mode, may delete messages and time out or ban viewers; only the owner appoints moderators
@@ -26,12 +30,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from golive.chat.fanout import Fanout
 from golive.chat.message_text import ChatRejected, normalize_message
 from golive.chat.token_bucket import TokenBucket
 from golive.chat.websocket_frame import encode_text_frame
 
 __all__ = [
     "SERVER",
+    "BatchObserver",
     "ChatLimits",
     "ChatMember",
     "ChatPersistence",
@@ -84,7 +90,23 @@ class ChatLimits:
     min_batch: float = 0.025
     max_batch: float = 0.1
     batch_per_member: float = 0.00001  # seconds of batch interval added per member
+    max_frame_bytes: int = 16 * 1024  # a batch's messages beyond this go in further frames
+    fanout_slice: int = 1000  # members written to per event-loop turn
     max_timeout: int = 14 * 86400
+
+
+# Told after each batch frame went out: each message's seconds from its acceptance to the end
+# of the fan-out (every member's transport has the frame), and the fan-out's own seconds (from
+# its first slice to its last, other loop callbacks in between included).
+BatchObserver = Callable[[list[float], float], None]
+
+
+class EventLoop(Protocol):
+    """What the room needs of the event loop (asyncio's loop is one)."""
+
+    def call_soon(self, callback: Callable[[], None]) -> Any: ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -242,7 +264,21 @@ class _Chatter:
 
 
 def _frame(kind: str, **fields: Any) -> str:
-    return json.dumps({"type": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+    return _json({"type": kind, **fields})
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A message accepted for the next batch."""
+
+    accepted: float  # monotonic s
+    message: dict[str, Any]
+    text: str  # its JSON
+    size: int  # its JSON's UTF-8 bytes
 
 
 class ChatRoom:
@@ -259,7 +295,12 @@ class ChatRoom:
         limits: ChatLimits | None = None,
         media_time: Callable[[], tuple[str, float] | None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_batch: BatchObserver | None = None,
+        loop: EventLoop | None = None,
     ) -> None:
+        """``loop``: the event loop to schedule batches and fan-out slices on (the running
+        loop when None)."""
         self.channel = channel
         self.channel_id = channel_id
         self.owner_id = owner_id
@@ -268,13 +309,25 @@ class ChatRoom:
         self._store = store
         self._media_time = media_time
         self._clock = clock
+        self._monotonic = monotonic
+        self._on_batch = on_batch
         self.members: set[ChatMember] = set()
         self.history: deque[tuple[int, dict[str, Any]]] = deque(
             state.history[-self.limits.history :], maxlen=self.limits.history
         )
         self._chatters: dict[int, _Chatter] = {}
-        self._pending: list[dict[str, Any]] = []
-        self._flush: asyncio.TimerHandle | None = None
+        self._pending: list[_Pending] = []
+        self._flush: Any = None  # the batch timer's handle
+        self._due = False  # the batch interval passed during a fan-out
+        self._loop = loop
+        self._fanout = Fanout(
+            lambda: self.members,
+            slice_size=self.limits.fanout_slice,
+            call_soon=lambda callback: self._event_loop().call_soon(callback),
+            monotonic=monotonic,
+            on_dropped=self._dropped,
+            on_idle=self._fanout_idle,
+        )
         self.delivered = 0  # message deliveries (messages x members), for metrics
         self.dropped_members = 0
         self.closed = False  # the channel was deleted
@@ -298,6 +351,8 @@ class ChatRoom:
             self._flush.cancel()
             self._flush = None
         self._pending = []
+        self._due = False
+        self._fanout.clear()
         for member in self.members:
             member.end(EndReason.CHANNEL_DELETED)
         self.members.clear()
@@ -387,37 +442,64 @@ class ChatRoom:
             user.id,
             {**message, "stream_id": None if position is None else position[0]},
         )
-        self._pending.append(message)
+        text = _json(message)
+        self._pending.append(_Pending(self._monotonic(), message, text, len(text.encode())))
         self._schedule_flush()
         return message
 
+    def _event_loop(self) -> EventLoop:
+        return self._loop if self._loop is not None else asyncio.get_running_loop()
+
     def _schedule_flush(self) -> None:
-        if self._flush is None:
+        if self._flush is None and not self._due:
             limits = self.limits
             delay = min(
                 limits.max_batch,
                 max(limits.min_batch, len(self.members) * limits.batch_per_member),
             )
-            self._flush = asyncio.get_running_loop().call_later(delay, self._deliver)
+            self._flush = self._event_loop().call_later(delay, self._deliver)
 
     def _deliver(self) -> None:
+        """Close the batch: its messages go out once the fan-out before it has finished."""
         self._flush = None
+        if self._fanout.busy:
+            self._due = True  # _fanout_idle delivers
+            return
+        self._due = False
         pending, self._pending = self._pending, []
-        if pending:
-            self.broadcast(_frame("messages", messages=pending), count=len(pending))
+        frame: list[_Pending] = []
+        size = 0
+        for entry in pending:
+            if frame and size + entry.size > self.limits.max_frame_bytes:
+                self._send_batch(frame)
+                frame, size = [], 0
+            frame.append(entry)
+            size += entry.size + 1
+        if frame:
+            self._send_batch(frame)
 
-    def broadcast(self, frame: str, *, count: int = 0) -> None:
-        """Hand one encoded frame to every member (slow or broken ones are dropped)."""
-        dropped = []
-        wire = encode_text_frame(frame)
-        for member in self.members:
-            member.push(frame, wire)
-            if member.closed:
-                dropped.append(member)
-        self.delivered += count * len(self.members)
-        for member in dropped:
+    def _send_batch(self, batch: list[_Pending]) -> None:
+        def done(started: float, ended: float, members: int) -> None:
+            self.delivered += len(batch) * members
+            if self._on_batch is not None:
+                self._on_batch([ended - p.accepted for p in batch], ended - started)
+
+        text = '{"type":"messages","messages":[' + ",".join(p.text for p in batch) + "]}"
+        self._fanout.send(text, done)
+
+    def _fanout_idle(self) -> None:
+        if self._due:
+            self._deliver()
+
+    def _dropped(self, member: ChatMember) -> None:
+        if member in self.members:
             self.dropped_members += 1
             self.members.discard(member)
+
+    def broadcast(self, frame: str) -> None:
+        """Send one frame to every member, after the frames already going out (slow or
+        broken members are dropped)."""
+        self._fanout.send(frame)
 
     # -- moderation -------------------------------------------------------------------------------
 
@@ -439,7 +521,7 @@ class ChatRoom:
         self._may_act_on(actor, author, self_allowed=True)
         if entry is not None and entry in self.history:
             self.history.remove(entry)
-        self._pending = [m for m in self._pending if m["id"] != message_id]
+        self._pending = [p for p in self._pending if p.message["id"] != message_id]
         await self._store.mark_deleted(self.channel_id, [message_id])
         self.broadcast(_frame("deleted", ids=[message_id]))
 
@@ -489,7 +571,7 @@ class ChatRoom:
         self.history = deque(
             ((uid, m) for uid, m in self.history if uid != target.id), maxlen=self.limits.history
         )
-        self._pending = [m for m in self._pending if m["user"]["name"] != target.name]
+        self._pending = [p for p in self._pending if p.message["user"]["name"] != target.name]
         await self._store.set_ban(self.channel_id, target.id, until, actor.id)
         await self._store.delete_user_messages(self.channel_id, target.id)
         self.broadcast(_frame("cleared_user", user=target.name))

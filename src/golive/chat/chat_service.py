@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
-from golive.chat.chat_room import ChatLimits, ChatPersistence, ChatRoom, RoomState
+from golive.chat.chat_room import BatchObserver, ChatLimits, ChatPersistence, ChatRoom, RoomState
 
 __all__ = ["ChannelRef", "ChatService"]
 
@@ -44,8 +44,10 @@ class ChatService:
         channels_by_id: Callable[[Collection[int]], Awaitable[dict[int, ChannelRef]]] | None = None,
         media_time: Callable[[str], tuple[str, float] | None] = lambda channel: None,
         limits: ChatLimits | None = None,
+        on_batch: Callable[[str], BatchObserver | None] = lambda channel: None,
     ) -> None:
         self._store = store
+        self._on_batch = on_batch
         self._channel = channel
         self._channels_by_id = channels_by_id
         self._room_state = room_state
@@ -137,6 +139,7 @@ class ChatService:
             self._store,
             limits=self.limits,
             media_time=lambda: self._media_time(ref.name),
+            on_batch=self._on_batch(ref.name),
         )
         self.rooms[ref.name] = room
         return room

@@ -53,16 +53,23 @@ def wire_writer(scope: Scope) -> WireWriter | None:
     if transport is None or not isinstance(protocol, Protocol):
         return None
 
+    # Bound once: this runs for every member of a room on every batch.
+    is_closing = transport.is_closing
+    buffered = transport.get_write_buffer_size
+    write_bytes = transport.write
+    has_close_sent = hasattr(connection, "close_sent")
+    opened = State.OPEN
+
     def write(frame: bytes) -> bool:
         if (
-            protocol.state is not State.OPEN
-            or getattr(connection, "close_sent", False)
-            or transport.is_closing()
+            protocol.state is not opened
+            or (has_close_sent and connection.close_sent)
+            or is_closing()
         ):
             return False
-        if transport.get_write_buffer_size() > MAX_BUFFERED_BYTES:
+        if buffered() > MAX_BUFFERED_BYTES:
             raise BufferError("the peer stopped reading")
-        transport.write(frame)
+        write_bytes(frame)
         return True
 
     return write

@@ -31,6 +31,31 @@ _PART_DELAY_BUCKETS = (
     1.0,
 )
 
+# Chat: a message waits for its batch (up to 100 ms) and the batch's fan-out, so the buckets
+# are fine up to a second.
+_CHAT_DELIVERY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.125,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.0,
+    5.0,
+)
+
 
 class ServerMetrics:
     """The registry /metrics renders, and the few metrics updated as things happen."""
@@ -61,6 +86,22 @@ class ServerMetrics:
             registry=self.registry,
         )
 
+        self.chat_delivery = Histogram(
+            "golive_chat_delivery_seconds",
+            "From a chat message's acceptance to the end of the fan-out of the batch carrying "
+            "it (every member's connection has the frame)",
+            ["channel"],
+            buckets=_CHAT_DELIVERY_BUCKETS,
+            registry=self.registry,
+        )
+        self.chat_fanout = Histogram(
+            "golive_chat_fanout_seconds",
+            "Time to hand one chat batch frame to every member of its room, first slice to last",
+            ["channel"],
+            buckets=_CHAT_DELIVERY_BUCKETS,
+            registry=self.registry,
+        )
+
     def watch_streams(
         self,
         streams: Callable[[], Iterable[StreamHub]],
@@ -81,6 +122,18 @@ class ServerMetrics:
     def part_delay_observer(self, channel: str) -> Callable[[float], None]:
         """The callback a channel's packager reports part delays to."""
         return self.part_delay.labels(channel).observe
+
+    def chat_batch_observer(self, channel: str) -> Callable[[list[float], float], None]:
+        """The callback a channel's chat room reports each delivered batch to."""
+        delivery = self.chat_delivery.labels(channel)
+        fanout = self.chat_fanout.labels(channel)
+
+        def observe(delays: list[float], seconds: float) -> None:
+            for delay in delays:
+                delivery.observe(delay)
+            fanout.observe(seconds)
+
+        return observe
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
