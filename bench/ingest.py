@@ -29,6 +29,7 @@ import contextlib
 import json
 import math
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -238,13 +239,20 @@ def count_live_nginx(nginx: NginxRtmp, k: int) -> int:
 
 
 async def run_level(
-    kind: str, k: int, args: argparse.Namespace, tags: list[Any], source: Path
+    kind: str,
+    k: int,
+    args: argparse.Namespace,
+    tags: list[Any],
+    source: Path,
+    *,
+    profile: bool = True,
 ) -> tuple[LevelResult, Path | None]:
     res = LevelResult(kind, k)
     fv = first_video_ms(tags)
     n_probe = min(k, args.probes)
     server: GoliveServer | NginxRtmp = GoliveServer(k) if kind == "golive" else NginxRtmp()
-    profile: Path | None = None
+    profile_path: Path | None = None
+    profile = profile and profile_here(kind, k, args)
     publishers: list[subprocess.Popen[bytes]] = []
     pacers: list[Pacer] = []
     tasks: list[asyncio.Task[None]] = []
@@ -252,7 +260,7 @@ async def run_level(
     try:
         await asyncio.sleep(2)
         res.rss_idle = tree_rss(server.pid)
-        total_s = args.warmup + args.hold + (25 if profile_here(kind, k, args) else 0) + 10
+        total_s = args.warmup + args.hold + (25 if profile else 0) + 10
         for i in range(n_probe):
             pacer = Pacer(tags, server.rtmp_url(i), audio_lead_ms=AUDIO_LEAD_MS)
             pacers.append(pacer)
@@ -326,8 +334,8 @@ async def run_level(
             else:
                 res.delays_ms += nginx_file_availability(f, SendClock(pacer.log), fv)
 
-        if profile_here(kind, k, args):
-            profile = await run_py_spy(server.pid, k)
+        if profile:
+            profile_path = await run_py_spy(server.pid, k)
     finally:
         stop_publishers(publishers)
         for pacer in pacers:
@@ -337,7 +345,7 @@ async def run_level(
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         server.stop()
-    return res, profile
+    return res, profile_path
 
 
 def profile_here(kind: str, k: int, args: argparse.Namespace) -> bool:
@@ -554,10 +562,47 @@ def report(results: list[LevelResult], args: argparse.Namespace) -> str:
                 ratio_rows,
             )
         )
+    if getattr(args, "repeat", 1) > 1:
+        parts.append(repeat_summary(results))
     notes = [f"{r.server} K={r.k}: {'; '.join(r.notes)}" for r in results if r.notes]
     if notes:
         parts.append("Notes: " + " ".join(notes))
     return "\n\n".join(parts)
+
+
+def repeat_summary(results: list[LevelResult]) -> str:
+    """Median and spread over the repeated runs of each level, and the ratio of the medians
+    (each run's golive and nginx-rtmp were measured back to back)."""
+    rows = []
+    for k in sorted({r.k for r in results}):
+        per: dict[str, list[float]] = {}
+        for r in results:
+            if r.k == k and r.live == r.k:
+                per.setdefault(r.server, []).append(1000 * r.cpu_per_stream_s)
+        g, n = per.get("golive", []), per.get("nginx-rtmp", [])
+        if not g or not n:
+            continue
+        pair_ratios = [a / b for a, b in zip(g, n, strict=False)]
+        rows.append(
+            [
+                str(k),
+                f"{len(g)}",
+                f"{statistics.median(g):.2f} ({min(g):.2f}-{max(g):.2f})",
+                f"{statistics.median(n):.2f} ({min(n):.2f}-{max(n):.2f})",
+                f"{statistics.median(pair_ratios):.2f}x ({min(pair_ratios):.2f}-"
+                f"{max(pair_ratios):.2f})",
+            ]
+        )
+    return md_table(
+        [
+            "K",
+            "runs",
+            "golive CPU ms per stream-s, median (min-max)",
+            "nginx-rtmp, median (min-max)",
+            "golive / nginx-rtmp, median of the runs' ratios (min-max)",
+        ],
+        rows,
+    )
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -568,10 +613,10 @@ async def main_async(args: argparse.Namespace) -> int:
     results: list[LevelResult] = []
     profile: Path | None = None
     t_start = time.time()
-    for k in levels:
+    for k, run in [(k, run) for k in levels for run in range(args.repeat)]:
         for kind in servers:
-            log(f"{kind} K={k}: starting")
-            res, prof = await run_level(kind, k, args, tags, source)
+            log(f"{kind} K={k}: starting (run {run + 1} of {args.repeat})")
+            res, prof = await run_level(kind, k, args, tags, source, profile=run == 0)
             results.append(res)
             profile = prof or profile
             log(
@@ -617,6 +662,15 @@ async def main_async(args: argparse.Namespace) -> int:
             "",
             machine_info(),
             "",
+            "golive runs with its defaults but for two settings: every channel's ladder is "
+            "the passthrough one (the source and the audio-only rendition: what golive offers "
+            "by default for every stream beyond `max_transcoders`, 2; with the default ladder "
+            "the first two streams would be transcoded and the encoders would take the two "
+            "cores), and the per-address RTMP connection cap (10) is lifted, as every "
+            "publisher connects from 127.0.0.1. golive also answers its probes' LL-HLS "
+            "requests over HTTP (about 10 a second each), which nginx-rtmp's probes do not "
+            "cost it (they read its files).",
+            "",
             f"K passthrough publishers of the input, per server, each level on a fresh server: "
             f"{min(args.probes, max(levels))} probe streams are published by the Python pacer "
             f"(exact send times) and followed (golive: blocking reload + preload-hint part "
@@ -656,13 +710,14 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = bench_parser(__doc__)
-    parser.add_argument("--levels", default="1,10,50,100", help="comma-separated K values")
+    parser.add_argument("--levels", default="10,30,100", help="comma-separated K values")
     parser.add_argument("--servers", default="golive,nginx-rtmp")
     parser.add_argument("--hold", type=float, default=30.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
     parser.add_argument("--probes", type=int, default=3, help="paced and followed streams")
     parser.add_argument("--fanout", type=int, default=10, help="RTMP outputs per ffmpeg")
-    parser.add_argument("--profile-at", type=int, default=50, help="K at which to py-spy golive")
+    parser.add_argument("--profile-at", type=int, default=30, help="K at which to py-spy golive")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each level (median)")
     return run_bench(main_async, parser.parse_args())
 
 
