@@ -67,6 +67,9 @@ class Stream:
 
     def __init__(self, ffmpeg: str, **settings: object) -> None:
         Stream.made.append(self)
+        # Supervision timing is under test here, not priority: on a busy test machine a
+        # lowered child would start too slowly for the deadlines below.
+        settings.setdefault("nice", 0)
         self.media = ChannelMedia("demo", "0badc0de")
         self.packager = HlsStreamPackager(
             self.media, part_target=0.2, segment_target=1.0, window_segments=30
@@ -153,6 +156,10 @@ async def test_the_child_runs_below_the_server_s_priority(ffmpeg: str) -> None:
         pid = stream.transcoder.child_pid
         assert pid is not None
         assert os.getpriority(os.PRIO_PROCESS, pid) == expected
+        group = Path(f"/proc/{pid}/autogroup")
+        if nice and Path("/proc/self/autogroup").exists():
+            # The child's session is a scheduling group of its own: it must be lowered too.
+            assert group.read_text().split()[-1] == str(nice)
         stream.end()
         await stream.transcoder.aclose()
 
