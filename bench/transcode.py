@@ -1,29 +1,33 @@
-"""Transcoding benchmark: golive's ladder against plain ffmpeg, capacity, added latency.
+"""Transcoding benchmark: golive's ladder against plain ffmpeg, capacity, overload.
 
 (a) Efficiency. The default ladder for a 1080p30 source (720p, 480p, 360p; libx264 veryfast,
     zerolatency) is run twice on the same input, both paced in real time:
-    - plain ffmpeg: golive's own child command line, its stdin replaced by ``-re -i FILE``
-      and every output by /dev/null: decoding, scaling and encoding only;
+    - plain ffmpeg: golive's own child command line, its stdin replaced by ``-re -an -i FILE``
+      (no audio: golive's child reads a video-only pipe) and every output by /dev/null,
+      started as golive starts its child (own session, same lowered priority);
     - golive: the same file published over RTMP by the benchmarks' Python pacer through
       ``ffmpeg -c copy`` (not counted), and golive's process tree (the server and its ffmpeg
       child) measured: ingest, FLV to and from the child, packaging of five renditions.
-    CPU seconds per media second are measured over the same steady-state window of each run;
-    their ratio is the price of doing it inside golive (target: at most 1.05). Speed: plain
-    ffmpeg once more as fast as it can go (media seconds per wall second), and golive's own
-    measure of its encoder (output media time per wall second) while live.
+    CPU seconds per MEDIA second are measured over the steady-state window of each run (plain
+    ffmpeg's media time from its ``-progress``, golive's from the parts of its slowest
+    encoded rendition): ``-re`` lets a plain ffmpeg that fell behind catch up at 1.05x, so CPU
+    per wall second charged it for up to 5 % more media than golive. Their ratio is the
+    price of doing it inside golive (target: at most 1.05), over alternated pairs of runs.
 (b) Added latency. During golive's run, one client per rendition follows the live edge with
-    LL-HLS blocking requests and records when each part appears. Renditions have the same
-    parts (same frames, same times), so the same part's arrival in an encoded rendition minus
-    its arrival in the source is the latency transcoding adds (target: at most 300 ms).
-(c) Capacity. N copies of the shared 720p30 input published at once to one golive, each
-    transcoded with the default ladder (the source, 480p and 360p: three video rungs; 720p is
-    skipped at the source's size), for N = 1, 2, ... A stream is sustained when after the
-    warm-up no rendition was shed, every encoded rendition stays within 1 s of the source's
-    live edge without drifting away (at most 0.3 s more at the end of the window than at its
-    start), and golive's encoder speed stays at real time (median >= 0.98x); the figure is
-    the largest N where every stream was.
+    LL-HLS blocking requests and records when each part appears; the same part's arrival in
+    an encoded rendition minus its arrival in the source (target: at most 300 ms).
+(c) Capacity. N copies of the shared 720p30 input published at once to one golive with
+    ``max_transcoders`` 0 (no cap: the question is what the machine encodes), each with the
+    default ladder (source, 480p, 360p; 720p is skipped at the source's size), N = 1, 2, ...
+    until one is not sustained (see ``capacity_trial``). ``--sustain K --trial-seconds 600``
+    runs only K streams for ten minutes.
+(d) Overload. capacity + 2 streams (or ``--overload-streams``), once with golive's default
+    ``max_transcoders`` (2: the rest are served passthrough) and once without a cap (the
+    children fall behind and shed renditions): what the server did, and the delay of stream
+    0's source parts (target p95 < 100 ms from the send of the part's last frame).
 
-Usage: .venv/bin/python bench/transcode.py [--seconds 36] [--repeat 3] [--trial-seconds 40] [--max-streams 8] [--no-doc]
+Usage: .venv/bin/python bench/transcode.py [--seconds 36] [--repeat 3] [--trial-seconds 40]
+    [--max-streams 8] [--sections aco] [--overload-streams N] [--sustain K] [--no-doc]
 """
 
 from __future__ import annotations
