@@ -83,6 +83,7 @@ SPEC_1080 = InputSpec(seconds=40, size="1920x1080", video_kbps=6000)
 SPEC_720 = InputSpec()  # the input every benchmark shares: 720p30, 3 Mbps, GOP 1 s
 AUDIO_LEAD_MS = 25  # as bench/latency.py: keeps ffmpeg's interleaving from delaying video
 WARMUP_S = 6.0
+REAL_TIME = 0.97  # media seconds per wall second for a run of (a) to count
 LADDER_JSON = json.dumps(
     [
         {
@@ -507,9 +508,14 @@ def spread(values: list[float], digits: int = 3) -> str:
 def report_a(
     plain: list[dict[str, Any]], golive: list[dict[str, Any]], fast: dict[str, float]
 ) -> str:
-    ratios = [
-        g["cpu_per_media_s"] / p["cpu_per_media_s"] for p, g in zip(plain, golive, strict=True)
+    # A pair counts only when both sides kept real time over the window: a side that fell
+    # behind was short of CPU, and CPU per media second measured then is not the work's.
+    pairs = [
+        (p, g)
+        for p, g in zip(plain, golive, strict=True)
+        if min(p["media_rate"], g["media_rate"]) >= REAL_TIME
     ]
+    ratios = [g["cpu_per_media_s"] / p["cpu_per_media_s"] for p, g in pairs] or [float("nan")]
     ratio = percentile(ratios, 50)
     rows = [
         [
@@ -544,8 +550,16 @@ def report_a(
             ),
             "",
             f"Medians of {len(golive)} runs of each, alternated (plain, golive, plain, ...), "
-            "spread (min-max) in brackets; the ratio is the median of the "
-            f"{len(golive)} pairs' ratios. Each run is measured over its steady-state window "
+            "spread (min-max) in brackets; the ratio is the median of the ratios of the "
+            f"{len(pairs)} of {len(golive)} pairs where both sides kept real time (at least "
+            f"{REAL_TIME}x media per wall second; a side short of CPU does not measure the "
+            "work). Per pair: "
+            + ", ".join(
+                f"{g['cpu_per_media_s'] / p['cpu_per_media_s']:.3f}"
+                f" (rates {p['media_rate']:.2f}/{g['media_rate']:.2f})"
+                for p, g in zip(plain, golive, strict=True)
+            )
+            + ". Each run is measured over its steady-state window "
             f"({golive[0]['window']:.0f} s). Of golive's, the server process itself (Python: "
             "RTMP ingest, FLV to and from the child, packaging, HTTP) used "
             f"{fmt(percentile([r['server_cores'] for r in golive], 50), 3)} cores; the rest is "
