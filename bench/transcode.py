@@ -266,7 +266,11 @@ async def wait_for_variants(client: httpx.AsyncClient, base: str, names: list[st
     deadline = time.monotonic() + 30
     text = ""
     while time.monotonic() < deadline:
-        r = await client.get(f"{base}/index.m3u8")
+        try:
+            r = await client.get(f"{base}/index.m3u8")
+        except httpx.HTTPError:  # a kept-alive connection the server closed meanwhile
+            await asyncio.sleep(0.2)
+            continue
         text = r.text
         if r.status_code == 200 and all(f"{n}/index.m3u8" in text for n in names):
             return text
