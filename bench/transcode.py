@@ -412,7 +412,10 @@ async def capacity_trial(
         pacers = [await pace(tags, server.rtmp_url(i), seconds + 5) for i in range(n)]
         follow: asyncio.Task[None] | None = None
         try:
-            async with httpx.AsyncClient(timeout=20) as client:
+            # Idle connections are dropped well before the server's keep-alive timeout, so that a
+            # request never goes out on one the server is closing (httpx.ReadError).
+            limits = httpx.Limits(keepalive_expiry=0.5)
+            async with httpx.AsyncClient(timeout=20, limits=limits) as client:
                 names = [name for name, _ in server.channels]
                 bases = [f"{server.http}/live/{name}" for name in names]
                 for base in bases:
