@@ -409,7 +409,8 @@ async def capacity_trial(
     fv = first_video_ms(tags)
     env = transcoding_env(max_transcoders)
     with GoliveServer(n, env=env) as server:
-        pacers = [await pace(tags, server.rtmp_url(i), seconds + 5) for i in range(n)]
+        # Paced long enough for any waiting below; stopped explicitly at the end.
+        pacers = [await pace(tags, server.rtmp_url(i), seconds + 60) for i in range(n)]
         follow: asyncio.Task[None] | None = None
         try:
             # Idle connections are dropped well before the server's keep-alive timeout, so that a
@@ -427,8 +428,9 @@ async def capacity_trial(
                     if enc:
                         # Overloaded, a stream may have shed a rendition already: that shows
                         # below (missing rendition: infinite lag; shed count at the end).
+                        left = max(0.0, pacers[0][0].log.t0 + 2 * WARMUP_S - time.time())
                         with contextlib.suppress(RuntimeError):
-                            await wait_for_variants(client, base, ["480p", "360p"], timeout=10)
+                            await wait_for_variants(client, base, ["480p", "360p"], timeout=left)
                 follower = LlHlsFollower(client, server.playlist_url(0), poll_segments=False)
                 window_start = time.time()
                 follow = asyncio.create_task(follower.run(window_start + seconds))
