@@ -498,6 +498,7 @@ class GoliveServer:
                     hw_device=s.transcode_hw_device,
                 ),
                 max_lag=s.transcode_max_lag,
+                nice=s.transcode_nice,
             ),
         )
         return [packager] if transcoder is None else [packager, transcoder]

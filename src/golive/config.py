@@ -424,6 +424,15 @@ class Settings(BaseSettings):
         description="Seconds an encoder may fall behind real time before the most expensive "
         "rendition is shed.",
     )
+    transcode_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How many nice steps below the server its ffmpeg children run: when "
+        "encoding wants more CPU than there is, the server (ingest, packaging of the source "
+        "rendition, HTTP) is served first and the encoders fall behind and shed renditions. "
+        "0: same priority.",
+    )
     max_transcoders: int = Field(
         default=2,
         ge=0,

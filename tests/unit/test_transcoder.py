@@ -67,6 +67,9 @@ class Stream:
 
     def __init__(self, ffmpeg: str, **settings: object) -> None:
         Stream.made.append(self)
+        # Supervision timing is under test here, not priority: on a busy test machine a
+        # lowered child would start too slowly for the deadlines below.
+        settings.setdefault("nice", 0)
         self.media = ChannelMedia("demo", "0badc0de")
         self.packager = HlsStreamPackager(
             self.media, part_target=0.2, segment_target=1.0, window_segments=30
@@ -140,6 +143,29 @@ async def test_renditions_follow_the_source_and_the_child_is_reaped(ffmpeg: str)
         os.waitpid(pid, os.WNOHANG)  # reaped already: not our child any more
     assert not stream.health.running and stream.health.restarts == 0
     assert stream.slowest_call < 0.05
+
+
+async def test_the_child_runs_below_the_server_s_priority(ffmpeg: str) -> None:
+    # Transcoding that wants more CPU than there is must not starve the server, which
+    # packages the source rendition: the kernel serves the lower-priority child last.
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    for nice, expected in ((7, min(19, ours + 7)), (0, ours)):
+        stream = Stream(ffmpeg, nice=nice)
+        await stream.play(0.5, speed=4)
+        await wait_for(lambda s=stream: s.transcoder.child_pid is not None)
+        pid = stream.transcoder.child_pid
+        assert pid is not None
+        assert os.getpriority(os.PRIO_PROCESS, pid) == expected
+        group = Path(f"/proc/{pid}/autogroup")
+        if nice and Path("/proc/self/autogroup").exists():
+            # The child's session is a scheduling group of its own: it must be lowered too.
+            assert group.read_text().split()[-1] == str(nice)
+        stream.end()
+        await stream.transcoder.aclose()
+
+
+def test_the_default_child_priority_is_lower_than_the_server_s() -> None:
+    assert TranscoderSettings(ffmpeg="ffmpeg").nice == 10
 
 
 async def test_a_killed_child_is_replaced_and_renditions_go_on_after_a_discontinuity(

@@ -4,6 +4,9 @@ Everything is non-blocking on the event loop: stdin is an asyncio write transpor
 buffer the caller watches (and sheds on); every output pipe is an asyncio read pipe whose
 bytes go straight to a callback. The child gets its own session (a Ctrl-C in the server's
 terminal is the server's to handle, not ffmpeg's) and dies with the server (PDEATHSIG).
+It runs ``nice`` steps below the server (its own priority and its session's autogroup): when encoding wants more CPU than the machine has,
+the kernel gives it to the server first, so the source rendition (ingest and packaging in
+the server process) stays on time while the encoders fall behind and get shed.
 Whatever happens, the process is waited for: no zombies.
 """
 
@@ -18,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 from golive.transcode.parent_death import child_preexec
 
-__all__ = ["FfmpegChild"]
+__all__ = ["FfmpegChild", "child_setup"]
 
 log = logging.getLogger("golive.transcode")
 
@@ -50,6 +53,25 @@ class _OutputPipe(asyncio.Protocol):
             self._on_eof(self._index)
 
 
+def child_setup(nice: int) -> Callable[[], None] | None:
+    """What runs in the child before exec: lower its priority, tie its life to ours."""
+    die_with_parent = child_preexec()
+    if nice <= 0:
+        return die_with_parent
+
+    def run() -> None:
+        os.nice(nice)
+        # With the kernel's autogroups, the child's new session is a scheduling group of its
+        # own, weighed against the server's as a whole: its members' nice values alone would
+        # not lower it. The group gets the same nice (raising it needs no privilege).
+        with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
+            group.write(str(nice))
+        if die_with_parent is not None:
+            die_with_parent()
+
+    return run
+
+
 class FfmpegChild:
     """A running transcoder process. Create it with :meth:`spawn`."""
 
@@ -75,8 +97,12 @@ class FfmpegChild:
         on_data: OutputCallback,
         on_eof: EofCallback,
         log_extra: dict[str, object] | None = None,
+        nice: int = 0,
     ) -> FfmpegChild:
-        """Start the child; ``build_argv`` gets the child's output descriptors, in order."""
+        """Start the child; ``build_argv`` gets the child's output descriptors, in order.
+
+        ``nice``: how many steps below this process's priority the child runs (0: the same).
+        """
         loop = asyncio.get_running_loop()
         pipes = [os.pipe() for _ in range(outputs)]
         write_fds = [w for _, w in pipes]
@@ -87,7 +113,7 @@ class FfmpegChild:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=write_fds,
-                preexec_fn=child_preexec(),
+                preexec_fn=child_setup(nice),
                 start_new_session=True,
             )
         except BaseException:

@@ -74,6 +74,7 @@ class TranscoderSettings:
     max_restarts: int = 5  # child deaths within restart_window before giving up
     restart_window: float = 60.0
     stop_grace: float = 2.0  # seconds a draining child gets before it is killed
+    nice: int = 10  # priority steps the child runs below the server (the source comes first)
 
 
 @dataclass(slots=True)
@@ -288,6 +289,7 @@ class StreamTranscoder:
                 on_data=functools.partial(self._on_data, gen),
                 on_eof=functools.partial(self._on_eof, gen),
                 log_extra=self._log_extra,
+                nice=settings.nice,
             )
         except Exception as exc:
             log.error("cannot start ffmpeg (%s): %s", settings.ffmpeg, exc, extra=self._log_extra)
