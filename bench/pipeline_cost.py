@@ -2,7 +2,8 @@
 
 The bench input is turned once into the bytes an RTMP publisher sends (handshake, connect,
 publish, then every FLV tag as an RTMP message in 4096-byte chunks, as ffmpeg and OBS send
-them), and fed to golive's own pipeline in 16 KiB reads: the RTMP session (sans-I/O), the FLV
+them), and fed to golive's own pipeline in 16 KiB reads (``--read``): the RTMP session
+(sans-I/O), the FLV
 demuxer, the publisher session, the stream hub and the packager with golive's default outputs
 for a passthrough stream (source + audio-only rendition). CPU time (process time, one thread)
 is reported per second of media, for each stage cumulatively, so the cost of every layer shows:
@@ -49,7 +50,6 @@ from golive.packager.hls_stream import HlsStreamPackager
 from golive.store.live_window import ChannelMedia
 
 CHUNK = 4096
-READ = 16384
 KEY = "pipelinecostkey-abcdefghijklmnopqrstuvwxyz"
 
 
@@ -88,7 +88,9 @@ def publisher_bytes(seconds: float) -> tuple[bytes, bytes, int]:
         offset += loop_ms
 
 
-def run_once(stage: str, seconds: float, profile: cProfile.Profile | None = None) -> float:
+def run_once(
+    stage: str, seconds: float, profile: cProfile.Profile | None = None, read: int = 16384
+) -> float:
     """CPU seconds per media second of one stage of the pipeline."""
     head, media, media_ms = publisher_bytes(seconds)
     session = RtmpServerSession(allowed_apps=("live",))
@@ -125,8 +127,8 @@ def run_once(stage: str, seconds: float, profile: cProfile.Profile | None = None
     if profile is not None:
         profile.enable()
     start = time.process_time()
-    for pos in range(0, len(media), READ):
-        events = session.receive_data(media[pos : pos + READ])
+    for pos in range(0, len(media), read):
+        events = session.receive_data(media[pos : pos + read])
         session.data_to_send()
         if not demux:
             continue
@@ -159,6 +161,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="media seconds per run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile the whole pipeline")
+    parser.add_argument(
+        "--read", type=int, default=16384, help="bytes per read (a socket's: 1400 to 64 KiB)"
+    )
     args = parser.parse_args()
     if args.profile:
         prof = cProfile.Profile()
@@ -171,7 +176,7 @@ def main() -> int:
     print("|---|---|")
     medians = {}
     for stage in ("rtmp", "+demux", "+source", "+package"):
-        runs = [run_once(stage, args.seconds) * 1000 for _ in range(args.repeat)]
+        runs = [run_once(stage, args.seconds, read=args.read) * 1000 for _ in range(args.repeat)]
         medians[stage] = med = statistics.median(runs)
         print(f"| {stage} | {med:.2f} ({min(runs):.2f}-{max(runs):.2f}) |")
     source = medians["+source"] - medians["+demux"]
