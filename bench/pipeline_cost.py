@@ -3,9 +3,8 @@
 The bench input is turned once into the bytes an RTMP publisher sends (handshake, connect,
 publish, then every FLV tag as an RTMP message in 4096-byte chunks, as ffmpeg and OBS send
 them), and fed to golive's own pipeline in 16 KiB reads (``--read``): the RTMP session
-(sans-I/O), the FLV
-demuxer, the publisher session, the stream hub and the packager with golive's default outputs
-for a passthrough stream (source + audio-only rendition). CPU time (process time, one thread)
+(sans-I/O), the FLV demuxer, the publisher session, the stream hub and the packager with
+golive's default outputs for a passthrough stream (source + audio-only rendition). CPU time (process time, one thread)
 is reported per second of media, for each stage cumulatively, so the cost of every layer shows:
 
     rtmp        session.receive_data only
