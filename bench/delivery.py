@@ -21,13 +21,19 @@ it receives (the same delta playlist the players get) and its new part into a tm
 its players do the equivalent: at that notification each fetches the playlist file, records
 the receipt, then fetches the part, as golive's players do after a blocking answer.
 
+Both cores (``--servers golive2``, ``edge``): ``golive2`` runs two golive processes, each with
+its own copy of the stream, and splits the players between them: the upper bound of several
+origin workers each holding a replica of the live window (what the replica costs, one copy of
+each part per worker, is left out). ``edge`` puts nginx (2 workers, proxy_cache with
+proxy_cache_lock) in front of one golive, the players asking nginx.
+
 The golive origin runs with its defaults except the transcode ladder (``--ladder passthrough``,
 the default here): the default ladder starts an encoder (~1 core) whose CPU would compete with
 the origin and the load generators on this 2-core machine; delivery of the source rendition
 is the same either way. ``--ladder default`` runs golive's default ladder.
 
 Usage: .venv/bin/python bench/delivery.py [--players 250,500,1000,2000] [--seconds 20]
-       [--procs 2] [--servers golive,nginx] [--edge] [--no-doc]
+       [--procs 2] [--servers golive,nginx,golive2,edge] [--no-doc]
 """
 
 from __future__ import annotations
@@ -460,16 +466,23 @@ def server_cpu(pids: list[int]) -> float:
     return total
 
 
+@dataclass
+class Target:
+    """One server the players of a level are spread over, with the probe that follows it."""
+
+    port: int
+    playlist: str  # "" for nginx: its players are told what to fetch
+    media_prefix: str
+    nginx: bool
+    probe: Probe
+    pids: list[int]
+
+
 async def run_level(
     name: str,
     players: int,
+    targets: list[Target],
     *,
-    port: int,
-    playlist: str,
-    media_prefix: str,
-    nginx: bool,
-    probe: Probe,
-    server_pids: list[int],
     procs: int,
     warmup: float,
     seconds: float,
@@ -477,14 +490,16 @@ async def run_level(
     start = time.monotonic()
     measure_from = start + warmup
     until = measure_from + seconds
+    procs = max(procs, len(targets))
     counts = [players // procs + (1 if i < players % procs else 0) for i in range(procs)]
-    workers = []
-    for n in counts:
+    workers: list[tuple[Target, int, asyncio.subprocess.Process]] = []
+    for i, n in enumerate(counts):
+        target = targets[i % len(targets)]
         spec = {
-            "port": port,
-            "playlist": playlist,
-            "media_prefix": media_prefix,
-            "nginx": nginx,
+            "port": target.port,
+            "playlist": target.playlist,
+            "media_prefix": target.media_prefix,
+            "nginx": target.nginx,
             "players": n,
             "measure_from": measure_from,
             "until": until,
@@ -498,25 +513,30 @@ async def run_level(
             stdout=asyncio.subprocess.PIPE,
             limit=2**28,
         )
-        workers.append(proc)
-    for proc in workers:
+        workers.append((target, n, proc))
+    for _, _, proc in workers:
         assert proc.stdout is not None
         await asyncio.wait_for(proc.stdout.readline(), warmup + 30)
-    if nginx:
-        probe.listeners = [p.stdin for p in workers if p.stdin is not None]
+    for target in targets:
+        if target.nginx:
+            target.probe.listeners = [
+                p.stdin for t, _, p in workers if t is target and p.stdin is not None
+            ]
+    pids = [pid for t in targets for pid in t.pids]
     await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
-    cpu0 = server_cpu(server_pids)
+    cpu0 = server_cpu(pids)
     busy0 = psutil.cpu_times()
     t0 = time.monotonic()
     await asyncio.sleep(max(0.0, until - time.monotonic()))
-    cpu1 = server_cpu(server_pids)
+    cpu1 = server_cpu(pids)
     busy1 = psutil.cpu_times()
     t1 = time.monotonic()
-    probe.listeners = []
+    for target in targets:
+        target.probe.listeners = []
     level = Level(name, players)
-    receipts: dict[tuple[int, int], list[float]] = {}
     loadgen_cpu = 0.0
-    for proc in workers:
+    per_target: dict[int, tuple[int, dict[tuple[int, int], list[float]]]] = {}
+    for target, n, proc in workers:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         await proc.wait()
@@ -524,8 +544,10 @@ async def run_level(
         level.req_s += out["requests"] / seconds
         level.errors += out["errors"]
         loadgen_cpu += out["cpu"]
+        count, receipts = per_target.setdefault(id(target), (0, {}))
         for m, p, times in out["receipts"]:
             receipts.setdefault((m, p), []).extend(times)
+        per_target[id(target)] = (count + n, receipts)
     wall = t1 - t0
     level.server_cpu = 100 * (cpu1 - cpu0) / wall
     level.loadgen_cpu = 100 * loadgen_cpu / (until - start)  # includes connecting
@@ -533,19 +555,21 @@ async def run_level(
     idle1 = busy1.idle + getattr(busy1, "iowait", 0.0)
     total = sum(busy1) - sum(busy0)
     level.machine_cpu = 100 * (psutil.cpu_count() or 1) * (1 - (idle1 - idle0) / total)
-    # Parts first seen inside the window, early enough that every player had 1 s to get them.
-    for key, first in sorted(probe.seen.items()):
-        if not measure_from <= first <= until - 1.0:
-            continue
-        times = receipts.get(key, [])
-        ref = min([first, *times])
-        delays = [t - ref for t in times]
-        level.parts += 1
-        level.delays += delays
-        missing = max(0, players - len(times))
-        level.missing += missing
-        if missing or (delays and max(delays) > LATE_S):
-            level.late += 1
+    for target in targets:
+        n_players, receipts = per_target.get(id(target), (0, {}))
+        # Parts first seen inside the window, early enough that every player had 1 s for them.
+        for key, first in sorted(target.probe.seen.items()):
+            if not measure_from <= first <= until - 1.0:
+                continue
+            times = receipts.get(key, [])
+            ref = min([first, *times])
+            delays = [t - ref for t in times]
+            level.parts += 1
+            level.delays += delays
+            missing = max(0, n_players - len(times))
+            level.missing += missing
+            if missing or (delays and max(delays) > LATE_S):
+                level.late += 1
     return level
 
 
@@ -566,84 +590,92 @@ async def wait_live(http: str, path: str, timeout: float) -> None:
     raise TimeoutError(f"{path} did not go live")
 
 
+async def start_origin(args: argparse.Namespace, source: Path) -> tuple[GoliveServer, Any]:
+    golive = GoliveServer(1, passthrough=args.ladder == "passthrough")
+    golive.start()
+    publishers = start_publishers([golive.rtmp_url(0)], source, 1)
+    return golive, publishers
+
+
 async def main_async(args: argparse.Namespace) -> int:
     source = ensure_input()
     levels = [int(x) for x in args.players.split(",") if x.strip()]
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     results: list[Level] = []
-    golive = GoliveServer(1, passthrough=args.ladder == "passthrough")
-    golive.start()
-    publishers = start_publishers([golive.rtmp_url(0)], source, 1)
+    origins: list[tuple[GoliveServer, Any]] = []
+    probes: list[Probe] = []
+    tasks: list[asyncio.Task[None]] = []
     shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
     mirror = Path(tempfile.mkdtemp(prefix="delivery-hls-", dir=shm))
-    playlist = f"/live/{golive.channels[0][0]}/source/index.m3u8"
-    probe = Probe(golive.http, playlist, mirror)
-    probe_task: asyncio.Task[None] | None = None
     edge: Nginx | None = None
     static: Nginx | None = None
     try:
-        await wait_live(golive.http, playlist, 30)
-        probe_task = asyncio.create_task(probe.run(time.monotonic() + 3600))
+        # The second origin (its own copy of the stream) stands in for a second worker
+        # process holding a replica of the live window (the both-cores plan).
+        for i in range(2 if "golive2" in servers else 1):
+            golive, publishers = await start_origin(args, source)
+            origins.append((golive, publishers))
+            playlist = f"/live/{golive.channels[0][0]}/source/index.m3u8"
+            await wait_live(golive.http, playlist, 30)
+            probe = Probe(golive.http, playlist, mirror if i == 0 else None)
+            probes.append(probe)
+            tasks.append(asyncio.create_task(probe.run(time.monotonic() + 3600)))
         await asyncio.sleep(2)
-        token = re.search(rb"([0-9a-f]{8})/\d+\.\d+\.m4s", (await _get(golive.http, playlist)))
-        assert token is not None
-        base = playlist.rsplit("/", 1)[0] + "/"
+
+        def origin_target(i: int) -> Target:
+            golive = origins[i][0]
+            playlist = probes[i].path
+            base = playlist.rsplit("/", 1)[0] + "/"
+            return Target(golive.http_port, playlist, base, False, probes[i], [golive.pid])
+
         if "nginx" in servers:
             static = Nginx(root=mirror)
             static.start()
-        if args.edge:
-            edge = Nginx(origin=golive.http_port, workers=2)
+        if "edge" in servers:
+            edge = Nginx(origin=origins[0][0].http_port, workers=2)
             edge.start()
         for n in levels:
-            for name in servers + (["edge"] if args.edge else []):
+            for name in servers:
                 if name == "golive":
-                    port, pl, prefix, pids, nginx = (
-                        golive.http_port,
-                        playlist,
-                        base,
-                        [golive.pid],
-                        False,
-                    )
+                    targets = [origin_target(0)]
+                elif name == "golive2":
+                    targets = [origin_target(0), origin_target(1)]
                 elif name == "nginx":
                     assert static is not None
-                    port, pl, prefix, pids, nginx = static.port, "", "", [static.pid], True
+                    targets = [Target(static.port, "", "", True, probes[0], [static.pid])]
                 else:
                     assert edge is not None
-                    port, pl, prefix, pids, nginx = (
-                        edge.port,
-                        playlist,
-                        base,
-                        [edge.pid, golive.pid],
-                        False,
-                    )
+                    t = origin_target(0)
+                    targets = [
+                        Target(
+                            edge.port,
+                            t.playlist,
+                            t.media_prefix,
+                            False,
+                            probes[0],
+                            [edge.pid, *t.pids],
+                        )
+                    ]
                 log(f"{name}: {n} players")
                 level = await run_level(
-                    name,
-                    n,
-                    port=port,
-                    playlist=pl,
-                    media_prefix=prefix,
-                    nginx=nginx,
-                    probe=probe,
-                    server_pids=pids,
-                    procs=args.procs,
-                    warmup=args.warmup,
-                    seconds=args.seconds,
+                    name, n, targets, procs=args.procs, warmup=args.warmup, seconds=args.seconds
                 )
                 results.append(level)
                 log(" | ".join(level.row()) + f" | missing {level.missing}")
                 await asyncio.sleep(2)
     finally:
-        probe.stop = True
-        if probe_task is not None:
-            probe_task.cancel()
+        for probe in probes:
+            probe.stop = True
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(BaseException):
-                await probe_task
-        stop_publishers(publishers)
+                await task
         for server in (edge, static):
             if server is not None:
                 server.stop()
-        golive.stop()
+        for golive, publishers in origins:
+            stop_publishers(publishers)
+            golive.stop()
         shutil.rmtree(mirror, ignore_errors=True)
     report(args, results)
     return 0
@@ -679,12 +711,16 @@ def main() -> int:
         return 0
     parser = bench_parser(__doc__)
     parser.add_argument("--players", default="250,500,1000,2000")
-    parser.add_argument("--servers", default="golive,nginx")
+    parser.add_argument(
+        "--servers",
+        default="golive,nginx",
+        help="golive, nginx (static files on tmpfs), golive2 (two origin processes, players "
+        "split), edge (nginx proxy_cache, 2 workers, in front of golive)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
     parser.add_argument("--ladder", choices=["passthrough", "default"], default="passthrough")
-    parser.add_argument("--edge", action="store_true", help="also: nginx caching edge (2 workers)")
     args = parser.parse_args()
     return run_bench(main_async, args)
 
