@@ -235,6 +235,15 @@ async def test_sixty_megabyte_body_without_a_token_is_refused_unread(tmp_path: P
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
 
 
+async def test_media_request_declaring_a_large_body_is_refused_unread(tmp_path: Path) -> None:
+    async with running_server(tmp_path / "data") as server:
+        # Media requests take the lean path; one with a body still meets the body limit.
+        head = b"GET /live/utc HTTP/1.1\r\nHost: x\r\ncontent-length: 62914560\r\n\r\n"
+        answer = await raw_request(server, head, b"x")
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"x-content-type-options: nosniff" in answer
+
+
 async def test_chunked_body_over_the_limit_is_cut_off(tmp_path: Path) -> None:
     async with running_server(tmp_path / "data") as server, http_client(server) as client:
         sent = 0
@@ -343,8 +352,12 @@ async def test_every_response_carries_the_security_headers(tmp_path: Path) -> No
         page = await client.get("/login")
         csp = page.headers["content-security-policy"]
         assert "connect-src 'self';" in csp and "ws:" not in csp and "wss:" not in csp
-        for path in ("/static/site.css", "/static/no-such-file.css", "/healthz", "/no/such/path"):
-            r = await client.get(path)
+        paths = ("/static/site.css", "/static/no-such-file.css", "/healthz", "/no/such/path")
+        # Media (the lean path in front of the site): an answer, an error, a preflight.
+        media = ("/live/utc", "/live/nobody/source/index.m3u8", "OPTIONS /live/x/index.m3u8")
+        for path in paths + media:
+            method, _, target = path.rpartition(" ")
+            r = await client.request(method or "GET", target)
             for name in (
                 "content-security-policy",
                 "x-content-type-options",

@@ -28,8 +28,9 @@ from starlette.types import ASGIApp
 from golive.http.client_address import TrustedProxies
 from golive.http.forwarded_client import ForwardedClient
 from golive.http.live_media import LiveMediaEndpoint
+from golive.http.media_fast_path import MediaFastPath
 from golive.http.request_body_limit import RequestBodyLimit
-from golive.http.request_metrics import RequestMetrics
+from golive.http.request_metrics import Observe, RequestMetrics
 from golive.http.response_security_headers import ResponseSecurityHeaders
 from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.web import security_headers
@@ -66,10 +67,10 @@ def create_app(
     thumbnails: ThumbnailEndpoint | None = None,
     trusted_proxies: Callable[[], TrustedProxies] = TrustedProxies,
     max_request_body: Callable[[], int] = lambda: DEFAULT_MAX_REQUEST_BODY,
-) -> Starlette:
+) -> ASGIApp:
     """Build the HTTP origin around a LiveStore; the API, metrics and the site's pages
     (home, accounts, dashboard, chat socket: http/web/, http/chat_socket.py) are
-    optional parts."""
+    optional parts. Media requests take a lean path in front of it (http/media_fast_path.py)."""
     media = media or LiveMediaEndpoint(store)
     web = web_dir()
     watch_page = web / "watch.html"
@@ -138,14 +139,14 @@ def create_app(
         Middleware(ResponseSecurityHeaders, headers=security_headers()),
         Middleware(ForwardedClient, trusted=trusted_proxies),
     ]
+    count_request: Observe | None = None
     if metrics is not None:
-        observe = metrics.http_requests
-        middleware.append(
-            Middleware(
-                RequestMetrics,
-                observe=lambda route, method, status: observe.labels(route, method, status).inc(),
-            )
-        )
+        counter = metrics.http_requests
+
+        def count_request(route: str, method: str, status: int) -> None:
+            counter.labels(route, method, status).inc()
+
+        middleware.append(Middleware(RequestMetrics, observe=count_request))
 
     # Innermost of ours: bodies are bounded, and refused unauthenticated API writes counted.
     middleware.append(
@@ -163,10 +164,17 @@ def create_app(
             )
         return PlainTextResponse("Method Not Allowed" if status == 405 else "Not Found", status)
 
-    return Starlette(
+    site = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={404: not_routed, 405: not_routed},
+    )
+    return MediaFastPath(
+        site,
+        media,
+        security_headers=security_headers(),
+        trusted_proxies=trusted_proxies,
+        observe=count_request,
     )
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -45,10 +46,54 @@ NO_CACHE = "no-cache"
 # Waiting for a stream that is starting (first segment not yet complete).
 _STARTUP_WAIT = 6.0
 
+Headers = list[tuple[bytes, bytes]]
 
-def _error(status: int, message: str) -> Response:
-    headers = {**CORS, "cache-control": NO_CACHE}
-    return Response(message + "\n", status_code=status, media_type="text/plain", headers=headers)
+
+def _headers(content_type: str, cache_control: str) -> Headers:
+    """A response's headers, encoded once (content-length is added when sent)."""
+    fields = {"content-type": content_type, **CORS, "cache-control": cache_control}
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in fields.items()]
+
+
+_MEDIA_HEADERS = _headers(MEDIA_TYPE, IMMUTABLE)
+_LIVE_PLAYLIST_HEADERS = _headers(PLAYLIST_TYPE, LIVE_PLAYLIST)
+_MPD_HEADERS = _headers(MPD_TYPE, LIVE_PLAYLIST)
+_ERROR_HEADERS = _headers("text/plain; charset=utf-8", NO_CACHE)
+_UTC_HEADERS = _headers("text/plain; charset=utf-8", "no-store")
+_OPTIONS_HEADERS = [
+    *((name.encode("latin-1"), value.encode("latin-1")) for name, value in CORS.items()),
+    (b"access-control-max-age", b"86400"),
+]
+_blocking_headers: dict[int, Headers] = {}
+
+
+def _blocking_playlist_headers(target: int) -> Headers:
+    # Once a requested part exists, this URL always yields this playlist: cacheable.
+    headers = _blocking_headers.get(target)
+    if headers is None:
+        cache = f"public, max-age={max(2, 3 * target)}"
+        headers = _blocking_headers[target] = _headers(PLAYLIST_TYPE, cache)
+    return headers
+
+
+@dataclass(slots=True)
+class MediaAnswer:
+    """What a media request is answered: status, headers (without content-length) and a body,
+    or a stream of chunks for a segment that is still growing."""
+
+    status: int
+    headers: Headers
+    body: bytes | memoryview = b""
+    stream: AsyncIterator[bytes] | None = None
+
+
+def _error(status: int, message: str) -> MediaAnswer:
+    return MediaAnswer(status, _ERROR_HEADERS, (message + "\n").encode())
+
+
+def _media(data: bytes | memoryview) -> MediaAnswer:
+    # Parts are views into their segment's buffer: sent as they are, without a copy.
+    return MediaAnswer(200, _MEDIA_HEADERS, data)
 
 
 class LiveMediaEndpoint:
@@ -59,27 +104,60 @@ class LiveMediaEndpoint:
         self.viewers = viewers
         self.waiting = 0  # requests blocked until a playlist or part exists (a metric)
 
-    def _count_viewer(self, request: Request, channel: str, stream_token: str) -> None:
+    def _count_viewer(
+        self,
+        query: Mapping[str, str],
+        headers: Sequence[tuple[bytes, bytes]],
+        client: str,
+        channel: str,
+        stream_token: str,
+    ) -> None:
         """Players reload a media playlist (DASH: the MPD) all along: each is a viewer."""
         viewers = self.viewers
         if viewers is None:
             return
-        client = request.client.host if request.client is not None else ""
-        headers = request.headers
-        sid = session_id(
-            request.query_params.get("CMCD"),
-            headers.get("cmcd-session"),
-            client,
-            headers.get("user-agent", ""),
-        )
+        cmcd_session: str | None = None
+        user_agent = ""
+        # Like Starlette's Headers.get: the first field of each name.
+        for name, value in headers:
+            if name == b"cmcd-session" and cmcd_session is None:
+                cmcd_session = value.decode("latin-1")
+            elif name == b"user-agent" and not user_agent:
+                user_agent = value.decode("latin-1")
+        sid = session_id(query.get("CMCD"), cmcd_session, client, user_agent)
         viewers.seen(channel, stream_token, sid)
 
     async def handle(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return Response(status_code=204, headers={**CORS, "access-control-max-age": "86400"})
-        if request.url.path == UTC_PATH:
+        """The Starlette route (requests the lean path in front leaves to the full stack)."""
+        answer = await self.answer(
+            request.method,
+            request.url.path,
+            request.query_params,
+            request.scope.get("headers", []),
+            request.client.host if request.client is not None else "",
+        )
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in answer.headers
+        }
+        if answer.stream is not None:
+            return StreamingResponse(answer.stream, status_code=answer.status, headers=headers)
+        return Response(bytes(answer.body), status_code=answer.status, headers=headers)
+
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Sequence[tuple[bytes, bytes]],
+        client: str,
+    ) -> MediaAnswer:
+        """Answer one request for ``path`` (``headers`` as in an ASGI scope; ``client`` the
+        client's address as the origin decided it)."""
+        if method == "OPTIONS":
+            return MediaAnswer(204, _OPTIONS_HEADERS)
+        if path == UTC_PATH:
             return _utc_now()
-        match = _MEDIA_PATH.fullmatch(request.url.path)
+        match = _MEDIA_PATH.fullmatch(path)
         if match is None:
             return _error(404, "not found")
         media = self._store.get(match["channel"])
@@ -89,25 +167,21 @@ class LiveMediaEndpoint:
             text = await media.wait_multivariant(_STARTUP_WAIT)
             if text is None:
                 return _error(404, "stream is starting")
-            return Response(
-                text, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": LIVE_PLAYLIST}
-            )
+            return MediaAnswer(200, _LIVE_PLAYLIST_HEADERS, text)
         if match["mpd"]:
-            self._count_viewer(request, media.channel, media.stream_token)
+            self._count_viewer(query, headers, client, media.channel, media.stream_token)
             # Published together with the multivariant playlist.
             await media.wait_multivariant(_STARTUP_WAIT)
             mpd = media.dash_manifest
             if mpd is None:
                 return _error(404, "stream is starting")
-            return Response(
-                mpd, media_type=MPD_TYPE, headers={**CORS, "cache-control": LIVE_PLAYLIST}
-            )
+            return MediaAnswer(200, _MPD_HEADERS, mpd)
         window = media.renditions.get(match["rendition"])
         if window is None:
             return _error(404, "no such rendition")
         if match["playlist"]:
-            self._count_viewer(request, media.channel, media.stream_token)
-            return await self._playlist(request, window)
+            self._count_viewer(query, headers, client, media.channel, media.stream_token)
+            return await self._playlist(query, window)
         if match["token"] != window.stream_token:
             return _error(404, "segment is not in the live window")
         if match["init"] is not None:
@@ -123,8 +197,7 @@ class LiveMediaEndpoint:
             return _media(seg.data)
         return await self._growing_segment(window, msn)
 
-    async def _playlist(self, request: Request, window: RenditionWindow) -> Response:
-        query = request.query_params
+    async def _playlist(self, query: Mapping[str, str], window: RenditionWindow) -> MediaAnswer:
         raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
         raw_skip = query.get("_HLS_skip")
         if raw_msn is not None and not _NUMBER.fullmatch(raw_msn):
@@ -146,9 +219,7 @@ class LiveMediaEndpoint:
             if snapshot is None:
                 return _error(404, "stream is starting")
             body = snapshot.skipped if skip and snapshot.skipped is not None else snapshot.full
-            return Response(
-                body, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": LIVE_PLAYLIST}
-            )
+            return MediaAnswer(200, _LIVE_PLAYLIST_HEADERS, body)
 
         # Blocking playlist reload (RFC 8216bis 6.2.5.2).
         pos = window.last_position
@@ -166,11 +237,7 @@ class LiveMediaEndpoint:
             latest = window.latest
             if latest is not None:
                 body = latest.skipped if skip and latest.skipped is not None else latest.full
-                return Response(
-                    body,
-                    media_type=PLAYLIST_TYPE,
-                    headers={**CORS, "cache-control": LIVE_PLAYLIST},
-                )
+                return MediaAnswer(200, _LIVE_PLAYLIST_HEADERS, body)
         deadline = time.monotonic() + 3 * target
         self.waiting += 1
         try:
@@ -185,10 +252,9 @@ class LiveMediaEndpoint:
         body = snapshot.skipped if skip and snapshot.skipped is not None else snapshot.full
         # The playlist that first satisfied a request that waited for it: this URL always
         # yields it from now on, so it is cacheable.
-        cache = f"public, max-age={max(2, 3 * target)}"
-        return Response(body, media_type=PLAYLIST_TYPE, headers={**CORS, "cache-control": cache})
+        return MediaAnswer(200, _blocking_playlist_headers(target), body)
 
-    async def _part(self, window: RenditionWindow, msn: int, index: int) -> Response:
+    async def _part(self, window: RenditionWindow, msn: int, index: int) -> MediaAnswer:
         found = window.find_part(msn, index)
         if found is None and window.part_is_pending(msn, index):
             # A preload hint: hold the request until the part exists (RFC 8216bis 6.2.6).
@@ -205,7 +271,7 @@ class LiveMediaEndpoint:
             return _error(404, "part is not in the live window")
         return _media(found.data)
 
-    async def _growing_segment(self, window: RenditionWindow, msn: int) -> Response:
+    async def _growing_segment(self, window: RenditionWindow, msn: int) -> MediaAnswer:
         """A segment still being built (or about to start), sent part by part as they come."""
         seg = window.segments.get(msn)
         if seg is None:
@@ -224,12 +290,8 @@ class LiveMediaEndpoint:
                 return _error(404, "segment is not in the live window")
         if seg.complete:
             return _media(seg.data)
-        return StreamingResponse(
-            _parts_as_made(window, seg),
-            media_type=MEDIA_TYPE,
-            # The bytes are the complete segment's, whenever they are read.
-            headers={**CORS, "cache-control": IMMUTABLE},
-        )
+        # The bytes are the complete segment's, whenever they are read.
+        return MediaAnswer(200, _MEDIA_HEADERS, stream=_parts_as_made(window, seg))
 
 
 async def _parts_as_made(window: RenditionWindow, seg: StoredSegment) -> AsyncIterator[bytes]:
@@ -245,15 +307,6 @@ async def _parts_as_made(window: RenditionWindow, seg: StoredSegment) -> AsyncIt
             return  # the stream stalled: end the response rather than hang
 
 
-def _utc_now() -> Response:
+def _utc_now() -> MediaAnswer:
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return Response(stamp, media_type="text/plain", headers={**CORS, "cache-control": "no-store"})
-
-
-def _media(data: bytes | memoryview) -> Response:
-    # Parts are views into their segment's buffer: sent as they are, without a copy.
-    return Response(
-        data,
-        media_type=MEDIA_TYPE,
-        headers={**CORS, "cache-control": IMMUTABLE},
-    )
+    return MediaAnswer(200, _UTC_HEADERS, stamp.encode())

@@ -30,12 +30,16 @@ def route_label(scope: Scope) -> str:
         return f"{route.path}/*"
     template = str(getattr(route, "path", "") or "")
     if template.startswith("/live/"):
-        path = scope.get("path", "")
-        for pattern, label in _MEDIA_KINDS:
-            if pattern.search(path):
-                return label
-        return "/live/other"
+        return media_route_label(scope.get("path", ""))
     return str(scope.get("root_path", "")) + template
+
+
+def media_route_label(path: str) -> str:
+    """The label of a request under ``/live/``: the kind of media, never the raw path."""
+    for pattern, label in _MEDIA_KINDS:
+        if pattern.search(path):
+            return label
+    return "/live/other"
 
 
 class RequestMetrics:
