@@ -485,6 +485,7 @@ class GoliveServer:
             log_extra=hub.log_extra,
             on_part_published=self.metrics.part_delay_observer(hub.channel),
             audio_only_variant=any(r.kind is RungKind.AUDIO for r in ladder),
+            part_hold_back=s.part_hold_back,
         )
         transcoder = self.transcoders.start(
             hub,

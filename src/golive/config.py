@@ -37,6 +37,7 @@ LIVE_RELOADABLE = frozenset(
         "public_url",
         "rtmp_public_url",
         "part_target",
+        "part_hold_back",
         "segment_target",
         "live_window_segments",
         "reconnect_grace",
@@ -131,6 +132,16 @@ class Settings(BaseSettings):
         ge=0.1,
         le=2.0,
         description="Target duration of a low-latency HLS partial segment, in seconds.",
+    )
+    part_hold_back: float = Field(
+        default=2.0,
+        ge=2.0,
+        le=10.0,
+        description="PART-HOLD-BACK, in PART-TARGETs: how far behind the live edge LL-HLS "
+        "players start (and hls.js stays: at its default settings it never catches up). "
+        "RFC 8216bis requires at least 2 and recommends 3; 2 puts hls.js at its defaults "
+        "0.8 s behind the publisher instead of 1.1 s (docs/benchmarks.md). Raise it for "
+        "viewers on unsteady links.",
     )
     segment_target: float = Field(
         default=1.0,

@@ -24,10 +24,10 @@ PLAY_SECONDS = 30
 # seconds (web/src/live-pace.ts); latency is sampled from after that. Stalls are counted from
 # the first frame, start-up included.
 SETTLE_SECONDS = 4
-# docs/benchmarks.md claims hls.latency p50 0.80 s (e2e 0.77 s) on an idle 2-core machine.
-# The bound leaves 0.4 s for a shared, noisy 2-core test machine: above it the player is no
-# longer on its target (PART-HOLD-BACK, about 0.62 s) but a part or more behind.
-LATENCY_CLAIM_S = 0.80
+# docs/benchmarks.md claims an e2e p50 under 0.8 s (hls.latency about 0.7 s) on an idle 2-core
+# machine. The bound leaves 0.5 s for a shared, noisy 2-core test machine: above it the player
+# is no longer near its target (PART-HOLD-BACK, about 0.41 s) but two parts or more behind.
+LATENCY_CLAIM_S = 0.70
 LATENCY_BOUND_S = 1.2
 
 # Test instrumentation (not the product's): every video event with the playhead and the

@@ -46,7 +46,7 @@ def test_media_playlist_shape() -> None:
     assert text.startswith("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n")
     assert re.search(
         r"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,"
-        r"PART-HOLD-BACK=0.61\d{3},HOLD-BACK=6.0\n",
+        r"PART-HOLD-BACK=0.41\d{3},HOLD-BACK=6.0\n",
         text,
     )
     assert re.search(r"#EXT-X-PART-INF:PART-TARGET=0.205\d\d\n", text)

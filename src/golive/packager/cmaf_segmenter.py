@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from statistics import fmean
+from statistics import fmean, median
 
 from golive.media.fmp4 import TrackRun, init_segment, media_fragment
 from golive.media.frame import Frame, Track, TrackKind
@@ -308,7 +308,10 @@ class CmafSegmenter:
         self._observed_last = frame.dts
         if last is not None and frame.dts > last and len(self._deltas) < 16:
             self._deltas.append(frame.dts - last)
-            self._nominal_delta = round(fmean(self._deltas))
+            # The mean of the usual intervals (whole-millisecond timestamps make them 33, 33,
+            # 34 ms at 30 fps): a stall among the first frames must not stretch it.
+            usual = median(self._deltas) * 1.5
+            self._nominal_delta = round(fmean(d for d in self._deltas if d <= usual))
 
     def _fix_part_target(self) -> None:
         primary = self._primary

@@ -34,7 +34,7 @@ def format_pdt(epoch_seconds: float) -> str:
 class MediaPlaylistWriter:
     """Writes the media playlist of one rendition; keeps per-segment text between calls."""
 
-    def __init__(self, *, uri_prefix: str, part_hold_back_factor: float = 3.0) -> None:
+    def __init__(self, *, uri_prefix: str, part_hold_back_factor: float = 2.0) -> None:
         self._prefix = uri_prefix  # e.g. "a1b2c3d4/": the stream token keeps URIs unique
         self._part_hold_back_factor = part_hold_back_factor
         # A completed segment's text never changes: cached with and without its parts.

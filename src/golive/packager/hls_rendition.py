@@ -54,6 +54,7 @@ class HlsRendition:
         part_target: float,
         segment_target: float,
         window_segments: int,
+        part_hold_back: float = 2.0,
         first_msn: int = 0,
         clock: Callable[[], float] = time.time,
         on_segment: Callable[[HlsRendition, StoredSegment], None] | None = None,
@@ -85,7 +86,9 @@ class HlsRendition:
         if follow is not None and hold:
             self._held = deque()
             follow.listen(self._release_held)
-        self._writer = MediaPlaylistWriter(uri_prefix=f"{window.stream_token}/")
+        self._writer = MediaPlaylistWriter(
+            uri_prefix=f"{window.stream_token}/", part_hold_back_factor=part_hold_back
+        )
         window.set_renderer(self._render_snapshot)
         self._window_segments = max(3, window_segments)
         self._clock = clock

@@ -78,12 +78,14 @@ class HlsStreamPackager:
         on_part_published: Callable[[float], None] | None = None,
         audio_only_variant: bool = True,
         dash_latency_target: float | None = None,
+        part_hold_back: float = 2.0,
     ) -> None:
         self.media = media
         self._options: dict[str, object] = {
             "part_target": part_target,
             "segment_target": segment_target,
             "window_segments": window_segments,
+            "part_hold_back": part_hold_back,
             "log_extra": log_extra,
             "on_part_published": on_part_published,
         }
