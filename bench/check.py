@@ -2,8 +2,8 @@
 
 Runs (each with golive's defaults, as in docs/benchmarks.md):
 
-- ``bench/pipeline_cost.py``: CPU per media second of the in-process ingest path (stable to a
-  few percent; no other process involved);
+- ``bench/pipeline_cost.py`` (7 x 30 s of media): CPU per media second of the in-process
+  ingest path (no other process involved; runs of 60 s of media vary more, up to 20%);
 - ``bench/ingest.py`` at K=30 beside nginx-rtmp: golive's CPU per stream-second, compared as
   its ratio to nginx-rtmp's in the same run (so a slower or faster machine does not count as
   a regression);
@@ -47,7 +47,7 @@ def run(script: str, *args: str, timeout: float) -> str:
 
 
 def pipeline_figure() -> dict[str, float]:
-    out = run("pipeline_cost.py", "--seconds", "60", "--repeat", "5", timeout=900)
+    out = run("pipeline_cost.py", "--seconds", "30", "--repeat", "7", timeout=900)
     m = re.search(r"\| \+package \| ([\d.]+) ", out)
     if m is None:
         raise SystemExit("pipeline_cost.py printed no +package row")
