@@ -13,6 +13,7 @@ import httpx
 
 from golive.http.app import create_app
 from golive.http.live_media import LiveMediaEndpoint
+from golive.media.frame import Frame
 from golive.packager.hls_stream import HlsStreamPackager
 from golive.store.live_window import LiveStore
 from tests.support.synthetic import AUDIO, VIDEO, av_frames
@@ -32,7 +33,8 @@ def media_target(response: httpx.Response) -> int:
     return int(found.group(1))
 
 
-async def _scenario() -> None:
+def stream_under_way() -> tuple[LiveStore, HlsStreamPackager, list[Frame]]:
+    """A live stream on "demo" with about 4 s published, and the frames still to come."""
     store = LiveStore()
     media = store.open("demo", "0badc0de")
     packager = HlsStreamPackager(
@@ -41,8 +43,13 @@ async def _scenario() -> None:
     packager.on_tracks([VIDEO, AUDIO])
     frames = av_frames(6.0)
     cut = len(frames) * 2 // 3
-    for frame in frames[:cut]:  # about 4 s published; the stream goes on
+    for frame in frames[:cut]:
         packager.on_frame(frame)
+    return store, packager, frames[cut:]
+
+
+async def _scenario() -> None:
+    store, packager, rest = stream_under_way()
 
     async def channel_exists(name: str) -> bool:
         return name == "demo"
@@ -67,7 +74,7 @@ async def _scenario() -> None:
         )
         await asyncio.sleep(0.05)
         assert not waiting.done()
-        for frame in frames[cut:]:
+        for frame in rest:
             packager.on_frame(frame)
         answered = await asyncio.wait_for(waiting, 5)
         assert answered.status_code == 200

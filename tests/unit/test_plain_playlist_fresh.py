@@ -12,24 +12,12 @@ import httpx
 
 from golive.http.app import create_app
 from golive.http.live_media import LiveMediaEndpoint
-from golive.packager.hls_stream import HlsStreamPackager
-from golive.store.live_window import LiveStore
-from tests.support.synthetic import AUDIO, VIDEO, av_frames
-from tests.unit.test_blocking_reload_behind import URL, _last_part
+from tests.unit.test_blocking_reload_behind import URL, _last_part, stream_under_way
 
 
 async def _scenario() -> None:
-    store = LiveStore()
-    media = store.open("demo", "0badc0de")
-    packager = HlsStreamPackager(
-        media, part_target=0.2, segment_target=1.0, window_segments=10, clock=lambda: 1e9
-    )
-    packager.on_tracks([VIDEO, AUDIO])
-    frames = av_frames(6.0)
-    cut = len(frames) * 2 // 3
-    for frame in frames[:cut]:
-        packager.on_frame(frame)
-    window = media.renditions["source"]
+    store, packager, rest = stream_under_way()
+    window = packager.media.renditions["source"]
     edge = window.last_position
     assert edge is not None
 
@@ -42,7 +30,7 @@ async def _scenario() -> None:
         pending = asyncio.create_task(client.get(URL))
         await asyncio.sleep(0.05)
         assert not pending.done()  # held for the next part
-        for frame in frames[cut:]:
+        for frame in rest:
             packager.on_frame(frame)
             if window.last_position != edge:
                 break  # the next part is out
