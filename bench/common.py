@@ -288,7 +288,14 @@ class Pacer:
     repeated. Media time 0 is the first frame tag's timestamp.
     """
 
-    def __init__(self, tags: Sequence[FlvTag], output: str, *, audio_lead_ms: int = 0) -> None:
+    def __init__(
+        self,
+        tags: Sequence[FlvTag],
+        output: str,
+        *,
+        audio_lead_ms: int = 0,
+        relay_stdout: int | None = None,
+    ) -> None:
         self.tags = [t for t in tags if t.kind in (TAG_AUDIO, TAG_VIDEO, TAG_SCRIPT)]
         frames = [t for t in self.tags if t.kind != TAG_SCRIPT and not t.is_header]
         self.base = min(t.ts for t in frames)
@@ -297,12 +304,16 @@ class Pacer:
         self.loop_ms = max(t.ts for t in frames) - self.base + step
         self.output = output
         self.audio_lead_ms = audio_lead_ms
+        # With output "pipe:1": the descriptor the relay writes to (another process's stdin).
+        self.relay_stdout = relay_stdout
         self.log = PacerLog()
         self.proc: asyncio.subprocess.Process | None = None
 
     async def run(self, seconds: float, *, extra_stdout: asyncio.Task[None] | None = None) -> None:
         cmd = relay_command(self.output, fmt="flv")
-        stdout = asyncio.subprocess.PIPE if self.output == "pipe:1" else asyncio.subprocess.DEVNULL
+        stdout: int = asyncio.subprocess.DEVNULL
+        if self.output == "pipe:1":
+            stdout = asyncio.subprocess.PIPE if self.relay_stdout is None else self.relay_stdout
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=stdout, stderr=asyncio.subprocess.DEVNULL
         )

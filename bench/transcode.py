@@ -2,16 +2,18 @@
 
 (a) Efficiency. The default ladder for a 1080p30 source (720p, 480p, 360p; libx264 veryfast,
     zerolatency) is run twice on the same input, both paced in real time:
-    - plain ffmpeg: golive's own child command line, its stdin replaced by ``-re -an -i FILE``
-      (no audio: golive's child reads a video-only pipe) and every output by /dev/null,
-      started as golive starts its child (own session, same lowered priority);
+    - plain ffmpeg: golive's own child command line with ``-an`` (golive's child reads a
+      video-only pipe) and every output on /dev/null, started as golive starts its child (own
+      session, same lowered priority), its stdin fed by the same pacer and ``ffmpeg -c copy``
+      relay that publish to golive (so both sides run beside the same publishing load; a
+      file read with ``-re`` instead ran alone on the machine);
     - golive: the same file published over RTMP by the benchmarks' Python pacer through
       ``ffmpeg -c copy`` (not counted), and golive's process tree (the server and its ffmpeg
       child) measured: ingest, FLV to and from the child, packaging of five renditions.
     CPU seconds per MEDIA second are measured over the steady-state window of each run (plain
     ffmpeg's media time from its ``-progress``, golive's from the parts of its slowest
-    encoded rendition): ``-re`` lets a plain ffmpeg that fell behind catch up at 1.05x, so CPU
-    per wall second charged it for up to 5 % more media than golive. Their ratio is the
+    encoded rendition): a side that fell behind catches up faster than real time, so CPU per
+    wall second would charge it for more media than the other. Their ratio is the
     price of doing it inside golive (target: at most 1.05), over alternated pairs of runs.
 (b) Added latency. During golive's run, one client per rendition follows the live edge with
     LL-HLS blocking requests and records when each part appears; the same part's arrival in
@@ -107,16 +109,17 @@ def source_size(spec: InputSpec) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def plain_command(path: Path, spec: InputSpec, outputs: list[int], *, realtime: bool) -> list[str]:
-    """golive's child command line for ``spec``'s ladder, reading ``path`` instead of stdin."""
+def plain_command(path: Path | None, spec: InputSpec, outputs: list[int]) -> list[str]:
+    """golive's child command line for ``spec``'s ladder, reading ``path`` (None: stdin)."""
     width, height = source_size(spec)
     video = Track(1, TrackKind.VIDEO, "avc1", 90_000, b"", width=width, height=height)
     plan = plan_ladder(DEFAULT_LADDER, video)
     args = ffmpeg_arguments(ffmpeg_exe(), plan.encoded, outputs, EncoderOptions())
     i = args.index("pipe:0")
-    args[i] = str(path)
-    # golive's child reads a video-only pipe: the file's audio is not even demuxed here.
-    args[i - 3 : i - 3] = ["-re", "-an"] if realtime else ["-an"]  # before "-f flv -i"
+    if path is not None:
+        args[i] = str(path)
+    # golive's child reads a video-only pipe: the input's audio is not even decoded here.
+    args[i - 3 : i - 3] = ["-an"]  # before "-f flv -i"
     # Media time done, ten times a second, on stdout (the CPU is counted per media second).
     args[1:1] = ["-progress", "pipe:1", "-stats_period", "0.1"]
     return args
@@ -145,58 +148,88 @@ class Window:
         return self.cpu / self.wall
 
 
-def plain_ffmpeg(
-    path: Path, spec: InputSpec, *, realtime: bool, window: tuple[float, float]
-) -> dict[str, float]:
-    """Run plain ffmpeg; CPU per media second over ``window`` (seconds after start), speed."""
-    sinks = [os.open(os.devnull, os.O_WRONLY) for _ in range(3)]
-    done = [0.0]  # media seconds encoded so far, from -progress
+class Progress:
+    """Media seconds an ffmpeg has output so far, read from its ``-progress pipe:1``."""
 
-    def read_progress(stream: Any) -> None:
+    def __init__(self, stream: Any) -> None:
+        self.media = 0.0
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream: Any) -> None:
         for line in stream:
             if line.startswith(b"out_time_us="):
                 with contextlib.suppress(ValueError):
-                    done[0] = int(line.split(b"=", 1)[1]) / 1e6
+                    self.media = int(line.split(b"=", 1)[1]) / 1e6
 
+
+def start_plain(path: Path | None, spec: InputSpec, stdin: Any, sinks: list[int]) -> Any:
+    return subprocess.Popen(
+        plain_command(path, spec, sinks),
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        pass_fds=sinks,
+        # Scheduled as golive schedules its child: a session (autogroup) of its own, at
+        # the same lowered priority. Otherwise the two sides get different CPU shares
+        # whenever the machine is busy.
+        start_new_session=True,
+        preexec_fn=child_setup(TranscoderSettings(ffmpeg="").nice),
+    )
+
+
+async def plain_ffmpeg_paced(tags: list[Any], spec: InputSpec, seconds: float) -> dict[str, float]:
+    """Plain ffmpeg fed exactly as golive's child is fed, CPU per media second.
+
+    The input comes from the same Python pacer and ``ffmpeg -c copy`` relay that publish to
+    golive in its run (so the machine carries the same publishing load on both sides), as FLV
+    on a pipe into stdin, in real time; only the encoding ffmpeg is measured.
+    """
+    sinks = [os.open(os.devnull, os.O_WRONLY) for _ in range(3)]
+    read_end, write_end = os.pipe()
+    pacer = Pacer(tags, "pipe:1", audio_lead_ms=AUDIO_LEAD_MS, relay_stdout=write_end)
+    task = asyncio.create_task(pacer.run(seconds + 5))
+    proc = start_plain(None, spec, read_end, sinks)
+    os.close(read_end)
     try:
-        args = plain_command(path, spec, sinks, realtime=realtime)
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            pass_fds=sinks,
-            # Scheduled as golive schedules its child: a session (autogroup) of its own, at
-            # the same lowered priority. Otherwise the two sides get different CPU shares
-            # whenever the machine is busy.
-            start_new_session=True,
-            preexec_fn=child_setup(TranscoderSettings(ffmpeg="").nice),
-        )
-        reader = threading.Thread(target=read_progress, args=(proc.stdout,), daemon=True)
-        reader.start()
+        progress = Progress(proc.stdout)
+        while not pacer.log.t0:
+            await asyncio.sleep(0.05)
+        os.close(write_end)  # the relay has its copy
+        write_end = -1
+        await asyncio.sleep(max(0.0, pacer.log.t0 + WARMUP_S - time.time()))
         meter = Window(proc.pid)
-        media = float("nan")
-        if realtime:
-            time.sleep(window[0])
-            meter.begin()
-            media_before = done[0]
-            time.sleep(window[1] - window[0])
-            meter.end()
-            media = done[0] - media_before
-            proc.kill()  # the window is all that is measured; a slow machine need not finish
+        meter.begin()
+        media_before = progress.media
+        await asyncio.sleep(seconds - WARMUP_S - 2)
+        meter.end()
+        media = progress.media - media_before
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        await stop_pacing(pacer, task)
+        for fd in [*sinks, write_end]:
+            if fd >= 0:
+                os.close(fd)
+    return {
+        "cpu_per_media_s": meter.cpu / media,
+        "cores": meter.cores,
+        "media_rate": media / meter.wall,
+    }
+
+
+def plain_ffmpeg_fast(path: Path, spec: InputSpec) -> float:
+    """Plain ffmpeg on the file as fast as it goes: its speed (media s per wall s)."""
+    sinks = [os.open(os.devnull, os.O_WRONLY) for _ in range(3)]
+    try:
+        started = time.monotonic()
+        proc = start_plain(path, spec, subprocess.DEVNULL, sinks)
+        Progress(proc.stdout)
         proc.wait(timeout=600)
-        elapsed = time.monotonic() - started
-        reader.join(timeout=5)
+        return spec.seconds / (time.monotonic() - started)
     finally:
         for fd in sinks:
             os.close(fd)
-    return {
-        "cpu_per_media_s": meter.cpu / media if realtime else float("nan"),
-        "cores": meter.cores if realtime else float("nan"),
-        "media_rate": media / meter.wall if realtime else float("nan"),
-        "speed": spec.seconds / elapsed,
-    }
 
 
 def edge(text: str) -> tuple[int, int] | None:
@@ -533,7 +566,7 @@ def report_a(
     ratio = percentile(ratios, 50)
     rows = [
         [
-            "plain ffmpeg (golive's child command line, `-re -an -i FILE`)",
+            "plain ffmpeg (golive's child command line, FLV on stdin from the same pacer)",
             spread([r["cpu_per_media_s"] for r in plain]),
             spread([r["media_rate"] for r in plain]),
             spread([r["cores"] for r in plain]),
@@ -579,8 +612,11 @@ def report_a(
             f"{fmt(percentile([r['server_cores'] for r in golive], 50), 3)} cores; the rest is "
             "its ffmpeg child. Both sides decode the same 1080p H.264 once, scale to the same "
             "three sizes and encode them with the same libx264 settings (the identical command "
-            "line); neither touches audio (plain ffmpeg's input has `-an`, golive's child gets "
-            "a video-only pipe); plain ffmpeg writes to /dev/null. Media seconds: plain "
+            "line); neither decodes audio (plain ffmpeg's input has `-an`, golive's child gets "
+            "a video-only pipe); plain ffmpeg writes to /dev/null. Both are fed by the same "
+            "Python pacer through the same `ffmpeg -c copy` relay (plain ffmpeg: its stdin; "
+            "golive: RTMP), so the machine carries the same publishing load on both sides. "
+            "Media seconds: plain "
             "ffmpeg's own `-progress`; golive's, the media time its slowest encoded rendition's "
             "parts advanced while they were followed. "
             f"**Target: ratio ≤ 1.05 — {'met' if ratio <= 1.05 else 'MISSED'} ({ratio:.3f}).**",
@@ -736,14 +772,13 @@ async def main_async(args: argparse.Namespace) -> int:
     if "a" in sections:
         path_1080 = ensure_input(SPEC_1080)
         seconds = min(args.seconds, SPEC_1080.seconds - 4)
-        window = (WARMUP_S, seconds - 2)
         tags_1080 = read_flv(path_1080)
         plain_runs: list[dict[str, float]] = []
         golive_runs: list[dict[str, Any]] = []
         for i in range(args.repeat):
             # Alternated, so that a change in the machine's background load hits both alike.
             log(f"[{i + 1}/{args.repeat}] plain ffmpeg, real time, {seconds:.0f} s")
-            plain_runs.append(plain_ffmpeg(path_1080, SPEC_1080, realtime=True, window=window))
+            plain_runs.append(await plain_ffmpeg_paced(tags_1080, SPEC_1080, seconds))
             log(f"  {plain_runs[-1]}")
             log(f"[{i + 1}/{args.repeat}] golive, one 1080p stream, {seconds:.0f} s")
             golive_runs.append(await golive_run(tags_1080, seconds))
@@ -754,7 +789,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 f"{g['cpu_per_media_s'] / plain_runs[-1]['cpu_per_media_s']:.3f}"
             )
         log("plain ffmpeg, as fast as it goes")
-        plain_fast = plain_ffmpeg(path_1080, SPEC_1080, realtime=False, window=window)
+        plain_fast = {"speed": plain_ffmpeg_fast(path_1080, SPEC_1080)}
         data["a"] = {"plain": plain_runs, "golive": golive_runs, "plain_fast": plain_fast}
         bodies += [report_a(plain_runs, golive_runs, plain_fast), report_b(golive_runs)]
     capacity = args.overload_streams - 2 if args.overload_streams else 0

@@ -212,10 +212,11 @@ async def test_a_child_that_stops_reading_costs_frames_not_the_event_loop(
     monkeypatch.setenv("FAKE_FFMPEG_STALL", "1")
     stream = Stream(ffmpeg, max_input_buffer=200_000, stop_grace=0.5)
     big = [Frame(VIDEO.id, i * 3000, i * 3000, i % 30 == 0, b"\x00" * 20_000) for i in range(150)]
-    stream.transcoder.on_frame(big[0])  # the first keyframe starts the child
+    for frame in big[:3]:  # the first keyframe and the frame rate (two intervals) start the child
+        stream.transcoder.on_frame(frame)
     await wait_for(lambda: stream.health.running)
     started = time.perf_counter()
-    for frame in big[1:]:
+    for frame in big[3:]:
         stream.transcoder.on_frame(frame)
     assert time.perf_counter() - started < 0.5
     assert stream.health.dropped_frames > 100

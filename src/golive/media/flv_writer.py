@@ -12,12 +12,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
+from golive.media.amf0 import EcmaArray, encode
 from golive.media.frame import Frame, Track, TrackKind
 
-__all__ = ["FlvMuxer", "flv_file_header"]
+__all__ = ["FlvMuxer", "flv_file_header", "metadata_tag"]
 
 TAG_AUDIO = 8
 TAG_VIDEO = 9
+TAG_SCRIPT = 18
+_AVC_CODEC_ID = 7
 
 _TAG_HEADER = struct.Struct(">B3s3sB3s")
 _U32 = struct.Struct(">I")
@@ -40,6 +43,19 @@ def flv_file_header(*, video: bool, audio: bool) -> bytes:
     """The 9-byte FLV header and the zero PreviousTagSize0 that follows it."""
     flags = (0x04 if audio else 0) | (0x01 if video else 0)
     return b"FLV\x01" + bytes([flags]) + _U32.pack(9) + _U32.pack(0)
+
+
+def metadata_tag(track: Track, framerate: float | None) -> bytes:
+    """An ``onMetaData`` script tag (timestamp 0) describing a video track.
+
+    ffmpeg's FLV demuxer takes the stream's frame rate from ``framerate``; without it an
+    encoder reading the stream is told none (see ``transcode/frame_rate.py``).
+    """
+    values = EcmaArray(width=float(track.width), height=float(track.height))
+    values["videocodecid"] = float(_AVC_CODEC_ID)
+    if framerate:
+        values["framerate"] = float(framerate)
+    return _tag(TAG_SCRIPT, 0, encode("onMetaData", values))
 
 
 def _tag(tag_type: int, timestamp_ms: int, body: bytes) -> bytes:

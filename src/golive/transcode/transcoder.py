@@ -37,10 +37,11 @@ from golive.live.consumer import StreamConsumer
 from golive.live.health import TranscodeHealth
 from golive.media.flv import FlvDemuxer, FlvFormatError, UnsupportedCodecError
 from golive.media.flv_reader import FlvTagReader
-from golive.media.flv_writer import TAG_VIDEO, FlvMuxer, flv_file_header
+from golive.media.flv_writer import TAG_VIDEO, FlvMuxer, flv_file_header, metadata_tag
 from golive.media.frame import VIDEO_TIMESCALE, Frame, Track, TrackKind
 from golive.transcode.ffmpeg_child import FfmpegChild
 from golive.transcode.ffmpeg_command import EncoderOptions, ffmpeg_arguments
+from golive.transcode.frame_rate import FrameRateEstimate
 from golive.transcode.ladder import EncodedRendition, LadderPlan, Rung, plan_ladder
 from golive.transcode.speed import TranscodeSpeed
 
@@ -51,6 +52,7 @@ log = logging.getLogger("golive.transcode")
 _PTS_MEMORY = 2048  # input frames whose exact timestamps are remembered
 _MONITOR_EVERY = 1.0
 _OVERLOADED_CHECKS = 2  # consecutive overloaded checks before shedding
+_EARLY_FRAMES = 5  # at most this many frames wait for the frame rate before the first child
 _REALTIME = 0.98  # below this speed (media seconds per second) the encoder is behind
 
 
@@ -139,6 +141,8 @@ class StreamTranscoder:
         self._deaths: deque[float] = deque()
         self._overloaded = 0
         self._drops_seen = 0
+        self._rate = FrameRateEstimate()
+        self._early: list[Frame] = []  # a stream's first frames, while its rate is unknown
 
     # -- StreamConsumer -----------------------------------------------------------------------
 
@@ -150,6 +154,9 @@ class StreamTranscoder:
         self._muxer.set_tracks([video])
         if self._gen is not None:
             self._retire("the source's video changed")
+        elif self._early:
+            self._early = []
+            self._want_keyframe = True
         self._replan()
 
     def on_frame(self, frame: Frame) -> None:
@@ -158,6 +165,7 @@ class StreamTranscoder:
             return
         if self._ended or self._failed:
             return
+        self._rate.add(frame.dts, video.timescale)
         if self._want_keyframe:
             if not frame.keyframe:
                 if self._dropping:
@@ -165,7 +173,18 @@ class StreamTranscoder:
                 return
             self._want_keyframe = False
         if self._gen is None:
+            # The stream's first child is told the frame rate (see frame_rate.py), so it waits
+            # for the two intervals that give it: two frames, 67 ms at 30 fps.
+            if self._rate.fps is None and len(self._early) < _EARLY_FRAMES:
+                self._early.append(frame)
+                return
             self._start()
+            early, self._early = self._early, []
+            for held in early:
+                self._write(held, video)
+        self._write(frame, video)
+
+    def _write(self, frame: Frame, video: Track) -> None:
         gen = self._gen
         assert gen is not None
         tag = self._muxer.tag(frame)
@@ -193,6 +212,9 @@ class StreamTranscoder:
         # drain, and start a new one on the next keyframe, so the renditions break with it.
         if self._gen is not None:
             self._retire(None)
+        elif self._early:
+            self._early = []
+            self._want_keyframe = True
 
     def on_end(self) -> None:
         if self._ended:
@@ -253,6 +275,7 @@ class StreamTranscoder:
         self._gen = gen
         header = flv_file_header(video=True, audio=False)
         assert self._video is not None
+        header += metadata_tag(self._video, self._rate.fps)
         header += self._muxer.sequence_header(self._video)
         self._pending = [header]
         self._pending_bytes = len(header)
@@ -271,6 +294,7 @@ class StreamTranscoder:
             gen.child.close_input()
         self._gen = None
         self._want_keyframe = True
+        self._early = []
         self._pending = []
         self._pending_bytes = 0
 
