@@ -578,7 +578,12 @@ class GoliveServer:
             str(self.http_port),
         ]
         with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+            # A session of its own, as a service has: with the kernel's autogroups the
+            # scheduler weighs a session as a whole, so the server must not share one with the
+            # load generator (nor inherit a lowered autogroup nice from the shell running it).
+            self.proc = subprocess.Popen(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_port(self.http_port, 30, self.proc)
         wait_port(self.rtmp_port, 30, self.proc)
 
@@ -689,7 +694,9 @@ class NginxRtmp:
             )
         )
         cmd = ["nginx", "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(  # a session of its own, as GoliveServer's
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         wait_port(self.http_port, 15, self.proc)
         wait_port(self.rtmp_port, 15, self.proc)
 
