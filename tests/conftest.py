@@ -9,7 +9,7 @@ ffmpeg tests would pass without checking what it claims to. Every run ends with 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,6 +94,15 @@ async def server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
 
     async with running_server(tmp_path / "data", reconnect_grace=2.0) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """The `s3://` URL of a bucket on moto's S3 server, on loopback, for the whole session."""
+    from tests.support.s3_server import running_s3_server
+
+    with running_s3_server() as srv:
+        yield srv.url()
 
 
 # Hypothesis's 200 ms per-example deadline fails properties at random on a busy 2-core
