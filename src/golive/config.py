@@ -72,6 +72,8 @@ LIVE_RELOADABLE = frozenset(
         "trusted_proxies",
         "max_request_body",
         "signup",
+        "record",
+        "record_renditions",
     }
 )
 
@@ -452,6 +454,34 @@ class Settings(BaseSettings):
         "ladder); a stream that starts beyond it is served passthrough (source and audio "
         "only) and says so in its health. 0: no limit. The default suits a 2-core machine "
         "(docs/architecture.md); raise it with more cores or a hardware encoder.",
+    )
+    record: bool = Field(
+        default=True,
+        description="Record every live session (each channel can opt out with its own "
+        "switch). Segments are stored as they complete, off the live path; a session stays "
+        "one recording across publisher reconnects within reconnect_grace. Read per new "
+        "stream.",
+    )
+    record_renditions: Literal["source", "all"] = Field(
+        default="source",
+        description='Renditions recorded: "source" (the publisher\'s video with its audio, '
+        'and the audio-only rendition) or "all" (the encoded renditions too).',
+    )
+    record_buffer_bytes: int = Field(
+        default=64 * MIB,
+        ge=MIB,
+        le=16 * 1024 * MIB,
+        description="Segment bytes held for storage while it is slow or down (for every "
+        "stream together). Past it the oldest unwritten segments are dropped and the "
+        "recording marks the gap; the live stream is never slowed.",
+    )
+    record_flush_timeout: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds an ended stream's recording waits for storage to take its last "
+        "segments before it is finished with what was stored (also the bound on waiting for "
+        "the recording queue at shutdown).",
     )
     config_file: Path | None = Field(
         default=None,
