@@ -455,6 +455,19 @@ class Settings(BaseSettings):
         "only) and says so in its health. 0: no limit. The default suits a 2-core machine "
         "(docs/architecture.md); raise it with more cores or a hardware encoder.",
     )
+    # Recording storage (issue 12).
+    recording_storage: str = Field(
+        default="",
+        description="Where recordings are written. Empty: local disk under "
+        "<data_dir>/recordings. file:///absolute/path: local disk there. "
+        "s3://bucket/optional/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1: an "
+        "S3-compatible bucket (AWS S3, MinIO, SeaweedFS, ...); further query parameters: "
+        "allow_http (plain HTTP to a host that is not loopback), virtual_hosted_style, "
+        "connect_timeout, timeout, retry_timeout (seconds), max_retries. Credentials from "
+        "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; "
+        "preferred) or the access_key_id and secret_access_key query parameters (they then "
+        "sit in a config file or the process environment as plain text).",
+    )
     record: bool = Field(
         default=True,
         description="Record every live session (each channel can opt out with its own "
@@ -584,6 +597,18 @@ class Settings(BaseSettings):
         allowed = ("rtmp", "rtmps") if scheme == "rtmp" else ("http", "https")
         if parts.scheme not in allowed or not parts.hostname:
             raise ValueError(f"must be an absolute {' or '.join(allowed)} URL")
+        return value
+
+    @field_validator("recording_storage")
+    @classmethod
+    def _check_recording_storage(cls, value: str, info: Any) -> str:
+        from golive.store.object_store_url import open_object_store
+
+        value = value.strip()
+        data_dir = info.data.get("data_dir") or Path("golive-data")
+        # Builds the backend (no I/O: a local directory is made by the first write, an S3
+        # client connects on the first request) only to check the URL; app.py opens its own.
+        open_object_store(value, data_dir)
         return value
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from golive.config import Settings
+from golive.store.object_store_url import redact_object_store_url
 
 _KEY_LINE = re.compile(r"""^\s*(?:"([^"]+)"|'([^']+)'|([A-Za-z0-9_-]+))\s*=""")
 _TABLE_LINE = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
@@ -124,6 +125,8 @@ def _problems_from(
             close = difflib.get_close_matches(key, fields, n=1)
             if close:
                 message += f" (did you mean {close[0]}?)"
+        elif key == "recording_storage" and isinstance(data.get(key), str):
+            message += f" (got {redact_object_store_url(data[key])!r})"
         elif key is not None and key in data:
             message += f" (got {data[key]!r})"
         if key is None:

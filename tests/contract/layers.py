@@ -78,7 +78,8 @@ WHY: dict[str, str] = {
     ),
     "config.py": (
         "settings; the ladder settings are validated as `transcode.ladder.Rung`, a plain "
-        "dataclass with no I/O, so the ladder has one definition"
+        "dataclass with no I/O, so the ladder has one definition; `recording_storage` is "
+        "checked by parsing it with `store.object_store_url`"
     ),
     "config_check.py": "`golive config check`: validates a settings file",
     "config_reference.py": "renders docs/configuration.md from the settings",

@@ -14,7 +14,6 @@ import pytest
 from golive.record.recording_policy import RecordingPolicy
 from golive.record.segment_archive import ArchiveSession, SegmentArchive
 from golive.record.storage_keys import (
-    PREFIX,
     UnsafeKey,
     init_key,
     new_recording_id,
@@ -194,8 +193,8 @@ def test_hostile_recording_ids_make_no_key(rid: str) -> None:
 
 def test_keys_are_under_the_recording() -> None:
     rid = new_recording_id()
-    assert segment_key(rid, "source", 7) == f"{PREFIX}/{rid}/source/7.m4s"
-    assert init_key(rid, "audio", 0) == f"{PREFIX}/{rid}/audio/init-0.mp4"
+    assert segment_key(rid, "source", 7) == f"{rid}/source/7.m4s"
+    assert init_key(rid, "audio", 0) == f"{rid}/audio/init-0.mp4"
 
 
 # -- the writer -----------------------------------------------------------------------------
@@ -223,7 +222,7 @@ async def test_segments_stored_in_order_init_once_and_finished() -> None:
     assert inits == [init_key(rid, "source", 0), init_key(rid, "audio", 0)]
     assert all(r["init_key"] == init_key(rid, r["rendition"], 0) for r in index.rows)
     assert store.objects[segment_key(rid, "source", 2)] == segment(2).data
-    assert all(k.startswith(f"recordings/{rid}/") for k in store.objects)
+    assert all(k.startswith(f"{rid}/") for k in store.objects)
     assert index.finished == [rid] and finished[0].status == "ready"
     assert len(lags) == 10 and all(lag >= 0 for lag in lags)
     stats = archive.stats
@@ -330,7 +329,7 @@ async def test_hostile_rendition_name_is_not_recorded(caplog: pytest.LogCaptureF
             session.segment_done(name, segment(1), b"init")
     assert await archive.flush(5)
     assert {r["rendition"] for r in index.rows} == {"source"}
-    assert all(k.startswith(f"recordings/{session.recording_id}/source/") for k in store.objects)
+    assert all(k.startswith(f"{session.recording_id}/source/") for k in store.objects)
     assert len([r for r in caplog.records if "not recorded" in r.getMessage()]) == 2
     await archive.close(1)
 

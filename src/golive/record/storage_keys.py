@@ -1,4 +1,6 @@
-"""Storage keys of a recording's objects, made only of its id, a rendition name and integers.
+"""Storage keys of a recording's objects, made only of its id, a rendition name and integers:
+``<recording id>/<rendition>/<sequence>.m4s`` and ``.../init-<sequence>.mp4``, relative to the
+object store's root.
 
 Nothing a user types reaches a key: the recording id is random (``new_recording_id``),
 rendition names come from the ladder and must match a strict pattern, the rest are integers.
@@ -11,7 +13,6 @@ from __future__ import annotations
 import re
 import secrets
 
-PREFIX = "recordings"
 RECORDING_ID_RE = re.compile(r"[A-Za-z0-9_-]{16,32}")
 RENDITION_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
@@ -30,7 +31,7 @@ def _checked(recording_id: str, rendition: str) -> str:
         raise UnsafeKey(f"recording id {recording_id!r}")
     if RENDITION_RE.fullmatch(rendition) is None:
         raise UnsafeKey(f"rendition name {rendition!r}")
-    return f"{PREFIX}/{recording_id}/{rendition}"
+    return f"{recording_id}/{rendition}"
 
 
 def check_rendition(recording_id: str, rendition: str) -> None:
@@ -51,4 +52,4 @@ def recording_prefix(recording_id: str) -> str:
     """Every key of a recording starts with this."""
     if RECORDING_ID_RE.fullmatch(recording_id) is None:
         raise UnsafeKey(f"recording id {recording_id!r}")
-    return f"{PREFIX}/{recording_id}/"
+    return f"{recording_id}/"
