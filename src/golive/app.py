@@ -29,6 +29,7 @@ from golive.db.chat_store import ChatStore
 from golive.db.engine import Database
 from golive.db.invites import InviteStore
 from golive.db.models import is_valid_channel_name
+from golive.db.recordings import RecordingStore, ResumePoint
 from golive.db.users import UserStore
 from golive.db.web_sessions import WebSessionStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
@@ -57,10 +58,15 @@ from golive.live.registry import AlreadyPublishing, StreamRegistry
 from golive.live.stream_key_watch import StreamKeyWatch
 from golive.log_format import configure_logging
 from golive.metrics.server_metrics import ServerMetrics
-from golive.packager.hls_stream import HlsStreamPackager
+from golive.packager.hls_stream import AUDIO_RENDITION, SOURCE_RENDITION, HlsStreamPackager
+from golive.record.recording_index import RecordingSummary
+from golive.record.recording_policy import RecordingPolicy
+from golive.record.segment_archive import ArchiveSession, SegmentArchive
+from golive.record.storage_keys import new_recording_id
 from golive.registry_live_streams import RegistryLiveStreams
 from golive.resume import saved_stream
 from golive.store.live_window import LiveStore
+from golive.store.object_store_url import open_object_store
 from golive.store.viewer_sessions import ViewerSessions
 from golive.transcode.ffmpeg_command import EncoderOptions
 from golive.transcode.ladder import RungKind
@@ -68,6 +74,7 @@ from golive.transcode.service import TranscodeService, ffmpeg_binary
 from golive.transcode.transcoder import TranscoderSettings
 from golive.webhooks.dispatcher import WebhookDispatcher, WebhookTarget
 from golive.webhooks.publish_approval import PublishApprovalTarget, PublishApprover
+from golive.webhooks.recording_events import RecordingEventNotifier
 from golive.webhooks.stream_events import LoggedPublishApproval, StreamEventNotifier
 
 log = logging.getLogger("golive")
@@ -183,6 +190,14 @@ class GoliveServer:
             self._stored_key_hashes, self._disconnect_publisher, interval=KEY_WATCH_INTERVAL
         )
         self._key_watch_task: asyncio.Task[None] | None = None
+        # Recordings: the archive writer, each recorded stream's session, and what the
+        # consumer factory needs to know when it makes a stream (set just before).
+        self.recordings: RecordingStore | None = None
+        self.archive: SegmentArchive | None = None
+        self._recording_events: RecordingEventNotifier | None = None
+        self._recording_sessions: dict[StreamHub, ArchiveSession] = {}
+        self._channel_records: dict[str, bool] = {}
+        self._resume_points: dict[str, ResumePoint] = {}
 
     @property
     def saved_streams_dir(self) -> Path:
@@ -222,7 +237,9 @@ class GoliveServer:
         self.publish_approval = LoggedPublishApproval(
             PublishApprover(approval_target(s)), self.deliveries
         )
+        self._start_recordings(sessions)
         await self._restore_saved_streams()
+        await self._close_abandoned_recordings()
         self._key_watch_task = asyncio.create_task(self.key_watch.run())
         self.rtmp = RtmpServer(self._authorize, rtmp_limits(s))
         await self.rtmp.start(s.host, s.rtmp_port)
@@ -341,6 +358,7 @@ class GoliveServer:
         await self.transcoders.close()
         if self.rtmp is not None:
             await self.rtmp.close()
+        await self._close_recordings()
         if self.webhooks is not None:
             await self.webhooks.drain(1.0)
             await self.webhooks.close(grace=1.0)
@@ -359,6 +377,9 @@ class GoliveServer:
 
     async def _force_close(self) -> None:
         self.transcoders.kill_all()
+        if self.archive is not None:
+            with contextlib.suppress(Exception):
+                await self.archive.close(0)
         if self._http_task is not None:
             self._http_task.cancel()
             with contextlib.suppress(BaseException):
@@ -366,6 +387,95 @@ class GoliveServer:
         if self.db is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.db.close(), 1.0)
+
+    # -- recordings ----------------------------------------------------------------------------
+
+    def _start_recordings(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        s = self.settings
+        assert self.webhooks is not None
+        self.recordings = RecordingStore(sessions)
+        self._recording_events = RecordingEventNotifier(
+            self.webhooks, vod_url=lambda rid: f"{self.settings.http_base_url}/vod/{rid}/index.m3u8"
+        )
+        store = open_object_store(s.recording_storage, s.data_dir)
+        log.info("recordings are stored on %s", store.description)
+        self.archive = SegmentArchive(
+            store,
+            self.recordings,
+            buffer_bytes=s.record_buffer_bytes,
+            flush_timeout=s.record_flush_timeout,
+            on_finished=self._recording_finished,
+            on_stored=self.metrics.recording_upload_lag.observe,
+        )
+        self.archive.start()
+        archive = self.archive
+        self.metrics.watch_recordings(lambda: archive.stats)
+
+    def _open_recording(self, hub: StreamHub) -> ArchiveSession | None:
+        """The recording of a new (or restored) stream, if its channel is recorded."""
+        s = self.settings
+        if self.archive is None:
+            return None
+        policy = RecordingPolicy(
+            enabled=s.record,
+            renditions=s.record_renditions,
+            source_renditions=(SOURCE_RENDITION, AUDIO_RENDITION),
+        )
+        if not policy.records_stream(self._channel_records.get(hub.channel, True)):
+            return None
+        point = self._resume_points.pop(hub.stream_id, None)
+        session = self.archive.open(
+            point.recording_id if point is not None else new_recording_id(),
+            channel=hub.channel,
+            stream_id=hub.stream_id,
+            started_at=hub.started_at,
+            records_rendition=policy.records_rendition,
+            next_sequences=point.next_sequences if point is not None else None,
+            log_extra=hub.log_extra,
+        )
+        self._recording_sessions[hub] = session
+        return session
+
+    def _recording_finished(self, recording: RecordingSummary) -> None:
+        if self._recording_events is not None:
+            self._recording_events.finished(recording)
+
+    async def _close_abandoned_recordings(self) -> None:
+        """Finish the recordings a killed process left open that no restored stream continues.
+
+        Each ends where its last stored segment ends: ``ready``, or ``failed`` with none.
+        """
+        assert self.recordings is not None
+        continued = {session.recording_id for session in self._recording_sessions.values()}
+        for recording in await self.recordings.unfinished():
+            if recording.id in continued:
+                continue
+            try:
+                summary = await self.recordings.finish(recording.id, ended_at=None)
+            except Exception:
+                log.exception("could not close recording %s", recording.id)
+                continue
+            log.info(
+                "recording %s of %s, left open by the previous run, closed: %s, %.1f s",
+                summary.id,
+                summary.channel,
+                summary.status,
+                summary.duration,
+            )
+            self._recording_finished(summary)
+
+    async def _close_recordings(self) -> None:
+        """Store what is queued (bounded); streams kept for resuming keep their recording open."""
+        archive = self.archive
+        if archive is None:
+            return
+        for session in self._recording_sessions.values():
+            session.detach()  # ended streams were finished by _stream_ended already
+        self._recording_sessions.clear()
+        s = self.settings
+        await archive.close(min(s.record_flush_timeout, s.shutdown_timeout / 2))
+        with contextlib.suppress(Exception):
+            await archive.store.close()
 
     async def _save_streams(self, hubs: list[StreamHub], *, resumable: bool) -> None:
         for hub in hubs:
@@ -396,7 +506,13 @@ class GoliveServer:
         now = time.time()
         for saved in await asyncio.to_thread(saved_stream.load_all, root):
             fresh = saved.resumable and grace > 0 and now - saved.saved_at < grace
-            if fresh and await self.channels.get(saved.channel) is not None:
+            channel = await self.channels.get(saved.channel) if fresh else None
+            if channel is not None:
+                self._channel_records[saved.channel] = channel.record
+                if self.recordings is not None:
+                    point = await self.recordings.resume_point(saved.channel, saved.stream_id)
+                    if point is not None:
+                        self._resume_points[saved.stream_id] = point
                 hub = StreamHub(saved.channel, saved.stream_id, saved.started_at)
                 hub.timeline_end = saved.timeline_end
                 hub.publishes = saved.publishes
@@ -407,6 +523,7 @@ class GoliveServer:
                     if isinstance(consumer, HlsStreamPackager):
                         saved_stream.restore_into(consumer, saved)
                         break
+                self._channel_records.pop(saved.channel, None)
                 self.registry.restore(hub, grace=grace)
                 self.restored.append(saved.channel)
             elif saved.resumable and self._stream_events is not None:
@@ -476,6 +593,7 @@ class GoliveServer:
     def _consumers_for(self, hub: StreamHub) -> Sequence[StreamConsumer]:
         s = self.settings
         media = self.store.open(hub.channel, hub.stream_id)
+        recording = self._open_recording(hub)
         ladder = self.transcoders.admit(hub, s.ladder_for(hub.channel), limit=s.max_transcoders)
         packager = HlsStreamPackager(
             media,
@@ -486,6 +604,7 @@ class GoliveServer:
             on_part_published=self.metrics.part_delay_observer(hub.channel),
             audio_only_variant=any(r.kind is RungKind.AUDIO for r in ladder),
             part_hold_back=s.part_hold_back,
+            segment_sink=recording,
         )
         transcoder = self.transcoders.start(
             hub,
@@ -564,6 +683,9 @@ class GoliveServer:
         self.key_watch.forget(hub.channel)
         peak = self.viewers.peak(hub.channel)
         self.viewers.forget(hub.channel)
+        recording = self._recording_sessions.pop(hub, None)
+        if recording is not None:
+            recording.end()
         if self._stream_events is not None:
             self._stream_events.ended(hub, peak_viewers=peak)
 
@@ -616,6 +738,8 @@ class GoliveServer:
             )
             if not decision.allowed:
                 raise PublishRefused("NetStream.Publish.Rejected", decision.reason)
+        # Read by the consumer factory if this publisher starts a new stream.
+        self._channel_records[channel.name] = channel.record
         try:
             sink = self.registry.open_publisher(channel.name, disconnect=request.disconnect)
         except AlreadyPublishing:
@@ -627,6 +751,8 @@ class GoliveServer:
             raise PublishRefused(
                 "NetStream.Publish.BadName", f"Channel {channel.name} is already live"
             ) from None
+        finally:
+            self._channel_records.pop(channel.name, None)
         self.key_watch.published(channel.name, hash_stream_key(request.stream_name))
         return sink
 

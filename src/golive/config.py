@@ -72,6 +72,8 @@ LIVE_RELOADABLE = frozenset(
         "trusted_proxies",
         "max_request_body",
         "signup",
+        "record",
+        "record_renditions",
     }
 )
 
@@ -350,7 +352,7 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(
         default=None,
         description="URL that receives every event (stream.started, stream.ended, "
-        "recording.ready) as a signed JSON POST. Unset: no event webhooks.",
+        "recording.ready, recording.failed) as a signed JSON POST. Unset: no event webhooks.",
     )
     webhook_secret: str = Field(
         default="",
@@ -466,7 +468,34 @@ class Settings(BaseSettings):
         "preferred) or the access_key_id and secret_access_key query parameters (they then "
         "sit in a config file or the process environment as plain text).",
     )
-
+    record: bool = Field(
+        default=True,
+        description="Record every live session (each channel can opt out with its own "
+        "switch). Segments are stored as they complete, off the live path; a session stays "
+        "one recording across publisher reconnects within reconnect_grace. Read per new "
+        "stream.",
+    )
+    record_renditions: Literal["source", "all"] = Field(
+        default="source",
+        description='Renditions recorded: "source" (the publisher\'s video with its audio, '
+        'and the audio-only rendition) or "all" (the encoded renditions too).',
+    )
+    record_buffer_bytes: int = Field(
+        default=64 * MIB,
+        ge=MIB,
+        le=16 * 1024 * MIB,
+        description="Segment bytes held for storage while it is slow or down (for every "
+        "stream together). Past it the oldest unwritten segments are dropped and the "
+        "recording marks the gap; the live stream is never slowed.",
+    )
+    record_flush_timeout: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds an ended stream's recording waits for storage to take its last "
+        "segments before it is finished with what was stored (also the bound on waiting for "
+        "the recording queue at shutdown).",
+    )
     config_file: Path | None = Field(
         default=None,
         description="TOML file with settings as top-level keys named like the fields here "

@@ -50,7 +50,11 @@ WHY: dict[str, str] = {
         "`AudioInterleaver` wraps a rendition typed as `live`'s `StreamConsumer`; writes into "
         "`store/`"
     ),
-    "record/": "reserved for recordings (empty)",
+    "record/": (
+        "the recordings: writes completed segments to `store/`'s `ObjectStore` off the live "
+        "path; implements the packager's `SegmentSink` and defines `RecordingIndex`, which "
+        "`db/` implements, structurally (no import either way)"
+    ),
     "store/": "bytes, metadata and wake-ups; also the viewer sessions",
     "http/": (
         "the origin: reads the store (media), serves `/metrics` from `metrics/`, the chat "
@@ -85,8 +89,8 @@ WHY: dict[str, str] = {
         "by registry listeners that only enqueue; reads the hub for event payloads"
     ),
     "metrics/": (
-        "Prometheus collectors that read hubs and packagers when scraped; nothing on the "
-        "per-frame path"
+        "Prometheus collectors that read hubs, packagers and the recording archive's counters "
+        "when scraped; nothing on the per-frame path"
     ),
     "resume/": "saves streams at shutdown and loads them back into fresh packagers",
     "registry_live_streams.py": (

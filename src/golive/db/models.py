@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
@@ -132,6 +134,8 @@ class Channel(Base):
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True, default=None
     )
+    # Whether the channel's streams are recorded (the global `record` setting must be on too).
+    record: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
     @validates("name")
     def _validate_name(self, _key: str, name: str) -> str:
@@ -282,3 +286,62 @@ class InviteCode(Base):
     used_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+
+
+# Recording statuses: being written; complete (a VOD); nothing could be stored.
+RECORDING_ACTIVE = "recording"
+RECORDING_READY = "ready"
+RECORDING_FAILED = "failed"
+
+
+class Recording(Base):
+    """One recorded live session (a stream across its publisher reconnects): the VOD to be."""
+
+    __tablename__ = "recordings"
+
+    # Random and URL-safe: it names the recording's objects in storage and its URLs.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The channel itself (a name may be reused after a delete); None once it is deleted.
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True, default=None
+    )
+    channel: Mapped[str] = mapped_column(String(32), index=True)
+    # The live stream's id (StreamHub.stream_id): a resumed stream continues its recording.
+    stream_id: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # public, unlisted, private
+    visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    status: Mapped[str] = mapped_column(String(16), default=RECORDING_ACTIVE, index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    duration: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class RecordingSegment(Base):
+    """One stored CMAF segment of one rendition of a recording, in the recording's order.
+
+    ``sequence`` is the recording's own count per rendition, continuous across publisher
+    reconnects; ``gap_before`` says segments before this one were lost (storage down for
+    longer than the buffer holds); ``discontinuity`` that a new timeline starts here.
+    """
+
+    __tablename__ = "recording_segments"
+    __table_args__ = (UniqueConstraint("recording_id", "rendition", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), index=True
+    )
+    rendition: Mapped[str] = mapped_column(String(32))
+    sequence: Mapped[int] = mapped_column(Integer)
+    # Presentation time of the first frame, in the rendition's track timescale.
+    media_start: Mapped[int] = mapped_column(BigInteger)
+    timescale: Mapped[int] = mapped_column(Integer)
+    duration: Mapped[float] = mapped_column(Float)  # seconds
+    byte_size: Mapped[int] = mapped_column(Integer)
+    program_date_time: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+    storage_key: Mapped[str] = mapped_column(String(200))
+    init_key: Mapped[str] = mapped_column(String(200))
+    discontinuity: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    gap_before: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")

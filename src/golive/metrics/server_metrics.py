@@ -9,6 +9,8 @@ from prometheus_client.process_collector import ProcessCollector
 
 from golive.live.hub import StreamHub
 from golive.metrics.live_stream_collector import LiveStreamCollector
+from golive.metrics.recording_collector import RecordingCollector
+from golive.record.segment_archive import ArchiveStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,6 +32,10 @@ _PART_DELAY_BUCKETS = (
     0.5,
     1.0,
 )
+
+# Upload lag of a recorded segment: a local disk takes milliseconds, object storage up to
+# seconds, and an outage as long as the buffer holds.
+_UPLOAD_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # Chat: a message waits for its batch (up to 100 ms) and the batch's fan-out, so the buckets
 # are fine up to a second.
@@ -101,6 +107,16 @@ class ServerMetrics:
             buckets=_CHAT_DELIVERY_BUCKETS,
             registry=self.registry,
         )
+
+        self.recording_upload_lag = Histogram(
+            "golive_recording_upload_lag_seconds",
+            "From a segment's completion to its being stored and indexed in its recording",
+            buckets=_UPLOAD_LAG_BUCKETS,
+            registry=self.registry,
+        )
+
+    def watch_recordings(self, stats: Callable[[], ArchiveStats]) -> None:
+        self.registry.register(RecordingCollector(stats))
 
     def watch_streams(
         self,

@@ -33,6 +33,7 @@ from golive.packager.hls_multivariant import multivariant_playlist
 from golive.packager.hls_playlist import RenditionReport
 from golive.packager.hls_rendition import HlsRendition
 from golive.packager.segment_boundaries import SegmentBoundaries
+from golive.packager.segment_sink import SegmentSink
 from golive.store.live_window import ChannelMedia, RenditionWindow, StoredSegment
 
 log = logging.getLogger("golive.packager")
@@ -79,8 +80,11 @@ class HlsStreamPackager:
         audio_only_variant: bool = True,
         dash_latency_target: float | None = None,
         part_hold_back: float = 2.0,
+        segment_sink: SegmentSink | None = None,
     ) -> None:
         self.media = media
+        # Told of every completed segment of every rendition (the recording), if any.
+        self.segment_sink = segment_sink
         self._options: dict[str, object] = {
             "part_target": part_target,
             "segment_target": segment_target,
@@ -265,6 +269,15 @@ class HlsStreamPackager:
         self._publish()
 
     def _segment_done(self, rendition: HlsRendition, segment: StoredSegment) -> None:
+        sink = self.segment_sink
+        if sink is not None:
+            try:
+                init = rendition.window.init_segments.get(segment.init_id)
+                sink.segment_done(rendition.name, segment, init)
+            except Exception:
+                # The recording must never take the live stream down.
+                log.exception("segment sink failed; no longer recording", extra=self._log)
+                self.segment_sink = None
         if self._ready:
             self._publish()
 

@@ -1,7 +1,8 @@
 """Where recordings live: the interface every storage backend implements.
 
 Keys are relative, '/'-separated paths made only by golive (never from user text; see
-``record/``): ``recordings/<recording id>/<rendition>/<sequence>.m4s``. A backend is
+``record/``): ``<recording id>/<rendition>/<sequence>.m4s``, relative to the backend's root
+(``<data_dir>/recordings`` by default, or a bucket and prefix). A backend is
 asynchronous and never blocks the event loop; a failure is an :class:`ObjectStoreError`
 (the caller decides whether to retry), a missing key an :class:`ObjectNotFound`.
 """

@@ -10,9 +10,10 @@ from typing import Any
 
 STREAM_STARTED = "stream.started"
 STREAM_ENDED = "stream.ended"
-# Defined and documented now; fired once recordings exist (a later version).
+# A live session's recording is finished and stored (a VOD); or nothing of it could be stored.
 RECORDING_READY = "recording.ready"
-EVENT_TYPES = (STREAM_STARTED, STREAM_ENDED, RECORDING_READY)
+RECORDING_FAILED = "recording.failed"
+EVENT_TYPES = (STREAM_STARTED, STREAM_ENDED, RECORDING_READY, RECORDING_FAILED)
 # The approval call made before a publish starts (not queued, not retried).
 PUBLISH_REQUESTED = "publish.requested"
 

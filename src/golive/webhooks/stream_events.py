@@ -17,7 +17,7 @@ from golive.webhooks.publish_approval import PublishApprover, PublishDecision
 log = logging.getLogger("golive.webhooks")
 
 
-def _iso(epoch: float) -> str:
+def iso_time(epoch: float) -> str:
     return (
         datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
@@ -36,7 +36,7 @@ class StreamEventNotifier:
             hub.channel,
             {
                 "stream_id": hub.stream_id,
-                "started_at": _iso(hub.started_at),
+                "started_at": iso_time(hub.started_at),
                 "playlist_url": self._playlist_url(hub.channel),
             },
         )
@@ -48,8 +48,8 @@ class StreamEventNotifier:
             hub.channel,
             {
                 "stream_id": hub.stream_id,
-                "started_at": _iso(hub.started_at),
-                "ended_at": _iso(now),
+                "started_at": iso_time(hub.started_at),
+                "ended_at": iso_time(now),
                 "duration": round(now - hub.started_at, 3),
                 "publishes": hub.publishes,
                 "peak_viewers": peak_viewers,

@@ -1,0 +1,54 @@
+"""What the archive writer needs from the database; ``db.recordings.RecordingStore``
+implements it structurally (neither package imports the other)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class RecordingSummary(Protocol):
+    """A finished recording (times in seconds since the epoch)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def ended_at(self) -> float | None: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def bytes(self) -> int: ...
+
+
+class RecordingIndex(Protocol):
+    async def create(
+        self, recording_id: str, *, channel: str, stream_id: str, started_at: float
+    ) -> None: ...
+
+    async def add_segment(
+        self,
+        recording_id: str,
+        *,
+        rendition: str,
+        sequence: int,
+        media_start: int,
+        timescale: int,
+        duration: float,
+        byte_size: int,
+        program_date_time: float,
+        storage_key: str,
+        init_key: str,
+        discontinuity: bool,
+        gap_before: bool,
+    ) -> None: ...
+
+    async def finish(self, recording_id: str, *, ended_at: float | None) -> RecordingSummary: ...

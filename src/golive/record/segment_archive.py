@@ -1,0 +1,408 @@
+"""The archive writer: every completed segment of a recorded rendition goes to storage and
+its row to the index, in the background, without the live path ever waiting.
+
+One ``SegmentArchive`` per process, one ``ArchiveSession`` per recorded live session (a
+StreamHub, across its publisher reconnects). The packager hands each completed segment to
+its session (``segment_done``: synchronous, O(1): a reference to the segment's bytes goes on
+a queue, nothing is copied). One worker task drains the queue in order: the recording's row,
+then per segment its init segment (once per init id and rendition), the segment, and its
+index row; then the recording's end.
+
+**Retry.** A failed step (storage or index) is retried with exponential backoff (0.1 s
+doubling, capped at 10 s) until it succeeds; one log line says storage started failing and
+one that it recovered, not one per retry. Later jobs wait behind it, so the order holds.
+
+**Bound.** Queued segment bytes are bounded (``buffer_bytes``). Past it, the oldest queued
+segments are dropped (counted, logged once per episode) and the next segment of the same
+rendition that is stored carries ``gap_before``. Memory is the bound plus the one segment in
+flight. Nothing already stored is touched.
+
+**End.** A session that has ended waits at most ``flush_timeout`` for storage: past it, its
+unwritten segments are given up and the recording is finished with what was stored.
+``close`` waits (bounded) for the queue to drain; what is left then is finished by the next
+start-up, which closes recordings no live stream continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from golive.record.recording_index import RecordingIndex, RecordingSummary
+from golive.record.storage_keys import UnsafeKey, check_rendition, init_key, segment_key
+from golive.store.live_window import StoredSegment
+from golive.store.object_store import ObjectStore
+
+log = logging.getLogger("golive.record")
+
+FIRST_RETRY_DELAY = 0.1
+MAX_RETRY_DELAY = 10.0
+
+
+@dataclass(slots=True)
+class ArchiveStats:
+    """Counters the metrics collector reads when scraped."""
+
+    bytes_written: int = 0
+    segments_written: int = 0
+    segments_dropped: int = 0
+    storage_errors: int = 0
+    queued_bytes: int = 0
+    recordings_in_progress: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class _Start:
+    session: ArchiveSession
+
+
+@dataclass(eq=False, slots=True)
+class _Segment:
+    session: ArchiveSession
+    rendition: str
+    segment: StoredSegment | None  # None once dropped: its bytes are released
+    init: bytes | None
+    size: int
+    completed_at: float
+    dropped: bool = False
+    gap_before: bool = False
+    stored: bool = False  # the object is in storage (only the index row is left)
+
+
+@dataclass(eq=False, slots=True)
+class _Finish:
+    session: ArchiveSession
+    ended_at: float
+
+
+_Job = _Start | _Segment | _Finish
+
+
+@dataclass(eq=False)
+class ArchiveSession:
+    """The recording of one live session: the packager's ``SegmentSink``."""
+
+    archive: SegmentArchive
+    recording_id: str
+    channel: str
+    stream_id: str
+    started_at: float
+    records_rendition: Callable[[str], bool]
+    next_sequences: dict[str, int] = field(default_factory=dict)
+    log_extra: dict[str, object] = field(default_factory=dict)
+    ended: bool = False
+    # The recording's row could not be made: nothing of it is written.
+    broken: bool = False
+    abandon_at: float | None = None  # archive clock: when its unwritten segments are given up
+    _inits: dict[tuple[str, int], str] = field(default_factory=dict)
+    _gaps: set[str] = field(default_factory=set)  # renditions with segments dropped
+    _accepted: set[str] = field(default_factory=set)
+    _refused: set[str] = field(default_factory=set)
+
+    def segment_done(self, rendition: str, segment: StoredSegment, init: bytes | None) -> None:
+        """A segment of ``rendition`` is complete; ``init`` is its init segment's bytes.
+
+        Called on the live path: never blocks, never raises for storage trouble.
+        """
+        if self.ended or rendition in self._refused:
+            return
+        if rendition not in self._accepted:
+            if not self.records_rendition(rendition):
+                self._refused.add(rendition)
+                return
+            try:
+                check_rendition(self.recording_id, rendition)
+            except UnsafeKey as exc:
+                self._refused.add(rendition)
+                log.error("rendition not recorded: %s", exc, extra=self.log_extra)
+                return
+            self._accepted.add(rendition)
+        self.archive.enqueue_segment(self, rendition, segment, init)
+
+    def end(self, ended_at: float | None = None) -> None:
+        """The live session ended: finish the recording once its segments are stored."""
+        if self.ended:
+            return
+        self.ended = True
+        self.archive.enqueue_end(self, time.time() if ended_at is None else ended_at)
+
+    def detach(self) -> None:
+        """Stop recording without finishing (graceful restart: the next run continues it)."""
+        self.ended = True
+        self.archive.stats.recordings_in_progress -= 1
+
+
+class SegmentArchive:
+    def __init__(
+        self,
+        store: ObjectStore,
+        index: RecordingIndex,
+        *,
+        buffer_bytes: int,
+        flush_timeout: float = 30.0,
+        on_finished: Callable[[RecordingSummary], None] | None = None,
+        on_stored: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        first_retry_delay: float = FIRST_RETRY_DELAY,
+        max_retry_delay: float = MAX_RETRY_DELAY,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.buffer_bytes = buffer_bytes
+        self.flush_timeout = flush_timeout
+        self.on_finished = on_finished
+        self.on_stored = on_stored  # upload lag: segment complete -> stored and indexed
+        self._clock = clock
+        self._first_delay = first_retry_delay
+        self._max_delay = max_retry_delay
+        self.stats = ArchiveStats()
+        self._queue: deque[_Job] = deque()
+        self._pending: deque[_Segment] = deque()  # queued segments, oldest first
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._worker: asyncio.Task[None] | None = None
+        self._failing_since: float | None = None
+        self._dropping = False
+
+    # -- the live side (synchronous, O(1)) ------------------------------------------------------
+
+    def open(
+        self,
+        recording_id: str,
+        *,
+        channel: str,
+        stream_id: str,
+        started_at: float,
+        records_rendition: Callable[[str], bool],
+        next_sequences: dict[str, int] | None = None,
+        log_extra: dict[str, object] | None = None,
+    ) -> ArchiveSession:
+        """A session for a recording; a new one (``next_sequences`` None) gets its row first."""
+        session = ArchiveSession(
+            self,
+            recording_id,
+            channel,
+            stream_id,
+            started_at,
+            records_rendition,
+            next_sequences=dict(next_sequences or {}),
+            log_extra={**(log_extra or {}), "recording_id": recording_id},
+        )
+        self.stats.recordings_in_progress += 1
+        if next_sequences is None:
+            self._push(_Start(session))
+        log.info("recording %s", recording_id, extra=session.log_extra)
+        return session
+
+    def enqueue_segment(
+        self, session: ArchiveSession, rendition: str, segment: StoredSegment, init: bytes | None
+    ) -> None:
+        size = len(segment.data)
+        job = _Segment(session, rendition, segment, init, size, self._clock())
+        self._pending.append(job)
+        self.stats.queued_bytes += size
+        self._push(job)
+        while self.stats.queued_bytes > self.buffer_bytes and self._pending:
+            self._drop(self._pending.popleft())
+
+    def enqueue_end(self, session: ArchiveSession, ended_at: float) -> None:
+        session.abandon_at = self._clock() + self.flush_timeout
+        self._push(_Finish(session, ended_at))
+
+    def _push(self, job: _Job) -> None:
+        self._queue.append(job)
+        self._idle.clear()
+        self._wake.set()
+
+    def _drop(self, job: _Segment) -> None:
+        job.dropped = True
+        job.segment = None
+        job.init = None
+        self.stats.queued_bytes -= job.size
+        self._lost(job)
+        if not self._dropping:
+            self._dropping = True
+            log.error(
+                "recording buffer full (%d MiB): dropping the oldest unwritten segments; the "
+                "recordings will have gaps",
+                self.buffer_bytes // (1024 * 1024),
+            )
+
+    def _lost(self, job: _Segment) -> None:
+        self.stats.segments_dropped += 1
+        job.session._gaps.add(job.rendition)
+
+    # -- the worker -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._run())
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until everything queued is written; whether it was."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, timeout: float) -> None:
+        """Drain the queue (at most ``timeout`` s), then stop the worker."""
+        if not await self.flush(timeout):
+            log.error(
+                "recordings: %d segment bytes were not stored before shutdown (the next start "
+                "finishes these recordings with what was stored)",
+                self.stats.queued_bytes,
+            )
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._dropping = False
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            job = self._queue.popleft()
+            if isinstance(job, _Segment):
+                if job.dropped:
+                    continue
+                taken = self._pending.popleft()
+                assert taken is job
+                self.stats.queued_bytes -= job.size
+                # Every segment of this rendition dropped so far came before this one.
+                job.gap_before = job.rendition in job.session._gaps
+                job.session._gaps.discard(job.rendition)
+            await self._perform(job)
+
+    async def _perform(self, job: _Job) -> None:
+        session = job.session
+        if session.broken:
+            if isinstance(job, _Segment):
+                self._lost(job)
+            elif isinstance(job, _Finish):
+                self.stats.recordings_in_progress -= 1
+            return
+        delay = self._first_delay
+        while True:
+            try:
+                await self._attempt(job)
+            except Exception as exc:
+                self._failed(job, exc)
+                if session.abandon_at is not None and self._clock() >= session.abandon_at:
+                    self._give_up(job)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_delay)
+            else:
+                self._recovered()
+                return
+
+    async def _attempt(self, job: _Job) -> None:
+        session = job.session
+        rid = session.recording_id
+        if isinstance(job, _Start):
+            await self.index.create(
+                rid,
+                channel=session.channel,
+                stream_id=session.stream_id,
+                started_at=session.started_at,
+            )
+        elif isinstance(job, _Segment):
+            seg = job.segment
+            assert seg is not None
+            sequence = session.next_sequences.get(job.rendition, 0)
+            init = session._inits.get((job.rendition, seg.init_id))
+            if init is None:
+                if job.init is None:
+                    raise LookupError(f"init segment {seg.init_id} of {job.rendition} is missing")
+                key = init_key(rid, job.rendition, sequence)
+                await self.store.put(key, job.init)
+                session._inits[(job.rendition, seg.init_id)] = init = key
+            key = segment_key(rid, job.rendition, sequence)
+            if not job.stored:
+                await self.store.put(key, seg.data)
+                job.stored = True
+            await self.index.add_segment(
+                rid,
+                rendition=job.rendition,
+                sequence=sequence,
+                media_start=seg.media_start,
+                timescale=seg.timescale,
+                duration=seg.duration,
+                byte_size=job.size,
+                program_date_time=seg.program_date_time,
+                storage_key=key,
+                init_key=init,
+                discontinuity=seg.discontinuity,
+                gap_before=job.gap_before,
+            )
+            session.next_sequences[job.rendition] = sequence + 1
+            job.segment = job.init = None
+            self.stats.bytes_written += job.size
+            self.stats.segments_written += 1
+            if self.on_stored is not None:
+                self.on_stored(self._clock() - job.completed_at)
+        else:
+            summary = await self.index.finish(rid, ended_at=job.ended_at)
+            self.stats.recordings_in_progress -= 1
+            log.info(
+                "recording %s %s: %.1f s, %d bytes",
+                rid,
+                summary.status,
+                summary.duration,
+                summary.bytes,
+                extra=session.log_extra,
+            )
+            if self.on_finished is not None:
+                try:
+                    self.on_finished(summary)
+                except Exception:
+                    log.exception("recording listener failed", extra=session.log_extra)
+
+    def _failed(self, job: _Job, exc: Exception) -> None:
+        self.stats.storage_errors += 1
+        if self._failing_since is None:
+            self._failing_since = self._clock()
+            log.error(
+                "recording storage failing (%s: %s); retrying, holding up to %d MiB of "
+                "segments meanwhile",
+                type(exc).__name__,
+                exc,
+                self.buffer_bytes // (1024 * 1024),
+                extra=job.session.log_extra,
+            )
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "recording storage recovered after %.1f s (%d segments dropped so far)",
+                self._clock() - self._failing_since,
+                self.stats.segments_dropped,
+            )
+            self._failing_since = None
+
+    def _give_up(self, job: _Job) -> None:
+        session = job.session
+        if isinstance(job, _Start):
+            session.broken = True
+            log.error("recording could not be created: it is not recorded", extra=session.log_extra)
+        elif isinstance(job, _Segment):
+            job.segment = job.init = None
+            self._lost(job)
+        else:
+            # Left "recording": the next start-up finishes it.
+            self.stats.recordings_in_progress -= 1
+            log.error("recording could not be finished", extra=session.log_extra)

@@ -1,0 +1,55 @@
+"""Storage keys of a recording's objects, made only of its id, a rendition name and integers:
+``<recording id>/<rendition>/<sequence>.m4s`` and ``.../init-<sequence>.mp4``, relative to the
+object store's root.
+
+Nothing a user types reaches a key: the recording id is random (``new_recording_id``),
+rendition names come from the ladder and must match a strict pattern, the rest are integers.
+A name that does not match is refused (``UnsafeKey``) rather than cleaned up, so two names
+can never map to one key.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+RECORDING_ID_RE = re.compile(r"[A-Za-z0-9_-]{16,32}")
+RENDITION_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+class UnsafeKey(ValueError):
+    """A recording id or rendition name that may not be part of a storage key."""
+
+
+def new_recording_id() -> str:
+    """96 random bits, URL-safe (16 characters)."""
+    return secrets.token_urlsafe(12)
+
+
+def _checked(recording_id: str, rendition: str) -> str:
+    if RECORDING_ID_RE.fullmatch(recording_id) is None:
+        raise UnsafeKey(f"recording id {recording_id!r}")
+    if RENDITION_RE.fullmatch(rendition) is None:
+        raise UnsafeKey(f"rendition name {rendition!r}")
+    return f"{recording_id}/{rendition}"
+
+
+def check_rendition(recording_id: str, rendition: str) -> None:
+    """Raise UnsafeKey unless both may be part of a key."""
+    _checked(recording_id, rendition)
+
+
+def segment_key(recording_id: str, rendition: str, sequence: int) -> str:
+    return f"{_checked(recording_id, rendition)}/{int(sequence)}.m4s"
+
+
+def init_key(recording_id: str, rendition: str, number: int) -> str:
+    """The init segment first used by segment ``number`` of the rendition."""
+    return f"{_checked(recording_id, rendition)}/init-{int(number)}.mp4"
+
+
+def recording_prefix(recording_id: str) -> str:
+    """Every key of a recording starts with this."""
+    if RECORDING_ID_RE.fullmatch(recording_id) is None:
+        raise UnsafeKey(f"recording id {recording_id!r}")
+    return f"{recording_id}/"
