@@ -11,6 +11,8 @@ import asyncio
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -162,6 +164,39 @@ async def test_the_child_runs_below_the_server_s_priority(ffmpeg: str) -> None:
             assert group.read_text().split()[-1] == str(nice)
         stream.end()
         await stream.transcoder.aclose()
+
+
+_UVLOOP_SPAWN = """
+import asyncio, sys, uvloop
+from golive.transcode.ffmpeg_child import child_setup
+
+async def main():
+    proc = await asyncio.create_subprocess_exec(
+        "cat", "/proc/self/autogroup", stdout=asyncio.subprocess.PIPE,
+        start_new_session=True, preexec_fn=child_setup(7),
+    )
+    child = (await proc.stdout.read()).decode().split()
+    await proc.wait()
+    ours = open("/proc/self/autogroup").read().split()
+    print(child[-1], ours[-1], child[0] != ours[0])
+
+uvloop.run(main())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroups (not Linux)")
+def test_under_uvloop_the_child_s_group_is_lowered_not_the_server_s() -> None:
+    # golive runs on uvloop, which calls preexec_fn before its setsid: the autogroup write
+    # then lowered the server's own group and left the encoders above it. Run in a session of
+    # its own, so that a regression cannot lower the test runner's group.
+    out = subprocess.run(
+        ["setsid", sys.executable, "-c", _UVLOOP_SPAWN],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.split()
+    assert out == ["7", "0", "True"]  # child's group nice, server's group nice, two groups
 
 
 def test_the_default_child_priority_is_lower_than_the_server_s() -> None:

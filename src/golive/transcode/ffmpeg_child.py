@@ -63,7 +63,12 @@ def child_setup(nice: int) -> Callable[[], None] | None:
         os.nice(nice)
         # With the kernel's autogroups, the child's new session is a scheduling group of its
         # own, weighed against the server's as a whole: its members' nice values alone would
-        # not lower it. The group gets the same nice (raising it needs no privilege).
+        # not lower it. The group gets the same nice (raising it needs no privilege). The
+        # session must be the child's own before that: uvloop runs this before its setsid, and
+        # the write would lower the server's group instead (encoders then came before the
+        # source rendition). asyncio's setsid has run already: EPERM, ignored.
+        with contextlib.suppress(OSError):
+            os.setsid()
         with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
             group.write(str(nice))
         if die_with_parent is not None:
