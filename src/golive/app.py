@@ -61,6 +61,8 @@ from golive.metrics.server_metrics import ServerMetrics
 from golive.packager.hls_stream import AUDIO_RENDITION, SOURCE_RENDITION, HlsStreamPackager
 from golive.record.recording_index import RecordingSummary
 from golive.record.recording_policy import RecordingPolicy
+from golive.record.retention_policy import RetentionRules
+from golive.record.retention_task import RecordingRetention
 from golive.record.segment_archive import ArchiveSession, SegmentArchive
 from golive.record.storage_keys import new_recording_id
 from golive.registry_live_streams import RegistryLiveStreams
@@ -194,6 +196,7 @@ class GoliveServer:
         # consumer factory needs to know when it makes a stream (set just before).
         self.recordings: RecordingStore | None = None
         self.archive: SegmentArchive | None = None
+        self.retention: RecordingRetention | None = None
         self._recording_events: RecordingEventNotifier | None = None
         self._recording_sessions: dict[StreamHub, ArchiveSession] = {}
         self._channel_records: dict[str, bool] = {}
@@ -264,6 +267,8 @@ class GoliveServer:
                 settings=lambda: self.settings,
                 chat=self.chat,
                 chat_store=self.chat_store,
+                recordings=self.recordings,
+                recording_objects=self.archive.store if self.archive is not None else None,
             )
         )
         self.web_sessions = BrowserSessions(
@@ -377,6 +382,9 @@ class GoliveServer:
 
     async def _force_close(self) -> None:
         self.transcoders.kill_all()
+        if self.retention is not None:
+            with contextlib.suppress(Exception):
+                await self.retention.close()
         if self.archive is not None:
             with contextlib.suppress(Exception):
                 await self.archive.close(0)
@@ -409,7 +417,16 @@ class GoliveServer:
         )
         self.archive.start()
         archive = self.archive
-        self.metrics.watch_recordings(lambda: archive.stats)
+        self.retention = RecordingRetention(
+            store,
+            self.recordings,
+            lambda: RetentionRules.of(
+                self.settings.record_retention_days, self.settings.record_retention_gb
+            ),
+        )
+        self.retention.start()
+        retention = self.retention
+        self.metrics.watch_recordings(lambda: archive.stats, lambda: retention.stats)
 
     def _open_recording(self, hub: StreamHub) -> ArchiveSession | None:
         """The recording of a new (or restored) stream, if its channel is recorded."""
@@ -466,6 +483,8 @@ class GoliveServer:
 
     async def _close_recordings(self) -> None:
         """Store what is queued (bounded); streams kept for resuming keep their recording open."""
+        if self.retention is not None:
+            await self.retention.close()
         archive = self.archive
         if archive is None:
             return

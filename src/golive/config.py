@@ -74,6 +74,8 @@ LIVE_RELOADABLE = frozenset(
         "signup",
         "record",
         "record_renditions",
+        "record_retention_days",
+        "record_retention_gb",
     }
 )
 
@@ -495,6 +497,23 @@ class Settings(BaseSettings):
         description="Seconds an ended stream's recording waits for storage to take its last "
         "segments before it is finished with what was stored (also the bound on waiting for "
         "the recording queue at shutdown).",
+    )
+    record_retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=100_000,
+        description="Days a recording is kept, counted from its start; older ones are deleted "
+        "(objects, then index) by a background pass every 5 minutes. 0: kept forever. A "
+        "channel's own retention_days (API) overrides it. The default keeps a month: "
+        "recording is on by default and would otherwise fill the disk.",
+    )
+    record_retention_gb: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1e9,
+        description="Total size cap of the finished recordings, in GB (10^9 bytes); while "
+        "they weigh more, the oldest are deleted first, whatever their channel. 0: no cap. "
+        "Recordings being written are never deleted.",
     )
     config_file: Path | None = Field(
         default=None,

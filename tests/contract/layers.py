@@ -52,7 +52,7 @@ WHY: dict[str, str] = {
     ),
     "record/": (
         "the recordings: writes completed segments to `store/`'s `ObjectStore` off the live "
-        "path; implements the packager's `SegmentSink` and defines `RecordingIndex`, which "
+        "path, and deletes expired ones (retention); implements the packager's `SegmentSink` and defines `RecordingIndex`, which "
         "`db/` implements, structurally (no import either way)"
     ),
     "store/": "bytes, metadata and wake-ups; also the viewer sessions",
@@ -62,7 +62,7 @@ WHY: dict[str, str] = {
     ),
     "http/api/": (
         "the REST API (FastAPI, mounted at `/api/v1`) over `db/`, chat moderation through "
-        "`chat/`'s rooms, settings from `config.py`; sees the live layer only through its "
+        "`chat/`'s rooms, VOD deletion in `store/`, settings from `config.py`; sees the live layer only through its "
         "`LiveStreams` protocol, which `registry_live_streams.py` implements over the registry"
     ),
     "http/web/": (
@@ -127,6 +127,11 @@ UPSTREAM_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("http/", "store/"): (
         "the design's diagram has http fed from store; the reverse (store pushing into http) "
         "would tie storage to one transport"
+    ),
+    ("http/api/", "store/"): (
+        "the VOD API deletes a recording's objects through the `ObjectStore` interface "
+        "(`store.prefix_removal`) and answers its `ObjectStoreError` with 503, as `http/` "
+        "reads the store"
     ),
 }
 

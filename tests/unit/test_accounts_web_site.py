@@ -334,6 +334,15 @@ async def test_json_calls_need_session_token_json_and_ownership(site: Site) -> N
         assert r.status_code == 200 and r.json()["title"] == HOSTILE
         r = await client.post(url, json={"title": 5}, headers={"x-csrf-token": csrf})
         assert r.status_code == 400
+        # The recording switch: a boolean, kept when not sent.
+        r = await client.post(url, json={"record": False}, headers={"x-csrf-token": csrf})
+        assert r.status_code == 200 and r.json()["record"] is False
+        assert r.json()["title"] == HOSTILE
+        r = await client.post(url, json={"record": "no"}, headers={"x-csrf-token": csrf})
+        assert r.status_code == 400
+        r = await client.post(url, json={"title": "t"}, headers={"x-csrf-token": csrf})
+        assert r.json()["record"] is False
+        r = await client.post(url, json=body, headers={"x-csrf-token": csrf})
         r = await client.post(
             "/web/channels/dave-tv/stream-key", headers={"x-csrf-token": csrf}, json={}
         )

@@ -199,8 +199,12 @@ class ChannelStore:
         title: str | None = None,
         owner_id: int | None = None,
         category: str | None = None,
+        record: bool | None = None,
+        retention_days: int | None = None,
+        global_retention: bool = False,
     ) -> Channel:
-        """Change a channel's title, category and/or owner; return the channel as it now is."""
+        """Change a channel's title, category, owner, recording switch and/or retention
+        (``global_retention``: back to the global setting); return the channel as it now is."""
         values: dict[str, object] = {}
         if title is not None:
             values["title"] = title
@@ -208,6 +212,12 @@ class ChannelStore:
             values["category"] = category
         if owner_id is not None:
             values["owner_id"] = owner_id
+        if record is not None:
+            values["record"] = record
+        if retention_days is not None:
+            values["retention_days"] = retention_days
+        elif global_retention:
+            values["retention_days"] = None
         if values:
             async with self._sessionmaker() as session, session.begin():
                 connection = await session.connection()

@@ -136,6 +136,8 @@ class Channel(Base):
     )
     # Whether the channel's streams are recorded (the global `record` setting must be on too).
     record: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # Days its recordings are kept (0: forever); None: the global record_retention_days.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
 
     @validates("name")
     def _validate_name(self, _key: str, name: str) -> str:
@@ -316,6 +318,8 @@ class Recording(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     duration: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Times the VOD was watched (counted by the VOD player's side, not by the API).
+    views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RecordingSegment(Base):

@@ -4,7 +4,8 @@ The archive writer (``record/``) calls ``create``, ``add_segment`` and ``finish`
 background worker, never from the live path; this class implements its ``RecordingIndex``
 structurally. ``unfinished`` and ``resume_point`` serve the start-up: recordings a killed
 process left open are finished, and a stream restored after a graceful restart continues its
-recording.
+recording. The VOD API reads, changes and deletes finished recordings; the retention task
+reads ``retention_candidates`` and deletes through ``delete``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.db.models import (
@@ -42,6 +43,9 @@ class RecordingSummary:
     ended_at: float | None
     duration: float
     bytes: int
+    channel_id: int | None = None
+    visibility: str = "public"
+    views: int = 0
 
     @classmethod
     def of(cls, row: Recording) -> RecordingSummary:
@@ -55,7 +59,23 @@ class RecordingSummary:
             ended_at=row.ended_at.timestamp() if row.ended_at is not None else None,
             duration=row.duration,
             bytes=row.bytes,
+            channel_id=row.channel_id,
+            visibility=row.visibility,
+            views=row.views,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRow:
+    """What the retention policy needs of a recording: its age, size, state and its channel's
+    own retention (None: the global one)."""
+
+    id: str
+    channel: str
+    status: str
+    started_at: float
+    bytes: int
+    retention_days: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +234,72 @@ class RecordingStore:
                 )
             ).scalars()
             return list(rows)
+
+    async def vods(
+        self,
+        channel_id: int,
+        *,
+        visibilities: frozenset[str] | None,
+        limit: int,
+        before: datetime | None = None,
+    ) -> list[RecordingSummary]:
+        """A channel's finished (``ready``) recordings, newest first, ``limit`` of them,
+        started before ``before`` if given; ``visibilities`` None: every one."""
+        query = select(Recording).where(
+            Recording.channel_id == channel_id, Recording.status == RECORDING_READY
+        )
+        if visibilities is not None:
+            query = query.where(Recording.visibility.in_(sorted(visibilities)))
+        if before is not None:
+            query = query.where(Recording.started_at < before)
+        query = query.order_by(Recording.started_at.desc(), Recording.id.desc()).limit(limit)
+        async with self._sessionmaker() as session:
+            return [RecordingSummary.of(r) for r in (await session.execute(query)).scalars()]
+
+    async def update(
+        self, recording_id: str, *, title: str | None = None, visibility: str | None = None
+    ) -> RecordingSummary | None:
+        """Change a recording's title and/or visibility; None if there is no such recording."""
+        async with self._sessionmaker() as session, session.begin():
+            row = await session.get(Recording, recording_id)
+            if row is None:
+                return None
+            if title is not None:
+                row.title = title
+            if visibility is not None:
+                row.visibility = visibility
+            return RecordingSummary.of(row)
+
+    async def delete(self, recording_id: str) -> bool:
+        """Remove a recording and its segment index (not its objects); False if it was gone."""
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                delete(RecordingSegment).where(RecordingSegment.recording_id == recording_id)
+            )
+            result = await session.execute(delete(Recording).where(Recording.id == recording_id))
+            return bool(getattr(result, "rowcount", 0))
+
+    async def retention_candidates(self) -> list[RetentionRow]:
+        """Every recording with what retention weighs (in-progress ones too: they count
+        towards nothing but are reported, so the policy can say it left them alone)."""
+        query = select(
+            Recording.id,
+            Recording.channel,
+            Recording.status,
+            Recording.started_at,
+            Recording.bytes,
+            Channel.retention_days,
+        ).outerjoin(Channel, Channel.id == Recording.channel_id)
+        async with self._sessionmaker() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            RetentionRow(
+                id=rid,
+                channel=channel,
+                status=status,
+                started_at=started_at.timestamp(),
+                bytes=int(size or 0),
+                retention_days=days,
+            )
+            for rid, channel, status, started_at, size, days in rows
+        ]

@@ -1,4 +1,4 @@
-"""The recording archive's counters, read when scraped."""
+"""The recording archive's and the retention task's counters, read when scraped."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from golive.record.retention_task import RetentionStats
 from golive.record.segment_archive import ArchiveStats
 
 
 class RecordingCollector(Collector):
-    def __init__(self, stats: Callable[[], ArchiveStats]) -> None:
+    def __init__(
+        self,
+        stats: Callable[[], ArchiveStats],
+        retention: Callable[[], RetentionStats] | None = None,
+    ) -> None:
         self._stats = stats
+        self._retention = retention
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -50,3 +56,20 @@ class RecordingCollector(Collector):
             "Recordings being written",
             value=s.recordings_in_progress,
         )
+        if self._retention is not None:
+            r = self._retention()
+            yield CounterMetricFamily(
+                "golive_recordings_expired",
+                "Recordings deleted by retention (age or total size)",
+                value=r.recordings_deleted,
+            )
+            yield CounterMetricFamily(
+                "golive_recording_expired_bytes",
+                "Bytes of the recordings deleted by retention",
+                value=r.bytes_deleted,
+            )
+            yield CounterMetricFamily(
+                "golive_recording_retention_errors",
+                "Retention deletions that failed (storage down; retried at the next pass)",
+                value=r.errors,
+            )

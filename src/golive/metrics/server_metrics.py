@@ -10,6 +10,7 @@ from prometheus_client.process_collector import ProcessCollector
 from golive.live.hub import StreamHub
 from golive.metrics.live_stream_collector import LiveStreamCollector
 from golive.metrics.recording_collector import RecordingCollector
+from golive.record.retention_task import RetentionStats
 from golive.record.segment_archive import ArchiveStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -115,8 +116,12 @@ class ServerMetrics:
             registry=self.registry,
         )
 
-    def watch_recordings(self, stats: Callable[[], ArchiveStats]) -> None:
-        self.registry.register(RecordingCollector(stats))
+    def watch_recordings(
+        self,
+        stats: Callable[[], ArchiveStats],
+        retention: Callable[[], RetentionStats] | None = None,
+    ) -> None:
+        self.registry.register(RecordingCollector(stats, retention))
 
     def watch_streams(
         self,

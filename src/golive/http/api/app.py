@@ -11,7 +11,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
 from golive import __version__
-from golive.http.api import channels, chat_moderation, streams, tokens, users, webhook_deliveries
+from golive.http.api import (
+    channels,
+    chat_moderation,
+    streams,
+    tokens,
+    users,
+    vods,
+    webhook_deliveries,
+)
 from golive.http.api.errors import install_error_handlers
 from golive.http.api.reference import render_html
 from golive.http.api.services import ApiServices
@@ -21,14 +29,15 @@ ROUTERS = (
     channels.router,
     chat_moderation.router,
     streams.router,
+    vods.router,
     users.router,
     tokens.router,
     webhook_deliveries.router,
 )
 
 DESCRIPTION = """\
-Manage golive: channels and stream keys, live streams, users, API tokens and the webhook
-delivery log.
+Manage golive: channels and stream keys, live streams, VODs (recordings of past streams),
+users, API tokens and the webhook delivery log.
 
 Every call needs a personal API token: `Authorization: Bearer glt_…`. Scopes nest: `read`
 reads, `write` also changes, `admin` (administrators only) also sees and manages every user
@@ -40,6 +49,13 @@ Moderation today is per stream: stop (kick) the publisher, end the stream, rotat
 Moderation: stop (kick) a publisher, end a stream, rotate the key; in the chat, ban, time out
 and unban users, appoint moderators and set slow mode (changes reach connected chat clients at
 once). Viewer counts are the players seen in the last 30 s (docs/viewers.md).
+
+VODs are public (listed to every token holder), unlisted (readable by id, listed to the
+owner) or private (the owner and administrators only; 404 to others). Deleting one removes
+its stored segments, then its index; a storage failure answers 503 and keeps the index, so
+the delete can be retried. Recordings older than the retention are deleted by the server
+(docs/configuration.md: record_retention_days, record_retention_gb; a channel's own
+retention_days).
 """
 
 

@@ -55,6 +55,8 @@ async def channel_out(
         key_rotated_at=channel.key_rotated_at,
         live=svc.live.get(channel.name) is not None,
         watch_url=svc.settings().watch_url(channel.name),
+        record=channel.record,
+        retention_days=channel.retention_days,
     )
 
 
@@ -104,13 +106,34 @@ async def get_channel(svc: Services, caller: Reader, name: ChannelName) -> Chann
 async def update_channel(
     svc: Services, caller: Writer, name: ChannelName, body: ChannelUpdate
 ) -> ChannelOut:
-    """Change the title, or (administrators) the owner."""
+    """Change the title, the recording switch, the retention, or (administrators) the owner."""
     await visible_channel(svc, caller, name)
     owner_id = await _owner_id(svc, caller, body.owner)
-    channel = await svc.channels.update(name, title=body.title, owner_id=owner_id)
+    global_retention = "retention_days" in body.model_fields_set and body.retention_days is None
+    if "retention_days" in body.model_fields_set and not caller.is_admin:
+        _check_owner_retention(svc, body.retention_days)
+    channel = await svc.channels.update(
+        name,
+        title=body.title,
+        owner_id=owner_id,
+        record=body.record,
+        retention_days=body.retention_days,
+        global_retention=global_retention,
+    )
     if svc.chat is not None:
         await svc.chat.channel_changed(name)  # a new owner takes the owner's role at once
     return await channel_out(svc, channel)
+
+
+def _check_owner_retention(svc: ApiServices, days: int | None) -> None:
+    """Owners may keep recordings for less than the operator's global limit, not longer."""
+    limit = svc.settings().record_retention_days
+    if days is not None and limit > 0 and (days == 0 or days > limit):
+        raise ApiError(
+            "admin_required",
+            f"recordings are kept at most {limit} days here; only administrators may keep "
+            "a channel's longer",
+        )
 
 
 @router.delete("/{name}", status_code=204, response_class=Response, responses=responses(404))

@@ -21,10 +21,13 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "stream_not_live": (404, "the channel has no live stream"),
     "user_not_found": (404, "no such user"),
     "token_not_found": (404, "no such token, or not one of the caller's"),
+    "vod_not_found": (404, "no such VOD, or a private one of someone else's channel"),
+    "not_vod_owner": (403, "only the channel's owner or an administrator may change the VOD"),
     "method_not_allowed": (405, "the endpoint exists but not with this method"),
     "channel_exists": (409, "a channel with that name already exists"),
     "user_exists": (409, "a user with that name already exists"),
     "chat_refused": (409, "the chat refused the action (e.g. on the channel's owner)"),
+    "recording_in_progress": (409, "the recording is still being written: end the stream first"),
     "malformed_body": (400, "the request body is not valid JSON"),
     "invalid_request": (422, "a parameter or the body does not match the schema"),
     "invalid_channel_name": (422, "the channel name is not allowed (pattern or reserved)"),
@@ -32,6 +35,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_scopes": (422, "unknown scopes, none, or admin for a non-administrator"),
     "invalid_username": (422, "the username does not match the pattern"),
     "internal_error": (500, "a bug on the server's side; the server log has the details"),
+    "storage_unavailable": (
+        503,
+        "the recording storage failed; nothing was lost and the same call can be retried",
+    ),
 }
 
 
@@ -74,6 +81,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found, or not visible to the caller",
         409: "Conflicts with an existing resource",
         422: "Invalid parameters or body",
+        503: "A backend (recording storage) is unavailable; retry later",
     }
     chosen = {401, 403, 422, *statuses}
     return {

@@ -10,6 +10,10 @@ from pydantic import AfterValidator, BaseModel, Field
 
 CHANNEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
+# A recording's id as golive makes it (record.storage_keys.RECORDING_ID_RE).
+VOD_ID_PATTERN = r"^[A-Za-z0-9_-]{16,32}$"
+Visibility = Literal["public", "unlisted", "private"]
+RecordingStatus = Literal["recording", "ready", "failed"]
 Scope = Literal["read", "write", "admin"]
 
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -23,6 +27,8 @@ def _storable(value: str) -> str:
 
 
 PlainText = Annotated[str, AfterValidator(_storable)]
+# A title: storable, without leading or trailing white space.
+TrimmedText = Annotated[str, AfterValidator(_storable), AfterValidator(str.strip)]
 
 
 class UserOut(BaseModel):
@@ -54,6 +60,14 @@ class ChannelOut(BaseModel):
     key_rotated_at: datetime
     live: bool
     watch_url: str
+    record: bool = Field(
+        description="Whether the channel's streams are recorded (the global `record` setting "
+        "must be on too)."
+    )
+    retention_days: int | None = Field(
+        description="Days the channel's recordings are kept (0: forever); null: the global "
+        "record_retention_days."
+    )
 
 
 class ChannelCreate(BaseModel):
@@ -71,6 +85,44 @@ class ChannelUpdate(BaseModel):
     owner: str | None = Field(
         default=None, pattern=USERNAME_PATTERN, description="New owner (administrators only)."
     )
+    record: bool | None = Field(
+        default=None, description="Record the channel's next streams (the current one goes on)."
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="Days to keep the channel's recordings (0: forever); an explicit null goes "
+        "back to the global setting. Owners may only keep recordings for less than the global "
+        "record_retention_days (when it is set); administrators as long as they like.",
+    )
+
+
+class VodOut(BaseModel):
+    """A recording of a live session: a VOD once its status is ``ready``."""
+
+    id: str
+    channel: str
+    title: str
+    visibility: Visibility = Field(
+        description="public: listed; unlisted: not listed, readable by id; private: the "
+        "channel's owner and administrators only."
+    )
+    status: RecordingStatus = Field(
+        description="recording: still being written; ready: a VOD; failed: nothing was stored."
+    )
+    started_at: datetime
+    ended_at: datetime | None
+    duration: float = Field(description="Seconds (the longest recorded rendition).")
+    bytes: int
+    views: int
+    playlist_url: str = Field(description="The HLS VOD playlist.")
+    dash_url: str = Field(description="The DASH manifest.")
+
+
+class VodUpdate(BaseModel):
+    title: TrimmedText | None = Field(default=None, max_length=200)
+    visibility: Visibility | None = None
 
 
 class StreamKeyOut(BaseModel):

@@ -11,8 +11,10 @@ from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore
 from golive.db.chat_store import ChatStore
+from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
+from golive.store.object_store import ObjectStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +53,6 @@ class ApiServices:
     settings: Callable[[], Settings]
     chat: ChatService | None = None
     chat_store: ChatStore | None = None
+    # The recordings' index and the object store their segments are in (None: no recordings).
+    recordings: RecordingStore | None = None
+    recording_objects: ObjectStore | None = None

@@ -80,13 +80,20 @@ async def create_channel(ctx: WebContext, user: SessionUser, raw_name: str) -> t
 
 
 async def update_channel(
-    ctx: WebContext, user: SessionUser, name: str, *, title: str, category: str
+    ctx: WebContext,
+    user: SessionUser,
+    name: str,
+    *,
+    title: str,
+    category: str,
+    record: bool | None = None,
 ) -> Channel:
     channel = await owned_channel(ctx, user, name)
     return await ctx.channels.update(
         channel.name,
         title=clean_line(title, TITLE_LENGTH),
         category=clean_line(category, CATEGORY_LENGTH),
+        record=record,
     )
 
 

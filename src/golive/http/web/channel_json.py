@@ -3,9 +3,10 @@
 - ``GET /web/session``: who is signed in, and the CSRF token for their JSON calls.
 - ``GET /web/channels``: every channel with its live state (``?live=1``: live ones only; the
   home page refreshes from it).
-- ``GET /web/channels/<name>``: title, category, live state, viewers (the watch page).
+- ``GET /web/channels/<name>``: title, category, whether it is recorded, live state, viewers
+  (the watch page).
 - ``GET /web/channels/<name>/health``: the stream's ingest health, for its owner.
-- ``POST /web/channels``, ``POST /web/channels/<name>/settings``,
+- ``POST /web/channels``, ``POST /web/channels/<name>/settings`` (title, category, record),
   ``POST /web/channels/<name>/stream-key``, ``POST /web/channels/<name>/stop``: the
   dashboard's changes; same-origin
   ``application/json`` with the session's token in ``X-CSRF-Token``.
@@ -55,6 +56,7 @@ def _channel(channel: Channel, info: LiveStreamInfo | None) -> dict[str, Any]:
         "name": channel.name,
         "title": channel.title,
         "category": channel.category,
+        "record": channel.record,
         **_live_fields(info),
     }
 
@@ -158,7 +160,12 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
             current = await owned_channel(ctx, user, name)
             title = _str_field(body, "title") if "title" in body else current.title
             category = _str_field(body, "category") if "category" in body else current.category
-            updated = await update_channel(ctx, user, name, title=title, category=category)
+            record = body.get("record")
+            if record is not None and not isinstance(record, bool):
+                raise BodyRefused(400, "bad_request", "record must be true or false")
+            updated = await update_channel(
+                ctx, user, name, title=title, category=category, record=record
+            )
         except BodyRefused as exc:
             return json_error(exc.status, exc.code, exc.message)
         except ChannelActionError as exc:
