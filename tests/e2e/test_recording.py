@@ -1,5 +1,6 @@
-"""Every live session is recorded: real publishers, the local-disk object store, the index in
-the database, the recording.ready webhook, and a kill -9 in the middle of a stream."""
+"""Every live session is recorded: real publishers, both storage backends (local disk and an
+S3-compatible server on loopback: moto's), the index in the database, the recording.ready
+webhook, and a kill -9 in the middle of a stream."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import itertools
 import re
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from golive.config import Settings
 from golive.db.engine import Database
 from golive.db.models import RecordingSegment
 from golive.db.recordings import RecordingStore, RecordingSummary
+from golive.store.object_store_url import open_object_store
 from tests.support.media_check import assert_continuous, decode
 from tests.support.publisher import finish, start_publisher
 from tests.support.serve_process import start_serve
@@ -38,7 +41,23 @@ async def wait_until_finished(store: RecordingStore, timeout: float = 20) -> Rec
         await asyncio.sleep(0.2)
 
 
-async def test_a_session_with_a_reconnect_is_one_recording(tmp_path: Path) -> None:
+def with_prefix(url: str, prefix: str) -> str:
+    base, _, query = url.partition("?")
+    return f"{base.rstrip('/')}/{prefix}?{query}"
+
+
+@pytest.fixture(params=["local", "s3"])
+def recording_storage(request: pytest.FixtureRequest) -> str:
+    """The ``recording_storage`` setting: "" (local disk) or a fresh prefix of the S3 bucket."""
+    if request.param == "local":
+        return ""
+    url: str = request.getfixturevalue("s3_server")
+    return with_prefix(url, f"t-{uuid.uuid4().hex}")
+
+
+async def test_a_session_with_a_reconnect_is_one_recording(
+    tmp_path: Path, recording_storage: str
+) -> None:
     data = tmp_path / "data"
     async with (
         WebhookReceiver() as receiver,
@@ -48,6 +67,7 @@ async def test_a_session_with_a_reconnect_is_one_recording(tmp_path: Path) -> No
             channel_ladders={"demo": "passthrough"},
             webhook_url=receiver.url("/events"),
             webhook_secret="s" * 32,
+            recording_storage=recording_storage,
         ) as server,
     ):
         url = rtmp_url(server, server.demo_key or "")
@@ -64,12 +84,20 @@ async def test_a_session_with_a_reconnect_is_one_recording(tmp_path: Path) -> No
             lambda got: any(r.json["type"] == "recording.ready" for r in got), timeout=15
         )
         event = next(r.json for r in receiver.received if r.json["type"] == "recording.ready")
-        assert server.archive is not None
-        store = server.archive.store
+
+    # Read back after the server is gone, through a store of our own on the same backend.
+    store = open_object_store(recording_storage, data)
+    try:
         contents = {
             key: await store.get(key)
             for key in {r.storage_key for r in rows} | {r.init_key for r in rows}
         }
+        stored = sorted([key async for key in store.list("")])
+    finally:
+        await store.close()
+    # Every object belongs to the recording, and every one of them is in the index.
+    assert stored == sorted(contents)
+    assert all(key.startswith(f"{recording.id}/") for key in stored)
 
     assert [r.id for r in every] == [recording.id]  # one recording of the whole session
     assert recording.status == "ready"
@@ -106,10 +134,13 @@ async def test_a_session_with_a_reconnect_is_one_recording(tmp_path: Path) -> No
     whole = decode(contents[source[0].init_key] + b"".join(contents[s.storage_key] for s in source))
     assert_continuous(whole.video_pts, 0.2, label="recorded video across the reconnect")
 
-    # The objects are files under the data directory.
-    files = sorted(p.relative_to(data) for p in (data / "recordings").rglob("*") if p.is_file())
-    assert len(files) == len(contents)
-    assert all(p.parts[:2] == ("recordings", recording.id) for p in files)
+    # On local disk the objects are files under the data directory; on S3 none are.
+    files = sorted(p.relative_to(data) for p in data.glob("recordings/**/*") if p.is_file())
+    if recording_storage:
+        assert files == []
+    else:
+        assert len(files) == len(contents)
+        assert all(p.parts[:2] == ("recordings", recording.id) for p in files)
 
     assert event["channel"] == "demo"
     assert event["data"]["recording_id"] == recording.id

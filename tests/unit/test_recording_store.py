@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -83,3 +84,47 @@ async def test_resume_point_continues_each_rendition(store: RecordingStore) -> N
     assert await store.resume_point("demo", "other") is None
     await store.finish(rid, ended_at=None)
     assert await store.resume_point("demo", "s1") is None
+
+
+async def test_rows_arriving_together_share_a_transaction(store: RecordingStore) -> None:
+    rids = [c * 16 for c in "efgh"]
+    for rid in rids:
+        await store.create(rid, channel="demo", stream_id=rid, started_at=T0)
+    before = store.transactions
+    await asyncio.gather(
+        *(
+            add(store, rid, rendition, seq, 1.0)
+            for rid in rids
+            for rendition in ("source", "audio")
+            for seq in range(5)
+        )
+    )
+    # 40 rows handed over before the writer first ran: one transaction, not 40.
+    assert store.transactions - before == 1
+    for rid in rids:
+        rows = await store.segments(rid)
+        assert [(r.rendition, r.sequence) for r in rows] == [
+            (rendition, seq) for rendition in ("audio", "source") for seq in range(5)
+        ]
+
+
+async def test_a_bad_row_fails_only_its_caller(store: RecordingStore) -> None:
+    rid = "i" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0)
+    await add(store, rid, "source", 0, 1.0)
+    results = await asyncio.gather(
+        add(store, rid, "source", 1, 1.0),
+        add(store, rid, "source", 0, 1.0),  # the same sequence again: refused
+        add(store, rid, "source", 2, 1.0),
+        add(store, "j" * 16, "source", 0, 1.0),  # no such recording: refused
+        add(store, rid, "audio", 0, 1.0),
+        return_exceptions=True,
+    )
+    assert [isinstance(r, Exception) for r in results] == [False, True, False, True, False]
+    rows = await store.segments(rid)
+    assert [(r.rendition, r.sequence) for r in rows] == [
+        ("audio", 0),
+        ("source", 0),
+        ("source", 1),
+        ("source", 2),
+    ]

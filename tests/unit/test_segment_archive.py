@@ -380,3 +380,112 @@ async def test_resumed_session_continues_the_sequence() -> None:
     assert index.created == ["r" * 16]  # no second row
     assert [(r["rendition"], r["sequence"]) for r in index.rows] == [("source", 12), ("audio", 0)]
     await archive.close(1)
+
+
+# -- concurrency: sessions upload side by side, each in its own order ------------------------
+
+
+class KeyedStore(MemoryStore):
+    """Puts whose key starts with a held prefix hang; ``in_flight`` counts puts under way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: dict[str, asyncio.Event] = {}
+        self.in_flight = 0
+        self.peak = 0
+        self.delay = 0.0
+
+    async def put(self, key: str, data: bytes | memoryview) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            for prefix, gate in self.held.items():
+                if key.startswith(prefix):
+                    await gate.wait()
+            await asyncio.sleep(self.delay)
+            await super().put(key, data)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_hanging_session_does_not_hold_up_another() -> None:
+    store, index = KeyedStore(), MemoryIndex()
+    archive, finished, _ = make_archive(store, index)
+    stuck, moving = open_session(archive), open_session(archive)
+    gate = store.held[f"{stuck.recording_id}/"] = asyncio.Event()
+    for msn in range(10):
+        for session in (stuck, moving):
+            session.segment_done("source", segment(msn), b"init")
+            session.segment_done("audio", segment(msn, size=100), b"a-init")
+        await asyncio.sleep(0)
+    moving.end()
+    for _ in range(200):  # the other session's storage hangs: this one is stored and finished
+        if finished:
+            break
+        await asyncio.sleep(0.01)
+    assert [f.id for f in finished] == [moving.recording_id]
+    assert not [r for r in index.rows if r["recording_id"] == stuck.recording_id]
+    assert not archive._idle.is_set()
+    gate.set()
+    stuck.end()
+    assert await archive.flush(5)
+    for session in (stuck, moving):
+        mine = [r for r in index.rows if r["recording_id"] == session.recording_id]
+        for rendition in ("source", "audio"):
+            rows = [r for r in mine if r["rendition"] == rendition]
+            assert [r["sequence"] for r in rows] == list(range(10))
+            # Each sequence number holds the segment that came in that place.
+            assert [store.objects[r["storage_key"]][0] for r in rows] == list(range(10))
+    assert sorted(f.id for f in finished) == sorted([stuck.recording_id, moving.recording_id])
+    assert archive.stats.queued_bytes == 0 and archive.stats.recordings_in_progress == 0
+    await archive.close(1)
+
+
+async def test_sessions_upload_in_parallel_up_to_the_bound() -> None:
+    store, index = KeyedStore(), MemoryIndex()
+    store.delay = 0.02  # a slow object store: 20 ms a put
+    archive, _, _ = make_archive(store, index, max_concurrent=4)
+    sessions = [open_session(archive) for _ in range(12)]
+    for msn in range(5):
+        for session in sessions:
+            session.segment_done("source", segment(msn), b"init")
+    assert await archive.flush(10)
+    # 12 sessions with work, 4 slots: 4 puts at a time, never more, never fewer while
+    # there was work for 4 (one worker for the process would have kept it at 1).
+    assert store.peak == 4
+    for session in sessions:
+        rows = [r for r in index.rows if r["recording_id"] == session.recording_id]
+        assert [r["sequence"] for r in rows] == list(range(5))
+        assert [store.objects[r["storage_key"]][0] for r in rows] == list(range(5))
+    # The order of each session's puts: its init, then its segments one after another.
+    for session in sessions:
+        puts = [k for k in store.puts if k.startswith(f"{session.recording_id}/")]
+        assert puts == [init_key(session.recording_id, "source", 0)] + [
+            segment_key(session.recording_id, "source", n) for n in range(5)
+        ]
+    await archive.close(1)
+
+
+async def test_the_buffer_bound_covers_every_session_together() -> None:
+    store, index = MemoryStore(), MemoryIndex()
+    archive, _, _ = make_archive(store, index, buffer_bytes=MIB)
+    a, b = open_session(archive), open_session(archive)
+    await asyncio.sleep(0.01)  # both rows made
+    store.down = True
+    size = 100 * 1024
+    peak = 0
+    for msn in range(20):  # 4 MB across two sessions, 1 MiB bound
+        a.segment_done("source", segment(msn, size=size), b"init")
+        b.segment_done("source", segment(msn, size=size), b"init")
+        peak = max(peak, archive.stats.queued_bytes)
+        await asyncio.sleep(0)
+    assert peak <= MIB
+    store.down = False
+    assert await archive.flush(5)
+    for session in (a, b):
+        rows = [r for r in index.rows if r["recording_id"] == session.recording_id]
+        msns = [store.objects[r["storage_key"]][0] for r in rows]
+        assert msns[0] == 0 and msns[-1] == 19 and msns == sorted(msns)
+        assert [r["gap_before"] for r in rows] == [False, True] + [False] * (len(rows) - 2)
+    assert len(index.rows) + archive.stats.segments_dropped == 40
+    await archive.close(1)

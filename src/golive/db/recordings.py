@@ -6,14 +6,24 @@ structurally. ``unfinished`` and ``resume_point`` serve the start-up: recordings
 process left open are finished, and a stream restored after a graceful restart continues its
 recording. The VOD API reads, changes and deletes finished recordings; the retention task
 reads ``retention_candidates`` and deletes through ``delete``.
+
+**Group commit.** The archive runs one worker per recording, so index rows of many streams
+arrive side by side (100 streams of 2 recorded renditions with 1 s segments: 200 rows a
+second). ``add_segment`` does not open a transaction per row: a row joins the batch of
+rows waiting, and one writer task inserts each batch in one transaction (the batch that
+arrives while a transaction runs is the next one). Each caller still waits for its own row to
+be committed, and learns of its own failure: if a batch fails, its rows are retried one per
+transaction, so one bad row fails only its caller.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.db.models import (
@@ -89,6 +99,10 @@ class ResumePoint:
 class RecordingStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
+        # Segment rows waiting for the writer, each with its caller's future.
+        self._rows: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.transactions = 0  # segment-row transactions committed (tests read it)
 
     async def create(
         self, recording_id: str, *, channel: str, stream_id: str, started_at: float
@@ -126,23 +140,64 @@ class RecordingStore:
         discontinuity: bool,
         gap_before: bool,
     ) -> None:
+        row: dict[str, Any] = {
+            "recording_id": recording_id,
+            "rendition": rendition,
+            "sequence": sequence,
+            "media_start": media_start,
+            "timescale": timescale,
+            "duration": duration,
+            "byte_size": byte_size,
+            "program_date_time": program_date_time,
+            "storage_key": storage_key,
+            "init_key": init_key,
+            "discontinuity": discontinuity,
+            "gap_before": gap_before,
+        }
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._rows.append((row, done))
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_rows())
+        await done
+
+    async def _write_rows(self) -> None:
+        """Insert the waiting rows, a batch per transaction, until none is left."""
+        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        try:
+            while self._rows:
+                batch, self._rows = self._rows, []
+                batch = [(row, done) for row, done in batch if not done.done()]  # not cancelled
+                if not batch:
+                    continue
+                try:
+                    await self._insert([row for row, _ in batch])
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0][1], exc)
+                        continue
+                    for row, done in batch:  # find the row at fault: one per transaction
+                        try:
+                            await self._insert([row])
+                        except Exception as one:
+                            _settle(done, one)
+                        else:
+                            _settle(done, None)
+                else:
+                    for _, done in batch:
+                        _settle(done, None)
+                batch = []
+        finally:
+            self._writer = None
+            # Cancelled (the loop is shutting down): nobody is left waiting forever.
+            for _, done in batch + self._rows:
+                done.cancel()
+            self._rows = []
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
         async with self._sessionmaker() as session, session.begin():
-            session.add(
-                RecordingSegment(
-                    recording_id=recording_id,
-                    rendition=rendition,
-                    sequence=sequence,
-                    media_start=media_start,
-                    timescale=timescale,
-                    duration=duration,
-                    byte_size=byte_size,
-                    program_date_time=program_date_time,
-                    storage_key=storage_key,
-                    init_key=init_key,
-                    discontinuity=discontinuity,
-                    gap_before=gap_before,
-                )
-            )
+            await session.execute(insert(RecordingSegment), rows)
+        self.transactions += 1
 
     async def finish(self, recording_id: str, *, ended_at: float | None) -> RecordingSummary:
         """Close a recording: ``ready`` if it has segments, else ``failed``.
@@ -303,3 +358,12 @@ class RecordingStore:
             )
             for rid, channel, status, started_at, size, days in rows
         ]
+
+
+def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.done():  # its caller was cancelled meanwhile
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -4,18 +4,26 @@ its row to the index, in the background, without the live path ever waiting.
 One ``SegmentArchive`` per process, one ``ArchiveSession`` per recorded live session (a
 StreamHub, across its publisher reconnects). The packager hands each completed segment to
 its session (``segment_done``: synchronous, O(1): a reference to the segment's bytes goes on
-a queue, nothing is copied). One worker task drains the queue in order: the recording's row,
-then per segment its init segment (once per init id and rendition), the segment, and its
-index row; then the recording's end.
+the session's queue, nothing is copied).
+
+**Concurrency.** Each session with queued work has its own worker task, which drains that
+session's queue in order: the recording's row, then per segment its init segment (once per
+init id and rendition), the segment, and its index row; then the recording's end. So the
+order holds within a recording (and within each of its renditions), while different
+recordings upload side by side: with a store taking 50 ms a put, one worker for the process
+would cap it at 20 segments a second, whatever the number of streams. At most
+``max_concurrent`` storage or index calls run at once (a semaphore), which bounds the
+connections to the store; a worker ends when its session's queue is empty.
 
 **Retry.** A failed step (storage or index) is retried with exponential backoff (0.1 s
 doubling, capped at 10 s) until it succeeds; one log line says storage started failing and
-one that it recovered, not one per retry. Later jobs wait behind it, so the order holds.
+one that it recovered, not one per retry (for the whole archive, not per session). Later jobs
+of the same session wait behind it, so the order holds; other sessions go on.
 
-**Bound.** Queued segment bytes are bounded (``buffer_bytes``). Past it, the oldest queued
-segments are dropped (counted, logged once per episode) and the next segment of the same
-rendition that is stored carries ``gap_before``. Memory is the bound plus the one segment in
-flight. Nothing already stored is touched.
+**Bound.** Queued segment bytes are bounded (``buffer_bytes``, all sessions together). Past
+it, the oldest queued segments of any session are dropped (counted, logged once per episode) and the next segment of the same
+rendition that is stored carries ``gap_before``. Memory is the bound plus the segments in
+flight (one per session at most). Nothing already stored is touched.
 
 **End.** A session that has ended waits at most ``flush_timeout`` for storage: past it, its
 unwritten segments are given up and the recording is finished with what was stored.
@@ -42,6 +50,10 @@ log = logging.getLogger("golive.record")
 
 FIRST_RETRY_DELAY = 0.1
 MAX_RETRY_DELAY = 10.0
+# Storage and index calls in flight at once, all sessions together: enough for 100 streams
+# of 2 recorded renditions on a store answering a put in 50 ms (200 puts a second need 10),
+# few enough not to open hundreds of connections to it.
+MAX_CONCURRENT = 32
 
 
 @dataclass(slots=True)
@@ -103,6 +115,8 @@ class ArchiveSession:
     _gaps: set[str] = field(default_factory=set)  # renditions with segments dropped
     _accepted: set[str] = field(default_factory=set)
     _refused: set[str] = field(default_factory=set)
+    _jobs: deque[_Job] = field(default_factory=deque)  # this session's work, in order
+    _worker: asyncio.Task[None] | None = None
 
     def segment_done(self, rendition: str, segment: StoredSegment, init: bytes | None) -> None:
         """A segment of ``rendition`` is complete; ``init`` is its init segment's bytes.
@@ -150,6 +164,7 @@ class SegmentArchive:
         clock: Callable[[], float] = time.monotonic,
         first_retry_delay: float = FIRST_RETRY_DELAY,
         max_retry_delay: float = MAX_RETRY_DELAY,
+        max_concurrent: int = MAX_CONCURRENT,
     ) -> None:
         self.store = store
         self.index = index
@@ -161,12 +176,13 @@ class SegmentArchive:
         self._first_delay = first_retry_delay
         self._max_delay = max_retry_delay
         self.stats = ArchiveStats()
-        self._queue: deque[_Job] = deque()
-        self._pending: deque[_Segment] = deque()  # queued segments, oldest first
-        self._wake = asyncio.Event()
+        # Queued segments of every session, oldest first (a dict: taken out in any order).
+        self._pending: dict[_Segment, None] = {}
+        self._busy: set[ArchiveSession] = set()  # sessions with queued or running work
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._started = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._worker: asyncio.Task[None] | None = None
         self._failing_since: float | None = None
         self._dropping = False
 
@@ -205,20 +221,25 @@ class SegmentArchive:
     ) -> None:
         size = len(segment.data)
         job = _Segment(session, rendition, segment, init, size, self._clock())
-        self._pending.append(job)
+        self._pending[job] = None
         self.stats.queued_bytes += size
         self._push(job)
         while self.stats.queued_bytes > self.buffer_bytes and self._pending:
-            self._drop(self._pending.popleft())
+            oldest = next(iter(self._pending))
+            del self._pending[oldest]
+            self._drop(oldest)
 
     def enqueue_end(self, session: ArchiveSession, ended_at: float) -> None:
         session.abandon_at = self._clock() + self.flush_timeout
         self._push(_Finish(session, ended_at))
 
     def _push(self, job: _Job) -> None:
-        self._queue.append(job)
+        session = job.session
+        session._jobs.append(job)
+        self._busy.add(session)
         self._idle.clear()
-        self._wake.set()
+        if self._started and session._worker is None:
+            session._worker = asyncio.get_running_loop().create_task(self._run(session))
 
     def _drop(self, job: _Segment) -> None:
         job.dropped = True
@@ -238,11 +259,16 @@ class SegmentArchive:
         self.stats.segments_dropped += 1
         job.session._gaps.add(job.rendition)
 
-    # -- the worker -----------------------------------------------------------------------------
+    # -- the workers (one per session with work) -------------------------------------------------
 
     def start(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._run())
+        if self._started:
+            return
+        self._started = True
+        loop = asyncio.get_running_loop()
+        for session in self._busy:
+            if session._worker is None:
+                session._worker = loop.create_task(self._run(session))
 
     async def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s until everything queued is written; whether it was."""
@@ -254,38 +280,42 @@ class SegmentArchive:
         return True
 
     async def close(self, timeout: float) -> None:
-        """Drain the queue (at most ``timeout`` s), then stop the worker."""
+        """Drain the queues (at most ``timeout`` s), then stop the workers."""
         if not await self.flush(timeout):
             log.error(
                 "recordings: %d segment bytes were not stored before shutdown (the next start "
                 "finishes these recordings with what was stored)",
                 self.stats.queued_bytes,
             )
-        if self._worker is not None:
-            self._worker.cancel()
+        workers = [s._worker for s in self._busy if s._worker is not None]
+        for worker in workers:
+            worker.cancel()
+        for worker in workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+                await worker
+        self._started = False
 
-    async def _run(self) -> None:
-        while True:
-            if not self._queue:
+    async def _run(self, session: ArchiveSession) -> None:
+        """Do ``session``'s jobs in order until its queue is empty."""
+        try:
+            while session._jobs:
+                job = session._jobs.popleft()
+                if isinstance(job, _Segment):
+                    if job.dropped:
+                        continue
+                    del self._pending[job]
+                    self.stats.queued_bytes -= job.size
+                    # Every segment of this rendition dropped so far came before this one.
+                    job.gap_before = job.rendition in session._gaps
+                    session._gaps.discard(job.rendition)
+                await self._perform(job)
+        finally:
+            session._worker = None
+            if not session._jobs:
+                self._busy.discard(session)
+            if not self._busy:
                 self._dropping = False
                 self._idle.set()
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            job = self._queue.popleft()
-            if isinstance(job, _Segment):
-                if job.dropped:
-                    continue
-                taken = self._pending.popleft()
-                assert taken is job
-                self.stats.queued_bytes -= job.size
-                # Every segment of this rendition dropped so far came before this one.
-                job.gap_before = job.rendition in job.session._gaps
-                job.session._gaps.discard(job.rendition)
-            await self._perform(job)
 
     async def _perform(self, job: _Job) -> None:
         session = job.session
@@ -298,7 +328,8 @@ class SegmentArchive:
         delay = self._first_delay
         while True:
             try:
-                await self._attempt(job)
+                async with self._slots:
+                    await self._attempt(job)
             except Exception as exc:
                 self._failed(job, exc)
                 if session.abandon_at is not None and self._clock() >= session.abandon_at:
