@@ -42,6 +42,8 @@ class RecordingSummary:
     ended_at: float | None
     duration: float
     bytes: int
+    visibility: str = "public"  # public, unlisted, private
+    channel_id: int | None = None  # the channel itself (None once it is deleted)
 
     @classmethod
     def of(cls, row: Recording) -> RecordingSummary:
@@ -55,6 +57,8 @@ class RecordingSummary:
             ended_at=row.ended_at.timestamp() if row.ended_at is not None else None,
             duration=row.duration,
             bytes=row.bytes,
+            visibility=row.visibility,
+            channel_id=row.channel_id,
         )
 
 
