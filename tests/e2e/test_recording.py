@@ -108,7 +108,10 @@ async def test_a_session_with_a_reconnect_is_one_recording(tmp_path: Path) -> No
 
     # The objects are files under the data directory.
     files = sorted(p.relative_to(data) for p in (data / "recordings").rglob("*") if p.is_file())
-    assert len(files) == len(contents)
+    playlists = {"index.m3u8", "manifest.mpd", "source/index.m3u8", "audio/index.m3u8"}
+    # The segments, their init segments and the VOD's playlists (test_vod.py plays them).
+    stored = {p.relative_to(Path("recordings", recording.id)).as_posix() for p in files}
+    assert stored == {k.removeprefix(f"{recording.id}/") for k in contents} | playlists
     assert all(p.parts[:2] == ("recordings", recording.id) for p in files)
 
     assert event["channel"] == "demo"
@@ -185,3 +188,8 @@ async def test_kill9_mid_stream_then_restart_closes_the_recording(tmp_path: Path
     assert closed.duration == pytest.approx(sum(r.duration for r in source), abs=0.01)
     assert re.fullmatch(r"[A-Za-z0-9_-]{16}", closed.id)
     assert "left open by the previous run, closed: ready" in stderr.read_text()
+    # Closed as a VOD: its playlists were stored while closing it.
+    vod = data / "recordings" / closed.id
+    assert "#EXT-X-ENDLIST" in (vod / "source" / "index.m3u8").read_text()
+    assert "source/index.m3u8" in (vod / "index.m3u8").read_text()
+    assert (vod / "manifest.mpd").is_file()
