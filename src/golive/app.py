@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from golive.accounts.password_hashing import hash_queue
 from golive.chat.chat_room import ChatUser
@@ -30,6 +30,7 @@ from golive.db.engine import Database
 from golive.db.invites import InviteStore
 from golive.db.models import is_valid_channel_name
 from golive.db.recordings import RecordingStore, ResumePoint
+from golive.db.recordings import RecordingSummary as StoredRecording
 from golive.db.users import UserStore
 from golive.db.web_sessions import WebSessionStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
@@ -41,6 +42,7 @@ from golive.http.chat_socket import MAX_WIRE_FRAME_BYTES, chat_route
 from golive.http.client_address import TrustedProxies
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.thumbnails import ThumbnailEndpoint
+from golive.http.vod_media import VodMediaEndpoint
 from golive.http.web import BrowserSessions, public_url_is_https, web_routes
 from golive.http.websocket_wire import TransportSendRecorder
 from golive.ingest.rtmp.server import (
@@ -65,6 +67,7 @@ from golive.record.retention_policy import RetentionRules
 from golive.record.retention_task import RecordingRetention
 from golive.record.segment_archive import ArchiveSession, SegmentArchive
 from golive.record.storage_keys import new_recording_id
+from golive.record.vod_publisher import publish_vod
 from golive.registry_live_streams import RegistryLiveStreams
 from golive.resume import saved_stream
 from golive.store.live_window import LiveStore
@@ -292,6 +295,7 @@ class GoliveServer:
             self.store,
             pages=site,
             thumbnails=self.thumbnails,
+            vod=self._vod_endpoint(),
             channel_exists=self._channel_exists,
             api=api,
             metrics=self.metrics,
@@ -453,6 +457,28 @@ class GoliveServer:
         self._recording_sessions[hub] = session
         return session
 
+    def _vod_endpoint(self) -> VodMediaEndpoint | None:
+        """``/vod/``: the archive's object store, read through the recordings' index."""
+        if self.archive is None or self.recordings is None:
+            return None
+        return VodMediaEndpoint(
+            self.archive.store, self.recordings.get, may_watch_private=self._owns_recording
+        )
+
+    async def _owns_recording(self, request: Request, recording: StoredRecording) -> bool:
+        """Whether the request comes from the browser session of the recording's channel owner."""
+        if self.web_sessions is None or self.channels is None:
+            return False
+        user = await self.web_sessions.user(request)
+        if user is None:
+            return False
+        channel = await self.channels.get(recording.channel)
+        return (
+            channel is not None
+            and channel.owner_id == user.id
+            and (recording.channel_id is None or recording.channel_id == channel.id)
+        )
+
     def _recording_finished(self, recording: RecordingSummary) -> None:
         if self._recording_events is not None:
             self._recording_events.finished(recording)
@@ -460,14 +486,16 @@ class GoliveServer:
     async def _close_abandoned_recordings(self) -> None:
         """Finish the recordings a killed process left open that no restored stream continues.
 
-        Each ends where its last stored segment ends: ``ready``, or ``failed`` with none.
+        Each ends where its last stored segment ends: ``ready`` (its VOD playlists stored
+        first), or ``failed`` with none.
         """
-        assert self.recordings is not None
+        assert self.recordings is not None and self.archive is not None
         continued = {session.recording_id for session in self._recording_sessions.values()}
         for recording in await self.recordings.unfinished():
             if recording.id in continued:
                 continue
             try:
+                await publish_vod(self.archive.store, self.recordings, recording.id)
                 summary = await self.recordings.finish(recording.id, ended_at=None)
             except Exception:
                 log.exception("could not close recording %s", recording.id)

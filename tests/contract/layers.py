@@ -34,7 +34,7 @@ SPLIT_PACKAGES = {"http"}
 # Every unit, in the table's order, with why it depends on what it does. A unit in the code
 # and not here fails the test (so a new package gets a row and a reason).
 WHY: dict[str, str] = {
-    "media/": "pure formats: `Track`, `Frame`, AMF0, FLV, avcC/SPS, ASC, fMP4",
+    "media/": "pure formats: `Track`, `Frame`, AMF0, FLV, avcC/SPS, ASC, fMP4 (written and read)",
     "ingest/": (
         "RTMP; defines `StreamSink`, the interface it pushes into; `live/` implements it "
         "structurally"
@@ -52,12 +52,15 @@ WHY: dict[str, str] = {
     ),
     "record/": (
         "the recordings: writes completed segments to `store/`'s `ObjectStore` off the live "
-        "path, and deletes expired ones (retention); implements the packager's `SegmentSink` and defines `RecordingIndex`, which "
-        "`db/` implements, structurally (no import either way)"
+        "path, and deletes expired ones (retention); implements the packager's `SegmentSink` "
+        "and defines `RecordingIndex`, which `db/` implements, structurally (no import either "
+        "way); renders a finished recording's VOD playlists, reading its init segments with "
+        "`media/`"
     ),
     "store/": "bytes, metadata and wake-ups; also the viewer sessions",
     "http/": (
-        "the origin: reads the store (media), serves `/metrics` from `metrics/`, the chat "
+        "the origin: reads the store (live media; recordings through `db/`'s index and the "
+        "object store), serves `/metrics` from `metrics/`, the chat "
         "socket over `chat/` (checking its Origin with `accounts/`' rule), and mounts `http/web/`"
     ),
     "http/api/": (

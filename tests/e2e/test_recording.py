@@ -28,6 +28,7 @@ from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
+PLAYLISTS = {"index.m3u8", "manifest.mpd", "source/index.m3u8", "audio/index.m3u8"}
 FIRST, SECOND = 12, 8  # seconds published before and after the reconnect
 
 
@@ -95,8 +96,10 @@ async def test_a_session_with_a_reconnect_is_one_recording(
         stored = sorted([key async for key in store.list("")])
     finally:
         await store.close()
-    # Every object belongs to the recording, and every one of them is in the index.
-    assert stored == sorted(contents)
+    # Every object belongs to the recording: the indexed segments and init segments, and the
+    # VOD's playlists (test_vod.py plays them).
+    vod = {f"{recording.id}/{name}" for name in PLAYLISTS}
+    assert stored == sorted(set(contents) | vod)
     assert all(key.startswith(f"{recording.id}/") for key in stored)
 
     assert [r.id for r in every] == [recording.id]  # one recording of the whole session
@@ -139,7 +142,8 @@ async def test_a_session_with_a_reconnect_is_one_recording(
     if recording_storage:
         assert files == []
     else:
-        assert len(files) == len(contents)
+        on_disk = {p.relative_to(Path("recordings", recording.id)).as_posix() for p in files}
+        assert on_disk == {k.removeprefix(f"{recording.id}/") for k in contents} | PLAYLISTS
         assert all(p.parts[:2] == ("recordings", recording.id) for p in files)
 
     assert event["channel"] == "demo"
@@ -216,3 +220,8 @@ async def test_kill9_mid_stream_then_restart_closes_the_recording(tmp_path: Path
     assert closed.duration == pytest.approx(sum(r.duration for r in source), abs=0.01)
     assert re.fullmatch(r"[A-Za-z0-9_-]{16}", closed.id)
     assert "left open by the previous run, closed: ready" in stderr.read_text()
+    # Closed as a VOD: its playlists were stored while closing it.
+    vod = data / "recordings" / closed.id
+    assert "#EXT-X-ENDLIST" in (vod / "source" / "index.m3u8").read_text()
+    assert "source/index.m3u8" in (vod / "index.m3u8").read_text()
+    assert (vod / "manifest.mpd").is_file()

@@ -7,6 +7,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -93,6 +94,10 @@ class MemoryIndex:
     async def add_segment(self, recording_id: str, **row: Any) -> None:
         assert recording_id in self.created, "a segment row before its recording"
         self.rows.append({"recording_id": recording_id, **row})
+
+    async def segments(self, recording_id: str) -> list[SimpleNamespace]:
+        rows = [SimpleNamespace(**r) for r in self.rows if r["recording_id"] == recording_id]
+        return sorted(rows, key=lambda r: (r.rendition, r.sequence))
 
     async def finish(self, recording_id: str, *, ended_at: float | None) -> Summary:
         self.finished.append(recording_id)
@@ -224,6 +229,14 @@ async def test_segments_stored_in_order_init_once_and_finished() -> None:
     assert store.objects[segment_key(rid, "source", 2)] == segment(2).data
     assert all(k.startswith(f"{rid}/") for k in store.objects)
     assert index.finished == [rid] and finished[0].status == "ready"
+    # The VOD's playlists are stored before the recording is finished.
+    playlists = [k for k in store.puts if k.endswith((".m3u8", ".mpd"))]
+    assert sorted(playlists) == [
+        f"{rid}/audio/index.m3u8",
+        f"{rid}/index.m3u8",
+        f"{rid}/manifest.mpd",
+        f"{rid}/source/index.m3u8",
+    ]
     assert len(lags) == 10 and all(lag >= 0 for lag in lags)
     stats = archive.stats
     assert stats.segments_written == 10 and stats.segments_dropped == 0

@@ -33,6 +33,7 @@ from golive.http.request_body_limit import RequestBodyLimit
 from golive.http.request_metrics import Observe, RequestMetrics
 from golive.http.response_security_headers import ResponseSecurityHeaders
 from golive.http.thumbnails import ThumbnailEndpoint
+from golive.http.vod_media import VodMediaEndpoint
 from golive.http.web import security_headers
 from golive.metrics.server_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from golive.metrics.server_metrics import ServerMetrics
@@ -65,10 +66,12 @@ def create_app(
     metrics_token: Callable[[], str] = lambda: "",
     pages: Sequence[BaseRoute] = (),
     thumbnails: ThumbnailEndpoint | None = None,
+    vod: VodMediaEndpoint | None = None,
     trusted_proxies: Callable[[], TrustedProxies] = TrustedProxies,
     max_request_body: Callable[[], int] = lambda: DEFAULT_MAX_REQUEST_BODY,
 ) -> ASGIApp:
-    """Build the HTTP origin around a LiveStore; the API, metrics and the site's pages
+    """Build the HTTP origin around a LiveStore; recorded media (``vod``), the API, metrics
+    and the site's pages
     (home, accounts, dashboard, chat socket: http/web/, http/chat_socket.py) are
     optional parts. Media requests take a lean path in front of it (http/media_fast_path.py)."""
     media = media or LiveMediaEndpoint(store)
@@ -126,6 +129,11 @@ def create_app(
             else []
         ),
         Route("/live/{path:path}", media.handle, methods=["GET", "HEAD", "OPTIONS"]),
+        *(
+            [Route("/vod/{path:path}", vod.handle, methods=["GET", "HEAD", "OPTIONS"])]
+            if vod is not None
+            else []
+        ),
         Mount("/static", StaticFiles(directory=web / "static", check_dir=False), name="static"),
     ]
     if metrics is not None:

@@ -3,6 +3,7 @@ implements it structurally (neither package imports the other)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -29,6 +30,33 @@ class RecordingSummary(Protocol):
     def bytes(self) -> int: ...
 
 
+class IndexedSegment(Protocol):
+    """One stored segment's index row (``db.models.RecordingSegment``)."""
+
+    @property
+    def rendition(self) -> str: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def media_start(self) -> int: ...
+    @property
+    def timescale(self) -> int: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def byte_size(self) -> int: ...
+    @property
+    def program_date_time(self) -> float: ...
+    @property
+    def storage_key(self) -> str: ...
+    @property
+    def init_key(self) -> str: ...
+    @property
+    def discontinuity(self) -> bool: ...
+    @property
+    def gap_before(self) -> bool: ...
+
+
 class RecordingIndex(Protocol):
     async def create(
         self, recording_id: str, *, channel: str, stream_id: str, started_at: float
@@ -52,3 +80,7 @@ class RecordingIndex(Protocol):
     ) -> None: ...
 
     async def finish(self, recording_id: str, *, ended_at: float | None) -> RecordingSummary: ...
+
+    async def segments(self, recording_id: str) -> Sequence[IndexedSegment]:
+        """Every stored segment of a recording, by rendition then sequence."""
+        ...

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from golive.record.recording_index import RecordingIndex, RecordingSummary
 from golive.record.storage_keys import UnsafeKey, check_rendition, init_key, segment_key
+from golive.record.vod_publisher import publish_vod
 from golive.store.live_window import StoredSegment
 from golive.store.object_store import ObjectStore
 
@@ -387,6 +388,9 @@ class SegmentArchive:
             if self.on_stored is not None:
                 self.on_stored(self._clock() - job.completed_at)
         else:
+            # The VOD's playlists first: a recording is never "ready" without them, and one
+            # left "recording" (storage down past the flush timeout) is finished by a start-up.
+            await publish_vod(self.store, self.index, rid)
             summary = await self.index.finish(rid, ended_at=job.ended_at)
             self.stats.recordings_in_progress -= 1
             log.info(

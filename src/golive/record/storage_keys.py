@@ -1,6 +1,7 @@
 """Storage keys of a recording's objects, made only of its id, a rendition name and integers:
 ``<recording id>/<rendition>/<sequence>.m4s`` and ``.../init-<sequence>.mp4``, relative to the
-object store's root.
+object store's root; once the recording is finished, its playlists ``<recording id>/index.m3u8``,
+``<recording id>/manifest.mpd`` and ``<recording id>/<rendition>/index.m3u8``.
 
 Nothing a user types reaches a key: the recording id is random (``new_recording_id``),
 rendition names come from the ladder and must match a strict pattern, the rest are integers.
@@ -53,3 +54,18 @@ def recording_prefix(recording_id: str) -> str:
     if RECORDING_ID_RE.fullmatch(recording_id) is None:
         raise UnsafeKey(f"recording id {recording_id!r}")
     return f"{recording_id}/"
+
+
+def media_playlist_key(recording_id: str, rendition: str) -> str:
+    """A rendition's VOD media playlist, beside its segments."""
+    return f"{_checked(recording_id, rendition)}/index.m3u8"
+
+
+def multivariant_key(recording_id: str) -> str:
+    """The VOD's multivariant playlist: written last, so its presence means the VOD is whole."""
+    return f"{recording_prefix(recording_id)}index.m3u8"
+
+
+def mpd_key(recording_id: str) -> str:
+    """The VOD's static DASH MPD."""
+    return f"{recording_prefix(recording_id)}manifest.mpd"

@@ -1,0 +1,184 @@
+"""The media routes of finished recordings (VODs): ``/vod/<id>/...``, from the object store.
+
+What is served is what the archive stored (``record/vod_publisher.py`` writes the playlists
+once, when the recording is finished):
+
+- ``/vod/<id>/index.m3u8`` the multivariant playlist, ``/vod/<id>/manifest.mpd`` the DASH MPD;
+- ``/vod/<id>/<rendition>/index.m3u8`` a media playlist;
+- ``/vod/<id>/<rendition>/<n>.m4s`` a segment, ``.../init-<n>.mp4`` an init segment, with
+  HTTP Range (one range: 206, or 416 when it cannot be satisfied) and HEAD.
+
+**Nothing else can be named.** The request path, exactly as sent (percent-encoding
+included, so no encoded slash or dot gets through), must match one strict pattern; the
+storage key is then the path after ``/vod/``, made of a recording id, a rendition name and
+fixed file names, the same shape the archive's keys have. No dot segment, no other file.
+
+**Who may watch.** Only recordings whose status is ``ready`` are served; ``public`` and
+``unlisted`` ones to anyone, ``private`` ones to the channel owner's browser session (the
+``may_watch_private`` check the composition root gives) and 404 to everyone else, as for an
+unknown id (a private VOD's existence is not disclosed). Signed playback tokens come later.
+
+**Caching.** A VOD never changes: public and unlisted answers are
+``public, max-age=31536000, immutable``; private ones are ``private`` (kept by the owner's
+browser, never by a shared cache). Errors are ``no-cache``.
+
+**Failures.** The object store or the database failing is a 503 with a log line (a client
+retries), never a 500; a stored object missing (a recording finished before VODs existed, or
+deleted meanwhile) is a 404.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from golive.db.recordings import RecordingSummary
+from golive.store.object_store import ObjectNotFound, ObjectStore, ObjectStoreError
+
+log = logging.getLogger("golive.http")
+
+PREFIX = "/vod/"
+_VOD_PATH = re.compile(
+    r"/vod/(?P<id>[A-Za-z0-9_-]{16,32})/"
+    r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)"
+    r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
+    r"(?:(?P<playlist>index\.m3u8)|(?P<segment>\d{1,12}\.m4s)|(?P<init>init-\d{1,12}\.mp4)))"
+)
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+MPD_TYPE = "application/dash+xml"
+INIT_TYPE = "video/mp4"
+SEGMENT_TYPE = "video/iso.segment"
+
+SERVED = frozenset({"public", "unlisted"})
+READY = "ready"
+IMMUTABLE = "public, max-age=31536000, immutable"
+PRIVATE = "private, max-age=3600"
+NO_CACHE = "no-cache"
+CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": "content-range"}
+
+RecordingLookup = Callable[[str], Awaitable[RecordingSummary | None]]
+PrivateCheck = Callable[[Request, RecordingSummary], Awaitable[bool]]
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        message + "\n",
+        status_code=status,
+        media_type="text/plain; charset=utf-8",
+        headers={**CORS, "cache-control": NO_CACHE, **(headers or {})},
+    )
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """The ``[start, end)`` a Range header asks of ``size`` bytes: None to send everything
+    (no header, or one this server ignores: several ranges, bad syntax, other units), or
+    ``"unsatisfiable"``."""
+    if header is None:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = match[1], match[2]
+    if not first:
+        if not last:
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size
+    start = int(first)
+    end = int(last) + 1 if last else size
+    if last and end <= start:
+        return None  # last < first: not a valid range, ignored (RFC 9110 14.1.1)
+    if start >= size:
+        return "unsatisfiable"
+    return start, min(end, size)
+
+
+class VodMediaEndpoint:
+    """Serves ``/vod/...`` from the recordings' object store."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        recordings: RecordingLookup,
+        may_watch_private: PrivateCheck | None = None,
+    ) -> None:
+        self._store = store
+        self._recordings = recordings
+        self._may_watch_private = may_watch_private
+
+    async def handle(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={**CORS, "access-control-max-age": "86400"})
+        raw = request.scope.get("raw_path")
+        path = raw.decode("latin-1") if raw else request.scope["path"]
+        match = _VOD_PATH.fullmatch(path.partition("?")[0])
+        if match is None:
+            return _error(404, "not found")
+        try:
+            recording = await self._recordings(match["id"])
+        except Exception:
+            log.exception("VOD %s: recording lookup failed", match["id"])
+            return _error(503, "recordings are unavailable, try again")
+        if recording is None or recording.status != READY:
+            return _error(404, "no such recording")
+        private = recording.visibility not in SERVED
+        if private and (
+            self._may_watch_private is None or not await self._may_watch_private(request, recording)
+        ):
+            return _error(404, "no such recording")
+        key = match.group(0)[len(PREFIX) :]
+        if match["multivariant"] or match["playlist"]:
+            content_type = PLAYLIST_TYPE
+        elif match["mpd"]:
+            content_type = MPD_TYPE
+        else:
+            content_type = INIT_TYPE if match["init"] else SEGMENT_TYPE
+        headers = {**CORS, "cache-control": PRIVATE if private else IMMUTABLE}
+        media = bool(match["segment"] or match["init"])
+        try:
+            return await self._object(request, key, content_type, headers, ranged=media)
+        except ObjectNotFound:
+            return _error(404, "not stored")
+        except ObjectStoreError as exc:
+            log.error("VOD %s: storage failed: %s", key, exc)
+            return _error(503, "storage is unavailable, try again")
+
+    async def _object(
+        self,
+        request: Request,
+        key: str,
+        content_type: str,
+        headers: dict[str, str],
+        *,
+        ranged: bool,
+    ) -> Response:
+        head = request.method == "HEAD"
+        if ranged:
+            headers["accept-ranges"] = "bytes"
+        asked = request.headers.get("range") if ranged else None
+        if asked is None and not head:
+            body = await self._store.get(key)
+            return Response(body, media_type=content_type, headers=headers)
+        size = await self._store.size(key)
+        span = byte_range(asked, size)
+        if span == "unsatisfiable":
+            return _error(416, "range not satisfiable", {"content-range": f"bytes */{size}"})
+        status = 200
+        start, end = 0, size
+        if isinstance(span, tuple):
+            start, end = span
+            status = 206
+            headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+        if head:
+            headers["content-length"] = str(end - start)
+            return Response(b"", status_code=status, media_type=content_type, headers=headers)
+        body = await self._store.get(key, start, end)
+        return Response(body, status_code=status, media_type=content_type, headers=headers)
