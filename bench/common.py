@@ -728,8 +728,12 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10) -> N
 
 
 def tree(pid: int) -> list[psutil.Process]:
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
+    """A process and its descendants; nothing when it has exited already."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def tree_cpu_seconds(pid: int) -> float:

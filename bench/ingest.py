@@ -260,7 +260,9 @@ async def run_level(
     try:
         await asyncio.sleep(2)
         res.rss_idle = tree_rss(server.pid)
-        total_s = args.warmup + args.hold + (25 if profile else 0) + 10
+        # The probes run until the level is over (killed below): getting K publishers live can
+        # take half a minute at K = 100, and a probe that ended early broke the measurement.
+        total_s = 3600.0
         for i in range(n_probe):
             pacer = Pacer(tags, server.rtmp_url(i), audio_lead_ms=AUDIO_LEAD_MS)
             pacers.append(pacer)
