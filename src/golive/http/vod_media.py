@@ -6,7 +6,9 @@ once, when the recording is finished):
 - ``/vod/<id>/index.m3u8`` the multivariant playlist, ``/vod/<id>/manifest.mpd`` the DASH MPD;
 - ``/vod/<id>/<rendition>/index.m3u8`` a media playlist;
 - ``/vod/<id>/<rendition>/<n>.m4s`` a segment, ``.../init-<n>.mp4`` an init segment, with
-  HTTP Range (one range: 206, or 416 when it cannot be satisfied) and HEAD.
+  HTTP Range (one range: 206, or 416 when it cannot be satisfied) and HEAD;
+- ``/vod/<id>/download.mp4`` the MP4 download once it is made (``record/mp4_export.py``),
+  with Range and HEAD too, as an attachment named ``<channel>-<date>.mp4``.
 
 **Nothing else can be named.** The request path, exactly as sent (percent-encoding
 included, so no encoded slash or dot gets through), must match one strict pattern; the
@@ -32,6 +34,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,7 +47,7 @@ log = logging.getLogger("golive.http")
 PREFIX = "/vod/"
 _VOD_PATH = re.compile(
     r"/vod/(?P<id>[A-Za-z0-9_-]{16,32})/"
-    r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)"
+    r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)|(?P<download>download\.mp4)"
     r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
     r"(?:(?P<playlist>index\.m3u8)|(?P<segment>\d{1,12}\.m4s)|(?P<init>init-\d{1,12}\.mp4)))"
 )
@@ -73,6 +76,13 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
         media_type="text/plain; charset=utf-8",
         headers={**CORS, "cache-control": NO_CACHE, **(headers or {})},
     )
+
+
+def download_name(recording: RecordingSummary) -> str:
+    """``<channel>-<date>.mp4`` (UTC start date; only safe characters)."""
+    channel = re.sub(r"[^A-Za-z0-9_-]", "_", recording.channel) or "vod"
+    day = datetime.fromtimestamp(recording.started_at, UTC).strftime("%Y-%m-%d")
+    return f"{channel}-{day}.mp4"
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
@@ -139,10 +149,15 @@ class VodMediaEndpoint:
             content_type = PLAYLIST_TYPE
         elif match["mpd"]:
             content_type = MPD_TYPE
+        elif match["download"]:
+            content_type = INIT_TYPE
         else:
             content_type = INIT_TYPE if match["init"] else SEGMENT_TYPE
         headers = {**CORS, "cache-control": PRIVATE if private else IMMUTABLE}
-        media = bool(match["segment"] or match["init"])
+        media = bool(match["segment"] or match["init"] or match["download"])
+        if match["download"]:
+            headers["content-disposition"] = f'attachment; filename="{download_name(recording)}"'
+
         try:
             return await self._object(request, key, content_type, headers, ranged=media)
         except ObjectNotFound:
