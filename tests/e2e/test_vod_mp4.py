@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from golive.app import GoliveServer
+from golive.http import vod_media
 from tests.e2e.test_recording import recording_storage, wait_until_finished
 from tests.hls_conformance import parse_media_playlist
 from tests.support.api_tokens import bearer, user_token
@@ -57,8 +58,11 @@ async def record(server: GoliveServer) -> str:
 
 
 async def test_the_mp4_download_has_every_frame_of_the_vod(
-    tmp_path: Path, recording_storage: str
+    tmp_path: Path, recording_storage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A download is streamed a chunk at a time (it can be gigabytes): small chunks here, so
+    # that this one goes out in many.
+    monkeypatch.setattr(vod_media, "STREAM_CHUNK", 64 * 1024)
     async with running_server(
         tmp_path / "data",
         reconnect_grace=5.0,

@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from golive.db.recordings import RecordingSummary
 from golive.store.object_store import ObjectNotFound, ObjectStore, ObjectStoreError
@@ -63,6 +63,7 @@ READY = "ready"
 IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE = "private, max-age=3600"
 NO_CACHE = "no-cache"
+STREAM_CHUNK = 1 << 20  # bytes read from storage at a time for a large answer
 CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": "content-range"}
 
 RecordingLookup = Callable[[str], Awaitable[RecordingSummary | None]]
@@ -179,7 +180,8 @@ class VodMediaEndpoint:
         if ranged:
             headers["accept-ranges"] = "bytes"
         asked = request.headers.get("range") if ranged else None
-        if asked is None and not head:
+        whole_file = key.endswith("/download.mp4")  # can be gigabytes: never read whole
+        if asked is None and not head and not whole_file:
             body = await self._store.get(key)
             return Response(body, media_type=content_type, headers=headers)
         size = await self._store.size(key)
@@ -195,5 +197,23 @@ class VodMediaEndpoint:
         if head:
             headers["content-length"] = str(end - start)
             return Response(b"", status_code=status, media_type=content_type, headers=headers)
+        if end - start > STREAM_CHUNK:
+            # A download can be gigabytes: it goes out a chunk at a time, never whole in memory.
+            headers["content-length"] = str(end - start)
+            return StreamingResponse(
+                self._chunks(key, start, end),
+                status_code=status,
+                media_type=content_type,
+                headers=headers,
+            )
         body = await self._store.get(key, start, end)
         return Response(body, status_code=status, media_type=content_type, headers=headers)
+
+    async def _chunks(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        for offset in range(start, end, STREAM_CHUNK):
+            try:
+                yield await self._store.get(key, offset, min(end, offset + STREAM_CHUNK))
+            except ObjectStoreError as exc:
+                # The status line is gone already: the client sees a short body.
+                log.error("VOD %s: storage failed while streaming: %s", key, exc)
+                raise

@@ -230,9 +230,9 @@ class Mp4Exports:
             listing = await self._copy_timelines(timelines(segments), tmp)
             out = tmp / "download.mp4"
             await self._remux(job, listing, out)
-            data = await asyncio.to_thread(out.read_bytes)
-            await self._store.put(download_key(rid), data)
-            return len(data)
+            size = (await asyncio.to_thread(out.stat)).st_size
+            await self._store.put_file(download_key(rid), out)  # streamed, never in memory whole
+            return size
         finally:
             await asyncio.to_thread(shutil.rmtree, tmp, True)
 
