@@ -32,6 +32,7 @@ from golive.db.models import is_valid_channel_name
 from golive.db.recordings import RecordingStore, ResumePoint
 from golive.db.recordings import RecordingSummary as StoredRecording
 from golive.db.users import UserStore
+from golive.db.vod_exports import VodExportStore
 from golive.db.web_sessions import WebSessionStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
 from golive.http.api.app import create_api
@@ -61,6 +62,7 @@ from golive.live.stream_key_watch import StreamKeyWatch
 from golive.log_format import configure_logging
 from golive.metrics.server_metrics import ServerMetrics
 from golive.packager.hls_stream import AUDIO_RENDITION, SOURCE_RENDITION, HlsStreamPackager
+from golive.record.mp4_export import Mp4Exports
 from golive.record.recording_index import RecordingSummary
 from golive.record.recording_policy import RecordingPolicy
 from golive.record.retention_policy import RetentionRules
@@ -73,6 +75,7 @@ from golive.resume import saved_stream
 from golive.store.live_window import LiveStore
 from golive.store.object_store_url import open_object_store
 from golive.store.viewer_sessions import ViewerSessions
+from golive.transcode.ffmpeg_child import child_setup
 from golive.transcode.ffmpeg_command import EncoderOptions
 from golive.transcode.ladder import RungKind
 from golive.transcode.service import TranscodeService, ffmpeg_binary
@@ -200,6 +203,7 @@ class GoliveServer:
         self.recordings: RecordingStore | None = None
         self.archive: SegmentArchive | None = None
         self.retention: RecordingRetention | None = None
+        self.mp4_exports: Mp4Exports | None = None
         self._recording_events: RecordingEventNotifier | None = None
         self._recording_sessions: dict[StreamHub, ArchiveSession] = {}
         self._channel_records: dict[str, bool] = {}
@@ -244,6 +248,8 @@ class GoliveServer:
             PublishApprover(approval_target(s)), self.deliveries
         )
         self._start_recordings(sessions)
+        if self.mp4_exports is not None:
+            await self.mp4_exports.recover()
         await self._restore_saved_streams()
         await self._close_abandoned_recordings()
         self._key_watch_task = asyncio.create_task(self.key_watch.run())
@@ -272,6 +278,7 @@ class GoliveServer:
                 chat_store=self.chat_store,
                 recordings=self.recordings,
                 recording_objects=self.archive.store if self.archive is not None else None,
+                mp4_exports=self.mp4_exports,
             )
         )
         self.web_sessions = BrowserSessions(
@@ -386,6 +393,9 @@ class GoliveServer:
 
     async def _force_close(self) -> None:
         self.transcoders.kill_all()
+        if self.mp4_exports is not None:
+            with contextlib.suppress(Exception):
+                await self.mp4_exports.close()
         if self.retention is not None:
             with contextlib.suppress(Exception):
                 await self.retention.close()
@@ -430,6 +440,14 @@ class GoliveServer:
         )
         self.retention.start()
         retention = self.retention
+        self.mp4_exports = Mp4Exports(
+            store,
+            self.recordings,
+            VodExportStore(sessions),
+            ffmpeg=ffmpeg_binary(s.transcode_ffmpeg),
+            work_dir=s.data_dir / "exports",
+            preexec=child_setup(s.transcode_nice),
+        )
         self.metrics.watch_recordings(lambda: archive.stats, lambda: retention.stats)
 
     def _open_recording(self, hub: StreamHub) -> ArchiveSession | None:
@@ -511,6 +529,8 @@ class GoliveServer:
 
     async def _close_recordings(self) -> None:
         """Store what is queued (bounded); streams kept for resuming keep their recording open."""
+        if self.mp4_exports is not None:
+            await self.mp4_exports.close()
         if self.retention is not None:
             await self.retention.close()
         archive = self.archive

@@ -5,6 +5,7 @@ loopback); then S3 storage going away mid-way (a bounded failure, no hang) and c
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -60,6 +61,19 @@ async def test_put_get_size_ranges(store: ObjectStore) -> None:
     await store.put("empty", b"")
     assert await store.get("empty") == b""
     assert await store.size("empty") == 0
+
+
+async def test_put_file_streams_a_file_in(store: ObjectStore, tmp_path: Path) -> None:
+    # The MP4 download goes in this way: larger than a chunk, multipart on S3 when large.
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    source = tmp_path / "big.mp4"
+    source.write_bytes(data)
+    await store.put_file("r9/download.mp4", source)
+    assert await store.size("r9/download.mp4") == len(data)
+    assert await store.get("r9/download.mp4") == data
+    assert (
+        await store.get("r9/download.mp4", 1 << 20, (1 << 20) + 5) == data[1 << 20 : (1 << 20) + 5]
+    )
 
 
 async def test_overwrite_replaces(store: ObjectStore) -> None:

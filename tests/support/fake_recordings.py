@@ -4,6 +4,7 @@ one-segment recording written into it and into a real index."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from golive.db.recordings import RecordingStore
 from golive.store.object_store import ObjectStoreError
@@ -22,6 +23,9 @@ class MemoryStore:
 
     async def put(self, key: str, data: bytes | memoryview) -> None:
         self.objects[key] = bytes(data)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        await self.put(key, path.read_bytes())
 
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         return self.objects[key][start:end]

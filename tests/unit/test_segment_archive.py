@@ -7,6 +7,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -46,6 +47,9 @@ class MemoryStore:
             raise ObjectStoreError("storage is down")
         self.puts.append(key)
         self.objects[key] = bytes(data)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        await self.put(key, path.read_bytes())
 
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         if key not in self.objects:

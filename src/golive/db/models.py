@@ -349,3 +349,25 @@ class RecordingSegment(Base):
     init_key: Mapped[str] = mapped_column(String(200))
     discontinuity: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     gap_before: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+EXPORT_PENDING = "pending"
+EXPORT_RUNNING = "running"
+EXPORT_READY = "ready"
+EXPORT_FAILED = "failed"
+
+
+class VodExport(Base):
+    """The MP4 download of a VOD (``record/mp4_export.py`` makes it): one row per VOD, its
+    latest attempt. ``progress`` is 0..1 (written every few seconds while it runs)."""
+
+    __tablename__ = "vod_exports"
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=EXPORT_PENDING)
+    progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    error: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -33,6 +33,7 @@ from golive.db.models import (
     Channel,
     Recording,
     RecordingSegment,
+    VodExport,
 )
 
 
@@ -326,8 +327,9 @@ class RecordingStore:
             return RecordingSummary.of(row)
 
     async def delete(self, recording_id: str) -> bool:
-        """Remove a recording and its segment index (not its objects); False if it was gone."""
+        """Remove a recording, its segment index and export state (not its objects); False if it was gone."""
         async with self._sessionmaker() as session, session.begin():
+            await session.execute(delete(VodExport).where(VodExport.recording_id == recording_id))
             await session.execute(
                 delete(RecordingSegment).where(RecordingSegment.recording_id == recording_id)
             )

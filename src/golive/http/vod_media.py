@@ -6,7 +6,9 @@ once, when the recording is finished):
 - ``/vod/<id>/index.m3u8`` the multivariant playlist, ``/vod/<id>/manifest.mpd`` the DASH MPD;
 - ``/vod/<id>/<rendition>/index.m3u8`` a media playlist;
 - ``/vod/<id>/<rendition>/<n>.m4s`` a segment, ``.../init-<n>.mp4`` an init segment, with
-  HTTP Range (one range: 206, or 416 when it cannot be satisfied) and HEAD.
+  HTTP Range (one range: 206, or 416 when it cannot be satisfied) and HEAD;
+- ``/vod/<id>/download.mp4`` the MP4 download once it is made (``record/mp4_export.py``),
+  with Range and HEAD too, as an attachment named ``<channel>-<date>.mp4``.
 
 **Nothing else can be named.** The request path, exactly as sent (percent-encoding
 included, so no encoded slash or dot gets through), must match one strict pattern; the
@@ -31,10 +33,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from golive.db.recordings import RecordingSummary
 from golive.store.object_store import ObjectNotFound, ObjectStore, ObjectStoreError
@@ -44,7 +47,7 @@ log = logging.getLogger("golive.http")
 PREFIX = "/vod/"
 _VOD_PATH = re.compile(
     r"/vod/(?P<id>[A-Za-z0-9_-]{16,32})/"
-    r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)"
+    r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)|(?P<download>download\.mp4)"
     r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
     r"(?:(?P<playlist>index\.m3u8)|(?P<segment>\d{1,12}\.m4s)|(?P<init>init-\d{1,12}\.mp4)))"
 )
@@ -60,6 +63,7 @@ READY = "ready"
 IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE = "private, max-age=3600"
 NO_CACHE = "no-cache"
+STREAM_CHUNK = 1 << 20  # bytes read from storage at a time for a large answer
 CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": "content-range"}
 
 RecordingLookup = Callable[[str], Awaitable[RecordingSummary | None]]
@@ -73,6 +77,13 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
         media_type="text/plain; charset=utf-8",
         headers={**CORS, "cache-control": NO_CACHE, **(headers or {})},
     )
+
+
+def download_name(recording: RecordingSummary) -> str:
+    """``<channel>-<date>.mp4`` (UTC start date; only safe characters)."""
+    channel = re.sub(r"[^A-Za-z0-9_-]", "_", recording.channel) or "vod"
+    day = datetime.fromtimestamp(recording.started_at, UTC).strftime("%Y-%m-%d")
+    return f"{channel}-{day}.mp4"
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
@@ -139,10 +150,15 @@ class VodMediaEndpoint:
             content_type = PLAYLIST_TYPE
         elif match["mpd"]:
             content_type = MPD_TYPE
+        elif match["download"]:
+            content_type = INIT_TYPE
         else:
             content_type = INIT_TYPE if match["init"] else SEGMENT_TYPE
         headers = {**CORS, "cache-control": PRIVATE if private else IMMUTABLE}
-        media = bool(match["segment"] or match["init"])
+        media = bool(match["segment"] or match["init"] or match["download"])
+        if match["download"]:
+            headers["content-disposition"] = f'attachment; filename="{download_name(recording)}"'
+
         try:
             return await self._object(request, key, content_type, headers, ranged=media)
         except ObjectNotFound:
@@ -164,7 +180,8 @@ class VodMediaEndpoint:
         if ranged:
             headers["accept-ranges"] = "bytes"
         asked = request.headers.get("range") if ranged else None
-        if asked is None and not head:
+        whole_file = key.endswith("/download.mp4")  # can be gigabytes: never read whole
+        if asked is None and not head and not whole_file:
             body = await self._store.get(key)
             return Response(body, media_type=content_type, headers=headers)
         size = await self._store.size(key)
@@ -180,5 +197,23 @@ class VodMediaEndpoint:
         if head:
             headers["content-length"] = str(end - start)
             return Response(b"", status_code=status, media_type=content_type, headers=headers)
+        if end - start > STREAM_CHUNK:
+            # A download can be gigabytes: it goes out a chunk at a time, never whole in memory.
+            headers["content-length"] = str(end - start)
+            return StreamingResponse(
+                self._chunks(key, start, end),
+                status_code=status,
+                media_type=content_type,
+                headers=headers,
+            )
         body = await self._store.get(key, start, end)
         return Response(body, status_code=status, media_type=content_type, headers=headers)
+
+    async def _chunks(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        for offset in range(start, end, STREAM_CHUNK):
+            try:
+                yield await self._store.get(key, offset, min(end, offset + STREAM_CHUNK))
+            except ObjectStoreError as exc:
+                # The status line is gone already: the client sees a short body.
+                log.error("VOD %s: storage failed while streaming: %s", key, exc)
+                raise

@@ -69,3 +69,8 @@ def multivariant_key(recording_id: str) -> str:
 def mpd_key(recording_id: str) -> str:
     """The VOD's static DASH MPD."""
     return f"{recording_prefix(recording_id)}manifest.mpd"
+
+
+def download_key(recording_id: str) -> str:
+    """The VOD's MP4 download (``mp4_export``)."""
+    return f"{recording_prefix(recording_id)}download.mp4"

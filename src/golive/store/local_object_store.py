@@ -16,9 +16,10 @@ import builtins
 import errno
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from golive.store.object_key import check_key, check_prefix
 from golive.store.object_store import ObjectNotFound, ObjectStoreError
@@ -27,6 +28,7 @@ __all__ = ["LocalObjectStore"]
 
 _T = TypeVar("_T")
 _TEMPORARY_PREFIX = ".tmp-"
+_COPY_CHUNK = 1 << 20  # put_file copies a file a MiB at a time, never whole
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
@@ -61,6 +63,10 @@ class LocalObjectStore:
     async def put(self, key: str, data: bytes | memoryview) -> None:
         check_key(key)
         await self._run("put", key, self._put, key, data)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        check_key(key)
+        await self._run("put", key, self._put_file, key, path)
 
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         check_key(key)
@@ -109,6 +115,14 @@ class LocalObjectStore:
         return path
 
     def _put(self, key: str, data: bytes | memoryview) -> None:
+        self._write(key, lambda file: file.write(data))
+
+    def _put_file(self, key: str, source: Path) -> None:
+        with source.open("rb") as src:
+            self._write(key, lambda file: shutil.copyfileobj(src, file, _COPY_CHUNK))
+
+    def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
+        """Write ``key`` through a temporary file in its directory, then rename it in place."""
         path = self._path(key)
         temporary = path.with_name(f"{_TEMPORARY_PREFIX}{path.name}.{secrets.token_hex(6)}")
         for attempt in range(3):
@@ -122,7 +136,7 @@ class LocalObjectStore:
                     raise
         try:
             with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
+                fill(file)
                 if self._durable:
                     file.flush()
                     os.fsync(file.fileno())

@@ -10,6 +10,7 @@ asynchronous and never blocks the event loop; a failure is an :class:`ObjectStor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 __all__ = ["ObjectNotFound", "ObjectStore", "ObjectStoreError"]
@@ -33,6 +34,10 @@ class ObjectStore(Protocol):
 
     async def put(self, key: str, data: bytes | memoryview) -> None:
         """Store ``data`` under ``key``, replacing what was there; atomic for readers."""
+        ...
+
+    async def put_file(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` under ``key``, streamed: never read into memory whole."""
         ...
 
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:

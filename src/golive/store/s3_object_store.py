@@ -14,6 +14,7 @@ import ipaddress
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -142,6 +143,14 @@ class S3ObjectStore:
         check_key(key)
         try:
             await obstore.put_async(self._store, key, bytes(data))
+        except Exception as error:
+            raise self._error("put", key, error) from error
+
+    async def put_file(self, key: str, path: Path) -> None:
+        check_key(key)
+        try:
+            # obstore streams a file (multipart when large): it is never read whole.
+            await obstore.put_async(self._store, key, path)
         except Exception as error:
             raise self._error("put", key, error) from error
 

@@ -56,6 +56,13 @@ its stored segments, then its index; a storage failure answers 503 and keeps the
 the delete can be retried. Recordings older than the retention are deleted by the server
 (docs/configuration.md: record_retention_days, record_retention_gb; a channel's own
 retention_days).
+
+A VOD's MP4 download is made in the background from its source rendition (`ffmpeg -c copy`,
+no re-encode): `POST /vods/{id}/mp4` (owner or administrator) starts it, or answers the
+current job if one is pending, running or ready; poll `GET /vods/{id}/mp4` for `status`
+(pending, running, ready, failed) and `progress` (0..1); once ready, `url`
+(`/vod/{id}/download.mp4`, the VOD's visibility rules, Range supported) downloads it. A
+failed export says why in `error`; POST again to retry.
 """
 
 

@@ -28,6 +28,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "user_exists": (409, "a user with that name already exists"),
     "chat_refused": (409, "the chat refused the action (e.g. on the channel's owner)"),
     "recording_in_progress": (409, "the recording is still being written: end the stream first"),
+    "vod_not_exported": (404, "the VOD has no MP4 export yet: POST to start one"),
+    "export_busy": (503, "too many MP4 exports are waiting; retry later"),
     "malformed_body": (400, "the request body is not valid JSON"),
     "invalid_request": (422, "a parameter or the body does not match the schema"),
     "invalid_channel_name": (422, "the channel name is not allowed (pattern or reserved)"),

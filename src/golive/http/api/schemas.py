@@ -120,6 +120,23 @@ class VodOut(BaseModel):
     dash_url: str = Field(description="The DASH manifest.")
 
 
+ExportStatus = Literal["pending", "running", "ready", "failed"]
+
+
+class Mp4ExportOut(BaseModel):
+    """A VOD's MP4 download: made in the background from its source rendition (``ffmpeg -c
+    copy``, no re-encode)."""
+
+    status: ExportStatus = Field(
+        description="pending: queued; running: being made; ready: `url` downloads it; "
+        "failed: `error` says why (POST again to retry)."
+    )
+    progress: float = Field(ge=0, le=1, description="0..1, how far the remux has got.")
+    size: int | None = Field(description="Bytes of the MP4 once ready.")
+    url: str | None = Field(description="The download, once ready.")
+    error: str | None = Field(default=None, description="Why the last attempt failed.")
+
+
 class VodUpdate(BaseModel):
     title: TrimmedText | None = Field(default=None, max_length=200)
     visibility: Visibility | None = None

@@ -43,6 +43,30 @@ class LiveStreams(Protocol):
         ...
 
 
+class ExportView(Protocol):
+    """The state of a VOD's MP4 export."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def progress(self) -> float: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def error(self) -> str: ...
+
+
+class Mp4Exports(Protocol):
+    """The VODs' MP4 downloads (``record/mp4_export.py``, adapted by app.py)."""
+
+    async def start(self, recording_id: str, duration: float) -> ExportView | None:
+        """Start an export unless one is waiting, running or ready: the current state; None
+        if too many are waiting."""
+        ...
+
+    async def state(self, recording_id: str) -> ExportView | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApiServices:
     channels: ChannelStore
@@ -56,3 +80,4 @@ class ApiServices:
     # The recordings' index and the object store their segments are in (None: no recordings).
     recordings: RecordingStore | None = None
     recording_objects: ObjectStore | None = None
+    mp4_exports: Mp4Exports | None = None

@@ -5,6 +5,9 @@ is readable by id but listed only to the channel's owner; a ``private`` one answ
 everyone but the owner and administrators, exactly like a missing one. Only the owner and
 administrators change or delete a VOD (403 for others who can see it).
 
+MP4 downloads: ``POST /vods/{id}/mp4`` (owner and administrators) starts one, ``GET`` reads
+its state; the file itself is served by the origin at ``/vod/<id>/download.mp4``.
+
 Deleting removes every object under ``<id>/`` in the recording storage first, then the rows:
 if storage fails the rows stay (503, ``storage_unavailable``), so the same call finishes the
 job later.
@@ -25,12 +28,14 @@ from golive.http.api.channels import ChannelName
 from golive.http.api.errors import ApiError, responses
 from golive.http.api.schemas import (
     VOD_ID_PATTERN,
+    ExportStatus,
+    Mp4ExportOut,
     RecordingStatus,
     Visibility,
     VodOut,
     VodUpdate,
 )
-from golive.http.api.services import ApiServices
+from golive.http.api.services import ApiServices, ExportView, Mp4Exports
 from golive.store.object_store import ObjectStoreError
 from golive.store.prefix_removal import delete_prefix
 
@@ -40,6 +45,7 @@ log = logging.getLogger("golive.api")
 VodId = Annotated[str, Path(pattern=VOD_ID_PATTERN, description="The VOD's id.")]
 PUBLIC_LISTING = frozenset({"public"})
 RECORDING_ACTIVE = "recording"
+EXPORT_READY = "ready"  # a recording's and an export's: the same word
 
 
 def _recordings(svc: ApiServices) -> RecordingStore:
@@ -194,3 +200,55 @@ async def delete_vod(svc: Services, caller: Writer, vod_id: VodId) -> Response:
         vod.bytes,
     )
     return Response(status_code=204)
+
+
+def _mp4_exports(svc: ApiServices) -> Mp4Exports:
+    if svc.mp4_exports is None or svc.recordings is None:
+        raise ApiError("vod_not_found", "this server keeps no recordings")
+    return svc.mp4_exports
+
+
+def export_out(svc: ApiServices, vod: RecordingSummary, state: ExportView) -> Mp4ExportOut:
+    ready = state.status == EXPORT_READY
+    return Mp4ExportOut(
+        status=cast(ExportStatus, state.status),
+        progress=min(1.0, max(0.0, state.progress)),
+        size=state.size if ready else None,
+        url=f"{svc.settings().http_base_url}/vod/{vod.id}/download.mp4" if ready else None,
+        error=(state.error or None) if state.status == "failed" else None,
+    )
+
+
+@router.post(
+    "/vods/{vod_id}/mp4",
+    status_code=202,
+    response_model=Mp4ExportOut,
+    responses=responses(404, 409, 503),
+)
+async def start_mp4_export(
+    svc: Services, caller: Writer, vod_id: VodId, response: Response
+) -> Mp4ExportOut:
+    """Make the VOD's MP4 download in the background (``ffmpeg -c copy``: no re-encode):
+    starts an export unless one is waiting, running or ready, and returns its state (202
+    while it is being made, 200 once ready). A failed one is started again."""
+    exports = _mp4_exports(svc)
+    vod = await _managed_vod(svc, caller, vod_id)
+    if vod.status != EXPORT_READY:
+        raise ApiError("recording_in_progress", f"VOD {vod_id!r} is not a finished recording")
+    state = await exports.start(vod.id, vod.duration)
+    if state is None:
+        raise ApiError("export_busy", "too many MP4 exports are waiting; retry later")
+    response.status_code = 200 if state.status == EXPORT_READY else 202
+    return export_out(svc, vod, state)
+
+
+@router.get("/vods/{vod_id}/mp4", response_model=Mp4ExportOut, responses=responses(404))
+async def get_mp4_export(svc: Services, caller: Reader, vod_id: VodId) -> Mp4ExportOut:
+    """The state of the VOD's MP4 download (any caller who may see the VOD); 404
+    ``vod_not_exported`` if none was asked for."""
+    exports = _mp4_exports(svc)
+    vod, _ = await _visible_vod(svc, caller, vod_id)
+    state = await exports.state(vod.id)
+    if state is None:
+        raise ApiError("vod_not_exported", f"VOD {vod_id!r} has no MP4 export yet")
+    return export_out(svc, vod, state)
