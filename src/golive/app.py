@@ -29,7 +29,7 @@ from golive.db.chat_store import ChatStore
 from golive.db.engine import Database
 from golive.db.invites import InviteStore
 from golive.db.models import is_valid_channel_name
-from golive.db.recordings import RecordingStore, ResumePoint
+from golive.db.recordings import RecordingStore, ResumePoint, segment_row_writer
 from golive.db.recordings import RecordingSummary as StoredRecording
 from golive.db.users import UserStore
 from golive.db.vod_exports import VodExportStore
@@ -415,7 +415,7 @@ class GoliveServer:
     def _start_recordings(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         s = self.settings
         assert self.webhooks is not None
-        self.recordings = RecordingStore(sessions)
+        self.recordings = RecordingStore(sessions, row_writer=segment_row_writer(s.database_url))
         self._recording_events = RecordingEventNotifier(
             self.webhooks, vod_url=lambda rid: f"{self.settings.http_base_url}/vod/{rid}/index.m3u8"
         )
@@ -543,6 +543,9 @@ class GoliveServer:
         await archive.close(min(s.record_flush_timeout, s.shutdown_timeout / 2))
         with contextlib.suppress(Exception):
             await archive.store.close()
+        if self.recordings is not None:
+            with contextlib.suppress(Exception):
+                await self.recordings.close()
 
     async def _save_streams(self, hubs: list[StreamHub], *, resumable: bool) -> None:
         for hub in hubs:

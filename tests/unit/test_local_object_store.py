@@ -65,6 +65,19 @@ async def test_delete_removes_object_and_empty_directories(store: LocalObjectSto
     assert not (store.root / "recordings/r1").exists()
     assert await store.get("recordings/r2/source/1.m4s") == b"2"
     assert store.root.is_dir()
+    # The store remembers directories it made; one a delete removed is made again.
+    await store.put("recordings/r1/source/2.m4s", b"3")
+    assert await store.get("recordings/r1/source/2.m4s") == b"3"
+
+
+async def test_a_directory_removed_behind_the_stores_back_is_made_again(
+    store: LocalObjectStore,
+) -> None:
+    await store.put("r1/source/1.m4s", b"1")
+    (store.root / "r1/source/1.m4s").unlink()
+    (store.root / "r1/source").rmdir()
+    await store.put("r1/source/2.m4s", b"2")
+    assert await store.get("r1/source/2.m4s") == b"2"
 
 
 async def test_list_of_a_prefix_that_names_a_file(store: LocalObjectStore) -> None:

@@ -11,20 +11,27 @@ import pytest
 from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.engine import Database
-from golive.db.recordings import RecordingStore
+from golive.db.recordings import RecordingStore, segment_row_writer
 
 T0 = 1_700_000_000.0
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RecordingStore]:
-    database = await Database.open(Settings(data_dir=tmp_path))
+@pytest.fixture(params=["engine", "sqlite_row_writer"])
+async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[RecordingStore]:
+    """Every case runs with rows inserted through the engine and through the SQLite writer."""
+    settings = Settings(data_dir=tmp_path)
+    database = await Database.open(settings)
+    writer = segment_row_writer(settings.database_url) if request.param != "engine" else None
+    if request.param != "engine":
+        assert writer is not None
+    recordings = RecordingStore(database.sessionmaker, row_writer=writer)
     try:
         channels = ChannelStore(database.sessionmaker)
         await channels.add("demo")
         await channels.update("demo", title="Friday night")
-        yield RecordingStore(database.sessionmaker)
+        yield recordings
     finally:
+        await recordings.close()
         await database.close()
 
 
@@ -128,3 +135,21 @@ async def test_a_bad_row_fails_only_its_caller(store: RecordingStore) -> None:
         ("source", 1),
         ("source", 2),
     ]
+
+
+async def test_rows_arriving_within_the_batch_delay_share_a_transaction(
+    store: RecordingStore,
+) -> None:
+    # A long delay (the default is 50 ms) so a loaded machine cannot split the batch.
+    store._batch_delay = 1.0
+    rid = "k" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0)
+    before = store.transactions
+
+    async def later(seq: int) -> None:
+        await asyncio.sleep(0.01 * seq)
+        await add(store, rid, "source", seq, 1.0)
+
+    await asyncio.gather(*(later(seq) for seq in range(3)))
+    assert store.transactions - before == 1
+    assert [r.sequence for r in await store.segments(rid)] == [0, 1, 2]

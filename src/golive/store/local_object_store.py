@@ -46,6 +46,14 @@ class LocalObjectStore:
         # lexically, created by the first put and resolved (symlinks) in the worker threads.
         self._root = Path(os.path.abspath(root))
         self._durable = durable
+        # Resolving a key's path (an lstat per component) and making its directory cost more
+        # CPU than writing a small segment, and a recording writes into the same directory
+        # for hours: the root is resolved once, and a directory found (or made) inside it is
+        # remembered until a delete may have removed it. A write needs only its directory
+        # checked: ``os.replace`` renames over a symlink at the file's own name rather than
+        # following it. Reads still resolve the whole path.
+        self._resolved_root: Path | None = None
+        self._checked_directories: set[Path] = set()
 
     @property
     def root(self) -> Path:
@@ -106,12 +114,28 @@ class LocalObjectStore:
 
     # The thread side.
 
+    def _root_resolved(self) -> Path:
+        root = self._resolved_root
+        if root is None:
+            root = self._resolved_root = self._root.resolve()
+        return root
+
     def _path(self, key: str) -> Path:
         """The file for ``key``, after checking it stays under the root once symlinks resolve."""
         path = self._root.joinpath(*key.split("/"))
-        root = self._root.resolve()
-        if not path.resolve().is_relative_to(root):
+        if not path.resolve().is_relative_to(self._root_resolved()):
             raise ValueError(f"object key {key!r} leads out of {self._root}")
+        return path
+
+    def _write_path(self, key: str) -> Path:
+        """The file for ``key``, its directory made and checked (once) to stay under the root."""
+        path = self._root.joinpath(*key.split("/"))
+        directory = path.parent
+        if directory not in self._checked_directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            if not directory.resolve().is_relative_to(self._root_resolved()):
+                raise ValueError(f"object key {key!r} leads out of {self._root}")
+            self._checked_directories.add(directory)
         return path
 
     def _put(self, key: str, data: bytes | memoryview) -> None:
@@ -123,10 +147,9 @@ class LocalObjectStore:
 
     def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         """Write ``key`` through a temporary file in its directory, then rename it in place."""
-        path = self._path(key)
+        path = self._write_path(key)
         temporary = path.with_name(f"{_TEMPORARY_PREFIX}{path.name}.{secrets.token_hex(6)}")
         for attempt in range(3):
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 break
@@ -134,6 +157,8 @@ class LocalObjectStore:
                 # A concurrent delete removed the (then empty) directory: make it again.
                 if attempt == 2:
                     raise
+                self._checked_directories.discard(path.parent)
+                path = self._write_path(key)
         try:
             with os.fdopen(descriptor, "wb") as file:
                 fill(file)
@@ -172,13 +197,14 @@ class LocalObjectStore:
         except _MISSING:
             return
         # Remove the directories the delete left empty (a deleted recording leaves no tree).
-        root = self._root.resolve()
+        root = self._root_resolved()
         parent = path.parent
         while parent != self._root and parent.resolve() != root:
             try:
                 parent.rmdir()
             except OSError:
                 break
+            self._checked_directories.discard(parent)
             parent = parent.parent
 
     def _list(self, prefix: str) -> builtins.list[str]:
