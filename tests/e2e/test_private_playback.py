@@ -240,3 +240,38 @@ async def test_private_live_and_vod_need_the_owner_or_a_token(tmp_path: Path) ->
         assert "demo" not in listed
         mine = [c["name"] for c in (await owner.get("/web/channels")).json()["channels"]]
         assert "demo" in mine
+
+        # The dashboard sets it too: its JSON, and its form without JavaScript.
+        csrf = (await owner.get("/web/session")).json()["csrf"]
+        r = await owner.post(
+            "/web/channels/demo/settings",
+            json={"visibility": "secret"},
+            headers={"x-csrf-token": csrf},
+        )
+        assert r.status_code == 400 and "visibility" in r.text
+        r = await owner.post(
+            "/web/channels/demo/settings",
+            json={"visibility": "private"},
+            headers={"x-csrf-token": csrf},
+        )
+        assert r.status_code == 200 and r.json()["visibility"] == "private"
+        assert (await stranger.get("/demo")).status_code == 404  # closed at once
+        page = (await owner.get("/dashboard")).text
+        assert '<option value="private" selected>' in page
+        r = await owner.post(
+            "/dashboard/channels/demo",
+            data={"title": "t", "category": "", "visibility": "public", "csrf": csrf},
+        )
+        assert r.status_code == 303
+        listed = [c["name"] for c in (await stranger.get("/web/channels")).json()["channels"]]
+        assert "demo" in listed
+        # Public again: the ended stream's last playlist is there for anyone.
+        assert (await stranger.get("/live/demo/index.m3u8")).status_code == 200
+
+        # Scopes: write includes playback; a playback token reads nothing else.
+        r = await owner.post(
+            "/api/v1/playback-tokens", json={"channel": "demo"}, headers=bearer(writer)
+        )
+        assert r.status_code == 201
+        r = await owner.get("/api/v1/channels", headers=bearer(playback))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_scope"

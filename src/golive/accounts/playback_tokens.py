@@ -82,17 +82,20 @@ class PlaybackTokens:
     def __init__(self, *secrets: bytes) -> None:
         if not secrets or any(len(s) < 16 for s in secrets):
             raise ValueError("a playback token secret must be at least 16 bytes")
-        self._secrets = secrets
+        # Keyed once, over the version label: a check copies the state and adds the payload.
+        self._keyed = [hmac.new(secret, _LABEL, hashlib.sha256) for secret in secrets]
 
-    def _mac(self, secret: bytes, payload: bytes) -> bytes:
-        return hmac.new(secret, _LABEL + payload, hashlib.sha256).digest()
+    def _mac(self, index: int, payload: bytes) -> bytes:
+        mac = self._keyed[index].copy()
+        mac.update(payload)
+        return mac.digest()
 
     def issue(self, kind: PlaybackKind, resource: str, expires: int) -> str:
         """A token for ``resource`` valid until ``expires`` (epoch seconds)."""
         if _RESOURCE.fullmatch(resource) is None:
             raise ValueError(f"not a resource a token can name: {resource!r}")
         payload = f"{kind.value}:{resource}:{int(expires)}".encode("ascii")
-        return f"{_b64(payload)}.{_b64(self._mac(self._secrets[0], payload))}"
+        return f"{_b64(payload)}.{_b64(self._mac(0, payload))}"
 
     def verify(self, token: str, now: float) -> PlaybackClaim:
         """The claim of a genuine, unexpired token; TokenRefused otherwise."""
@@ -106,8 +109,8 @@ class PlaybackTokens:
             raise TokenRefused("malformed playback token") from None
         # Every secret is tried (no early exit), so timing says nothing about which matched.
         genuine = False
-        for secret in self._secrets:
-            genuine |= hmac.compare_digest(self._mac(secret, payload), mac)
+        for index in range(len(self._keyed)):
+            genuine |= hmac.compare_digest(self._mac(index, payload), mac)
         if not genuine:
             raise TokenRefused("playback token signature is not valid")
         try:
