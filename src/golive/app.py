@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
 from golive.accounts.password_hashing import hash_queue
+from golive.accounts.playback_secret import playback_secret
+from golive.accounts.playback_tokens import PlaybackKind, PlaybackTokens, TokenRefused
 from golive.chat.chat_room import ChatUser
 from golive.chat.chat_service import ChannelRef, ChatService
 from golive.config import LIVE_RELOADABLE, Settings
@@ -39,9 +41,11 @@ from golive.http.api.app import create_api
 from golive.http.api.services import ApiServices
 from golive.http.app import create_app
 from golive.http.bounded_http_protocol import bounded_httptools
+from golive.http.channel_access import ChannelAccess
 from golive.http.chat_socket import MAX_WIRE_FRAME_BYTES, chat_route
 from golive.http.client_address import TrustedProxies
 from golive.http.live_media import LiveMediaEndpoint
+from golive.http.playback_gate import PlaybackGate
 from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.vod_media import VodMediaEndpoint
 from golive.http.web import BrowserSessions, public_url_is_https, web_routes
@@ -89,6 +93,8 @@ log = logging.getLogger("golive")
 
 # Seconds between checks that open chat rooms still match their channels' owners.
 CHAT_CHANNEL_REFRESH = 2.0
+# Seconds between re-reads of which channels are private (the CLI changes them elsewhere).
+CHANNEL_ACCESS_REFRESH = 2.0
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -208,6 +214,11 @@ class GoliveServer:
         self._recording_sessions: dict[StreamHub, ArchiveSession] = {}
         self._channel_records: dict[str, bool] = {}
         self._resume_points: dict[str, ResumePoint] = {}
+        # Private playback: which channels are not public, and the playback tokens' keys.
+        self.channel_access = ChannelAccess()
+        self.playback_tokens: PlaybackTokens | None = None
+        self.playback_gate: PlaybackGate | None = None
+        self._access_task: asyncio.Task[None] | None = None
 
     @property
     def saved_streams_dir(self) -> Path:
@@ -237,6 +248,7 @@ class GoliveServer:
         self.tokens = ApiTokenStore(sessions)
         self.deliveries = WebhookDeliveryLog(sessions)
         _, self.demo_key = await self.channels.ensure_demo()
+        await self._start_private_playback()
         self.webhooks = WebhookDispatcher(self.deliveries, webhook_target(s))
         self.webhooks.start()
         await self.webhooks.resume_pending()
@@ -279,6 +291,8 @@ class GoliveServer:
                 recordings=self.recordings,
                 recording_objects=self.archive.store if self.archive is not None else None,
                 mp4_exports=self.mp4_exports,
+                playback_tokens=self.playback_tokens,
+                channels_changed=self.refresh_channel_access,
             )
         )
         self.web_sessions = BrowserSessions(
@@ -293,8 +307,14 @@ class GoliveServer:
                 settings=lambda: self.settings,
                 ingest_url=self._ingest_url,
                 invites=InviteStore(sessions),
+                channels_changed=self.refresh_channel_access,
             ),
-            chat_route(self.chat, self._chat_user, trusted_origins=self._public_origins),
+            chat_route(
+                self.chat,
+                self._chat_user,
+                trusted_origins=self._public_origins,
+                may_join=self._may_join_chat,
+            ),
         ]
         self._http_socket = _listen(s.host, s.http_port)
         self.thumbnails = ThumbnailEndpoint(self.store, ffmpeg_binary(s.transcode_ffmpeg))
@@ -311,6 +331,9 @@ class GoliveServer:
             media=self.media,
             trusted_proxies=lambda: self._trusted_proxies,
             max_request_body=lambda: self.settings.max_request_body,
+            access=self.channel_access,
+            gate=self.playback_gate,
+            may_watch_channel=self._may_watch_channel,
         )
         config = uvicorn.Config(
             TransportSendRecorder(app),
@@ -369,6 +392,8 @@ class GoliveServer:
                 self.rtmp.request_reconnect("server is restarting: reconnect")
         if self._key_watch_task is not None:
             self._key_watch_task.cancel()
+        if self._access_task is not None:
+            self._access_task.cancel()
         hubs = self.registry.suspend() if resumable else self.registry.close()
         await self._save_streams(hubs, resumable=resumable)
         await self.transcoders.close()
@@ -484,18 +509,69 @@ class GoliveServer:
         )
 
     async def _owns_recording(self, request: Request, recording: StoredRecording) -> bool:
-        """Whether the request comes from the browser session of the recording's channel owner."""
+        """Whether the request comes from the browser session of the recording's channel owner
+        (or of an administrator)."""
         if self.web_sessions is None or self.channels is None:
             return False
         user = await self.web_sessions.user(request)
         if user is None:
             return False
+        if user.is_admin:
+            return True
         channel = await self.channels.get(recording.channel)
         return (
             channel is not None
             and channel.owner_id == user.id
             and (recording.channel_id is None or recording.channel_id == channel.id)
         )
+
+    # -- private playback -------------------------------------------------------------------
+
+    async def _start_private_playback(self) -> None:
+        s = self.settings
+        secret = await asyncio.to_thread(playback_secret, s.playback_token_secret, s.data_dir)
+        previous = s.playback_token_previous_secret.encode("utf-8")
+        self.playback_tokens = PlaybackTokens(secret, *([previous] if previous else []))
+        self.playback_gate = PlaybackGate(self.playback_tokens)
+        await self.refresh_channel_access()
+        self._access_task = asyncio.create_task(self._follow_channel_access())
+
+    async def refresh_channel_access(self) -> None:
+        """Re-read which channels are not public (after any change to a channel)."""
+        assert self.channels is not None
+        self.channel_access.replace(await self.channels.access())
+
+    async def _follow_channel_access(self) -> None:
+        while True:
+            await asyncio.sleep(CHANNEL_ACCESS_REFRESH)
+            try:
+                await self.refresh_channel_access()
+            except Exception as exc:  # the database is briefly away: the last map holds
+                log.warning("could not re-read channel visibility: %s", exc)
+
+    async def _may_watch_channel(self, conn: HTTPConnection, channel: str) -> bool:
+        """Whether the browser session behind ``conn`` may watch private ``channel``."""
+        if self.web_sessions is None:
+            return False
+        user = await self.web_sessions.user(conn)
+        if user is None:
+            return False
+        return self.channel_access.may_watch(channel, user.id, is_admin=user.is_admin)
+
+    async def _may_join_chat(self, conn: HTTPConnection, channel: str) -> bool:
+        """A private channel's chat: its owner's or an administrator's session, or a playback
+        token for the channel in the ``playback_token`` query parameter."""
+        if not self.channel_access.is_private(channel):
+            return True
+        token = conn.query_params.get("playback_token")
+        if token and self.playback_tokens is not None:
+            try:
+                claim = self.playback_tokens.verify(token, time.time())
+            except TokenRefused:
+                claim = None
+            if claim is not None and claim.covers(PlaybackKind.LIVE, channel):
+                return True
+        return await self._may_watch_channel(conn, channel)
 
     def _recording_finished(self, recording: RecordingSummary) -> None:
         if self._recording_events is not None:

@@ -515,6 +515,28 @@ class Settings(BaseSettings):
         "they weigh more, the oldest are deleted first, whatever their channel. 0: no cap. "
         "Recordings being written are never deleted.",
     )
+    # Private playback (issue 12).
+    playback_token_secret: str = Field(
+        default="",
+        description="Secret (at least 16 characters) that signs playback tokens (the "
+        "/p/<token>/... URLs of private media). Empty: a random one is generated into "
+        "<data_dir>/playback_token_secret (mode 0600) on first start and kept. Set it when "
+        "several origins must accept each other's tokens. Changing it invalidates every "
+        "token handed out, unless the old one is kept in playback_token_previous_secret.",
+    )
+    playback_token_previous_secret: str = Field(
+        default="",
+        description="A former playback_token_secret still accepted (never used to sign), "
+        "so tokens handed out before a rotation keep working until they expire; empty once "
+        "they have. See docs/security.md, Playback tokens.",
+    )
+    playback_token_max_ttl: int = Field(
+        default=7 * 24 * 3600,
+        ge=1,
+        le=365 * 24 * 3600,
+        description="Longest lifetime, in seconds, of a playback token the API issues "
+        "(POST /api/v1/playback-tokens; the default ttl is 3600).",
+    )
     config_file: Path | None = Field(
         default=None,
         description="TOML file with settings as top-level keys named like the fields here "
@@ -646,6 +668,9 @@ class Settings(BaseSettings):
             raise ValueError("rtmps_port must differ from rtmp_port and http_port")
         if self.metrics_token and len(self.metrics_token) < 16:
             raise ValueError("metrics_token must be at least 16 characters when set")
+        for name in ("playback_token_secret", "playback_token_previous_secret"):
+            if 0 < len(getattr(self, name)) < 16:
+                raise ValueError(f"{name} must be at least 16 characters when set")
         if (self.webhook_url or self.on_publish_url) and len(self.webhook_secret) < 16:
             raise ValueError(
                 "webhook_secret must be at least 16 characters when a webhook URL is set"

@@ -330,3 +330,20 @@ async def test_ensure_demo_keeps_existing_channel(store: ChannelStore) -> None:
     assert key is None
     assert (await store.authenticate("operator-chosen-key-at-least-32-chars")) is not None
     assert channel.name == "demo"
+
+
+async def test_visibility_is_stored_and_the_restricted_ones_are_listed(store: ChannelStore) -> None:
+    await store.add("open")
+    hidden, _ = await store.add("hidden", owner_id=None)
+    await store.add("link")
+    assert hidden.visibility == "public"
+    assert await store.access() == {}
+    await store.update("hidden", visibility="private")
+    await store.update("link", visibility="unlisted")
+    assert await store.access() == {"hidden": ("private", None), "link": ("unlisted", None)}
+    with pytest.raises(ValueError, match="visibility"):
+        await store.update("open", visibility="secret")
+    channel = await store.get("open")
+    assert channel is not None and channel.visibility == "public"
+    await store.update("hidden", visibility="public")
+    assert set(await store.access()) == {"link"}

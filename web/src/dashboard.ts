@@ -255,12 +255,20 @@ class ChannelPanel {
       const data = new FormData(form);
       status.textContent = "Saving…";
       status.className = "form-status";
-      void this.post("/settings", { title: String(data.get("title") ?? ""), category: String(data.get("category") ?? "") }).then(
+      const body: Record<string, string> = {
+        title: String(data.get("title") ?? ""),
+        category: String(data.get("category") ?? ""),
+      };
+      const visibility = data.get("visibility");
+      if (typeof visibility === "string") body.visibility = visibility;
+      void this.post("/settings", body).then(
         ({ ok, json }) => {
           if (ok) {
-            const saved = json as { title: string; category: string };
+            const saved = json as { title: string; category: string; visibility?: string };
             form.querySelector<HTMLInputElement>('input[name="title"]')!.value = saved.title;
             form.querySelector<HTMLInputElement>('input[name="category"]')!.value = saved.category;
+            const select = form.querySelector<HTMLSelectElement>('select[name="visibility"]');
+            if (select && saved.visibility) select.value = saved.visibility;
             status.textContent = "Saved";
             status.classList.add("ok");
           } else {

@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from golive.db.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "glt_"
-SCOPES = ("read", "write", "admin")
+SCOPES = ("read", "write", "admin", "playback")
+# Which held scopes allow each scope: read < write < admin nest; playback (issuing signed
+# playback URLs, nothing else) stands beside them and write and admin include it.
+_ALLOWED_BY = {
+    "read": frozenset({"read", "write", "admin"}),
+    "write": frozenset({"write", "admin"}),
+    "admin": frozenset({"admin"}),
+    "playback": frozenset({"playback", "write", "admin"}),
+}
 _MAX_TOKEN_LENGTH = 200
 # last_used_at is written at most this often per token, so reads do not all become writes.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -61,9 +69,8 @@ class Principal:
     scopes: frozenset[str]
 
     def allows(self, scope: str) -> bool:
-        """Scopes nest: admin includes write, write includes read."""
-        rank = SCOPES.index(scope)
-        return any(SCOPES.index(s) >= rank for s in self.scopes)
+        """Scopes nest: admin includes write, write includes read and playback."""
+        return not self.scopes.isdisjoint(_ALLOWED_BY[scope])
 
     @property
     def is_admin(self) -> bool:

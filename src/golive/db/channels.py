@@ -17,6 +17,7 @@ from golive.db.models import (
     CHANNEL_NAME_RE,
     RESERVED_CHANNEL_NAMES,
     STREAM_KEY_HINT_LENGTH,
+    VISIBILITIES,
     Channel,
     utcnow,
 )
@@ -162,6 +163,15 @@ class ChannelStore:
                 session.expunge(channel)
         return channel
 
+    async def access(self) -> dict[str, tuple[str, int | None]]:
+        """Every channel that is not public: name -> (visibility, owner id)."""
+        stmt = select(Channel.name, Channel.visibility, Channel.owner_id).where(
+            Channel.visibility != "public"
+        )
+        async with self._sessionmaker() as session:
+            rows = (await session.execute(stmt)).all()
+        return {name: (visibility, owner) for name, visibility, owner in rows}
+
     async def key_hashes(self, names: Collection[str]) -> dict[str, str]:
         """The stream key hash of each of these channels that exists (one query)."""
         if not names:
@@ -202,6 +212,7 @@ class ChannelStore:
         record: bool | None = None,
         retention_days: int | None = None,
         global_retention: bool = False,
+        visibility: str | None = None,
     ) -> Channel:
         """Change a channel's title, category, owner, recording switch and/or retention
         (``global_retention``: back to the global setting); return the channel as it now is."""
@@ -218,6 +229,10 @@ class ChannelStore:
             values["retention_days"] = retention_days
         elif global_retention:
             values["retention_days"] = None
+        if visibility is not None:
+            if visibility not in VISIBILITIES:
+                raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")
+            values["visibility"] = visibility
         if values:
             async with self._sessionmaker() as session, session.begin():
                 connection = await session.connection()

@@ -60,6 +60,9 @@ RESERVED_CHANNEL_NAMES = frozenset(
 
 STREAM_KEY_HINT_LENGTH = 4
 
+VISIBILITIES = ("public", "unlisted", "private")
+PRIVATE = "private"
+
 # Stable constraint names make later migrations (and SQLite batch mode) able to refer to them.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -138,6 +141,9 @@ class Channel(Base):
     record: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     # Days its recordings are kept (0: forever); None: the global record_retention_days.
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    # public: listed; unlisted: not listed, watchable by URL; private: the owner's (or an
+    # administrator's) browser session or a signed playback token. New recordings inherit it.
+    visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
 
     @validates("name")
     def _validate_name(self, _key: str, name: str) -> str:
@@ -184,7 +190,7 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_hint: Mapped[str] = mapped_column(String(16))
-    # Space-separated subset of "read write admin".
+    # Space-separated subset of "read write admin playback".
     scopes: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

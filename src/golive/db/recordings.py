@@ -150,7 +150,8 @@ class RecordingStore:
     async def create(
         self, recording_id: str, *, channel: str, stream_id: str, started_at: float
     ) -> None:
-        """A new recording of ``channel``'s stream, titled like the channel."""
+        """A new recording of ``channel``'s stream, titled like the channel and as visible
+        (a private channel's recordings are private VODs)."""
         async with self._sessionmaker() as session, session.begin():
             row = (
                 await session.execute(select(Channel).where(Channel.name == channel))
@@ -162,6 +163,7 @@ class RecordingStore:
                     channel=channel,
                     stream_id=stream_id,
                     title=row.title if row is not None else "",
+                    visibility=row.visibility if row is not None else "public",
                     status=RECORDING_ACTIVE,
                     started_at=_utc(started_at),
                 )

@@ -25,10 +25,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from golive.accounts.playback_tokens import PlaybackClaim
+from golive.http.channel_access import ChannelAccess
 from golive.http.client_address import TrustedProxies
 from golive.http.forwarded_client import ForwardedClient
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.media_fast_path import MediaFastPath
+from golive.http.playback_gate import REFUSED_CACHE, PlaybackGate, split
 from golive.http.request_body_limit import RequestBodyLimit
 from golive.http.request_metrics import Observe, RequestMetrics
 from golive.http.response_security_headers import ResponseSecurityHeaders
@@ -44,6 +47,11 @@ log = logging.getLogger("golive.http")
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 ChannelExists = Callable[[str], Awaitable[bool]]
+# Whether the request's browser session may watch a private channel (its owner, an admin).
+MayWatchChannel = Callable[[Request, str], Awaitable[bool]]
+# The clips' media, ``/clip/<id>/...``, for a request through a playback token: (request,
+# the path after the token, the Cache-Control its answers must carry, the token's claim).
+ClipMedia = Callable[[Request, str, str, PlaybackClaim], Awaitable[Response]]
 # Readiness: (ready, reasons not ready).
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, list[str]]]]
 API_PREFIX = "/api/v1"
@@ -69,6 +77,10 @@ def create_app(
     vod: VodMediaEndpoint | None = None,
     trusted_proxies: Callable[[], TrustedProxies] = TrustedProxies,
     max_request_body: Callable[[], int] = lambda: DEFAULT_MAX_REQUEST_BODY,
+    access: ChannelAccess | None = None,
+    gate: PlaybackGate | None = None,
+    may_watch_channel: MayWatchChannel | None = None,
+    clip_media: ClipMedia | None = None,
 ) -> ASGIApp:
     """Build the HTTP origin around a LiveStore; recorded media (``vod``), the API, metrics
     and the site's pages
@@ -78,9 +90,19 @@ def create_app(
     web = web_dir()
     watch_page = web / "watch.html"
 
+    async def hidden(request: Request, channel: str) -> bool:
+        """Whether ``channel`` is private and the request's session may not watch it."""
+        if access is None or not access.is_private(channel):
+            return False
+        return may_watch_channel is None or not await may_watch_channel(request, channel)
+
     async def watch(request: Request) -> Response:
         channel = request.path_params["channel"]
-        if not _CHANNEL.fullmatch(channel) or not await channel_exists(channel):
+        if (
+            not _CHANNEL.fullmatch(channel)
+            or not await channel_exists(channel)
+            or await hidden(request, channel)
+        ):
             return HTMLResponse(_page("No such channel", "<p>There is no channel here.</p>"), 404)
         return FileResponse(
             watch_page,
@@ -89,7 +111,7 @@ def create_app(
         )
 
     async def home(request: Request) -> Response:
-        live = sorted(store.channels())
+        live = sorted(c for c in store.channels() if access is None or access.is_listed(c))
         items = "".join(
             f'<li><a href="/{html.escape(name)}">{html.escape(name)}</a></li>' for name in live
         )
@@ -117,6 +139,57 @@ def create_app(
                 )
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
+    async def live_media(request: Request) -> Response:
+        """``/live/...`` through the full stack: private channels for their owner only."""
+        channel = request.url.path.split("/", 3)[2]
+        if await hidden(request, channel):
+            return _not_found()
+        response = await media.handle(request)
+        return _private(response) if access is not None and access.is_private(channel) else response
+
+    async def live_thumbnail(request: Request) -> Response:
+        assert thumbnails is not None
+        channel = request.path_params["channel"]
+        if await hidden(request, channel):
+            return _not_found()
+        response = await thumbnails.handle(request)
+        return _private(response) if access is not None and access.is_private(channel) else response
+
+    async def playback(request: Request) -> Response:
+        """``/p/<token>/...`` requests the lean path leaves here: VODs, clips, thumbnails."""
+        raw = request.scope.get("raw_path")
+        found = split(raw.decode("latin-1").partition("?")[0] if raw else request.url.path)
+        if found is None or gate is None:
+            return _not_found()
+        client = request.client.host if request.client is not None else ""
+        checked = gate.check(found, client)
+        if isinstance(checked, str):
+            return PlainTextResponse(
+                checked + "\n",
+                403,
+                headers={"cache-control": REFUSED_CACHE, "access-control-allow-origin": "*"},
+            )
+        capped = gate.cache_control(IMMUTABLE_CACHE, checked)
+        if found.rest.startswith("/vod/"):
+            if vod is None:
+                return _not_found()
+            return await vod.serve(request, found.rest, capped)
+        if found.rest.startswith("/clip/"):
+            if clip_media is None:
+                return _not_found()
+            return await clip_media(request, found.rest, capped, checked)
+        if found.rest.endswith("/thumbnail.jpg"):
+            thumb = None if thumbnails is None else await thumbnails.thumbnail(found.resource)
+            if thumb is None or found.rest != f"/live/{found.resource}/thumbnail.jpg":
+                return _not_found()
+            assert thumbnails is not None
+            age = gate.cache_control(f"max-age={thumbnails.refresh:.0f}", checked)
+            return Response(thumb, media_type="image/jpeg", headers={"cache-control": age})
+        response = await media.handle(request, found.rest)
+        plain = response.headers.get("cache-control", "")
+        response.headers["cache-control"] = gate.cache_control(plain, checked)
+        return response
+
     routes: list[BaseRoute] = [*pages]
     if not any(isinstance(r, Route) and r.path == "/" for r in pages):
         routes.append(Route("/", home, methods=["GET", "HEAD"]))
@@ -124,11 +197,12 @@ def create_app(
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         *(
-            [Route("/live/{channel}/thumbnail.jpg", thumbnails.handle, methods=["GET", "HEAD"])]
+            [Route("/live/{channel}/thumbnail.jpg", live_thumbnail, methods=["GET", "HEAD"])]
             if thumbnails is not None
             else []
         ),
-        Route("/live/{path:path}", media.handle, methods=["GET", "HEAD", "OPTIONS"]),
+        Route("/live/{path:path}", live_media, methods=["GET", "HEAD", "OPTIONS"]),
+        Route("/p/{token}/{path:path}", playback, methods=["GET", "HEAD", "OPTIONS"]),
         *(
             [Route("/vod/{path:path}", vod.handle, methods=["GET", "HEAD", "OPTIONS"])]
             if vod is not None
@@ -183,7 +257,26 @@ def create_app(
         security_headers=security_headers(),
         trusted_proxies=trusted_proxies,
         observe=count_request,
+        access=access,
+        gate=gate,
     )
+
+
+IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
+
+
+def _not_found() -> Response:
+    return PlainTextResponse("not found\n", 404, headers={"cache-control": "no-cache"})
+
+
+def _private(response: Response) -> Response:
+    """An answer for the owner's session: kept by their browser, never by a shared cache."""
+    plain = response.headers.get("cache-control", "")
+    if plain.startswith("public"):
+        response.headers["cache-control"] = "private" + plain[len("public") :]
+    elif not plain.startswith(("private", "no-store")):
+        response.headers["cache-control"] = "private, " + plain if plain else "private"
+    return response
 
 
 def _page(title: str, body: str) -> str:

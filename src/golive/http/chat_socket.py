@@ -47,6 +47,9 @@ _CLOSES = {
 }
 
 ResolveUser = Callable[[HTTPConnection], Awaitable[ChatUser | None]]
+# Whether the connection may join the channel's chat (a private channel's: its owner, an
+# administrator or a playback token holder); a refusal looks like an unknown channel.
+MayJoin = Callable[[HTTPConnection, str], Awaitable[bool]]
 
 
 def chat_route(
@@ -54,6 +57,7 @@ def chat_route(
     resolve_user: ResolveUser,
     *,
     trusted_origins: Callable[[], Sequence[str]] = tuple,
+    may_join: MayJoin | None = None,
 ) -> WebSocketRoute:
     """``trusted_origins``: origins accepted besides the Host's own (the public URL, which is
     what browsers send behind a proxy that rewrites Host)."""
@@ -66,6 +70,8 @@ def chat_route(
             await socket.close(CLOSE_FORBIDDEN_ORIGIN, "cross-origin connection")
             return
         room = await service.room(channel) if len(channel) <= 32 else None
+        if room is not None and may_join is not None and not await may_join(socket, channel):
+            room = None
         if room is None:
             await socket.close(CLOSE_UNKNOWN_CHANNEL, "no such channel")
             return

@@ -127,11 +127,12 @@ class LiveMediaEndpoint:
         sid = session_id(query.get("CMCD"), cmcd_session, client, user_agent)
         viewers.seen(channel, stream_token, sid)
 
-    async def handle(self, request: Request) -> Response:
-        """The Starlette route (requests the lean path in front leaves to the full stack)."""
+    async def handle(self, request: Request, path: str | None = None) -> Response:
+        """The Starlette route (requests the lean path in front leaves to the full stack);
+        ``path``: the media path when it is not the request's (after a ``/p/<token>``)."""
         answer = await self.answer(
             request.method,
-            request.url.path,
+            request.url.path if path is None else path,
             request.query_params,
             request.scope.get("headers", []),
             request.client.host if request.client is not None else "",

@@ -11,6 +11,11 @@ layer answers them straight from the LiveMediaEndpoint with the same result:
 - the request counted under the same route label (RequestMetrics);
 - bodies: a request that declares one goes through the full stack and its RequestBodyLimit,
   as does any method other than GET, HEAD and OPTIONS, and ``thumbnail.jpg``.
+
+Private channels (http/channel_access.py, an in-memory map): their ``/live/`` requests go
+through the full stack, which checks the owner's browser session; ``/p/<token>/live/...``
+is answered here too, after one HMAC (http/playback_gate.py), with a Cache-Control the
+token outlives.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from golive.accounts.playback_tokens import PlaybackClaim
+from golive.http.channel_access import ChannelAccess
 from golive.http.client_address import TrustedProxies, client_address
-from golive.http.live_media import LiveMediaEndpoint
+from golive.http.live_media import LiveMediaEndpoint, MediaAnswer
+from golive.http.playback_gate import REFUSED_CACHE, PlaybackGate, split
 from golive.http.request_metrics import Observe, media_route_label
 
 __all__ = ["MediaFastPath"]
@@ -39,8 +47,12 @@ class MediaFastPath:
         security_headers: dict[str, str],
         trusted_proxies: Callable[[], TrustedProxies],
         observe: Observe | None = None,
+        access: ChannelAccess | None = None,
+        gate: PlaybackGate | None = None,
     ) -> None:
         self.app = app
+        self._access = access
+        self._gate = gate
         self._media = media
         self._trusted = trusted_proxies
         self._observe = observe
@@ -58,13 +70,29 @@ class MediaFastPath:
             return
         path: str = scope["path"]
         method: str = scope["method"]
+        tokenised = path.startswith("/p/")
         if (
-            not path.startswith("/live/")
+            not (path.startswith("/live/") or tokenised)
             or method not in _METHODS
             or path.endswith("/thumbnail.jpg")
             or scope.get("root_path")
         ):
             await self.app(scope, receive, send)
+            return
+        label_prefix = ""
+        claim: PlaybackClaim | None = None
+        found = None
+        if tokenised:
+            # The path as sent: no percent-decoding may turn it into another resource.
+            raw: bytes | None = scope.get("raw_path")
+            found = split(raw.decode("latin-1").partition("?")[0] if raw else path)
+            if found is None or self._gate is None or not found.rest.startswith("/live/"):
+                await self.app(scope, receive, send)  # a 404, a VOD or a clip
+                return
+            label_prefix = "/p/{token}"
+            path = found.rest
+        elif self._access is not None and self._access.is_private(path.split("/", 3)[2]):
+            await self.app(scope, receive, send)  # the owner's session is checked there
             return
         headers = scope["headers"]
         for name, value in headers:
@@ -83,9 +111,20 @@ class MediaFastPath:
         )
         status = 500
         try:
-            answer = await self._media.answer(method, path, query, headers, client)
+            if tokenised:
+                assert self._gate is not None and found is not None
+                checked = self._gate.check(found, client)
+                if isinstance(checked, str):
+                    answer = _refused(checked)
+                else:
+                    claim = checked
+                    answer = await self._media.answer(method, path, query, headers, client)
+            else:
+                answer = await self._media.answer(method, path, query, headers, client)
             status = answer.status
             response_headers = answer.headers + self._security
+            if claim is not None:
+                response_headers = self._capped(response_headers, claim)
             if answer.stream is None:
                 body = answer.body
                 if status != 204:
@@ -103,4 +142,28 @@ class MediaFastPath:
                 await send({"type": "http.response.body", "body": b""})
         finally:
             if self._observe is not None:
-                self._observe(media_route_label(path), method, status)
+                self._observe(label_prefix + media_route_label(path), method, status)
+
+    def _capped(
+        self, headers: list[tuple[bytes, bytes]], claim: PlaybackClaim
+    ) -> list[tuple[bytes, bytes]]:
+        assert self._gate is not None
+        out = []
+        for name, value in headers:
+            if name == b"cache-control":
+                capped = self._gate.cache_control(value.decode("latin-1"), claim)
+                value = capped.encode("latin-1")
+            out.append((name, value))
+        return out
+
+
+def _refused(reason: str) -> MediaAnswer:
+    return MediaAnswer(
+        403,
+        [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"access-control-allow-origin", b"*"),
+            (b"cache-control", REFUSED_CACHE.encode()),
+        ],
+        (reason + "\n").encode(),
+    )

@@ -17,12 +17,15 @@ fixed file names, the same shape the archive's keys have. No dot segment, no oth
 
 **Who may watch.** Only recordings whose status is ``ready`` are served; ``public`` and
 ``unlisted`` ones to anyone, ``private`` ones to the channel owner's browser session (the
-``may_watch_private`` check the composition root gives) and 404 to everyone else, as for an
-unknown id (a private VOD's existence is not disclosed). Signed playback tokens come later.
+``may_watch_private`` check the composition root gives) or through a signed playback token
+(``/p/<token>/vod/<id>/...``, http/playback_gate.py checks it and calls ``serve`` with the
+token's claim), and 404 to everyone else, as for an unknown id (a private VOD's existence
+is not disclosed).
 
 **Caching.** A VOD never changes: public and unlisted answers are
 ``public, max-age=31536000, immutable``; private ones are ``private`` (kept by the owner's
-browser, never by a shared cache). Errors are ``no-cache``.
+browser, never by a shared cache); through a token ``public`` with a max-age the token
+outlives. Errors are ``no-cache``.
 
 **Failures.** The object store or the database failing is a 503 with a log line (a client
 retries), never a 500; a stored object missing (a recording finished before VODs existed, or
@@ -126,11 +129,19 @@ class VodMediaEndpoint:
         self._may_watch_private = may_watch_private
 
     async def handle(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return Response(status_code=204, headers={**CORS, "access-control-max-age": "86400"})
         raw = request.scope.get("raw_path")
         path = raw.decode("latin-1") if raw else request.scope["path"]
-        match = _VOD_PATH.fullmatch(path.partition("?")[0])
+        return await self.serve(request, path.partition("?")[0])
+
+    async def serve(
+        self, request: Request, path: str, token_cache_control: str | None = None
+    ) -> Response:
+        """Answer ``/vod/...`` ``path`` (as sent); ``token_cache_control``: the request came
+        with a valid playback token for this VOD, and this is the Cache-Control its answers
+        get (private recordings are then served too)."""
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={**CORS, "access-control-max-age": "86400"})
+        match = _VOD_PATH.fullmatch(path)
         if match is None:
             return _error(404, "not found")
         try:
@@ -141,8 +152,13 @@ class VodMediaEndpoint:
         if recording is None or recording.status != READY:
             return _error(404, "no such recording")
         private = recording.visibility not in SERVED
-        if private and (
-            self._may_watch_private is None or not await self._may_watch_private(request, recording)
+        if (
+            private
+            and token_cache_control is None
+            and (
+                self._may_watch_private is None
+                or not await self._may_watch_private(request, recording)
+            )
         ):
             return _error(404, "no such recording")
         key = match.group(0)[len(PREFIX) :]
@@ -154,7 +170,11 @@ class VodMediaEndpoint:
             content_type = INIT_TYPE
         else:
             content_type = INIT_TYPE if match["init"] else SEGMENT_TYPE
-        headers = {**CORS, "cache-control": PRIVATE if private else IMMUTABLE}
+        if token_cache_control is not None:
+            cache = token_cache_control
+        else:
+            cache = PRIVATE if private else IMMUTABLE
+        headers = {**CORS, "cache-control": cache}
         media = bool(match["segment"] or match["init"] or match["download"])
         if match["download"]:
             headers["content-disposition"] = f'attachment; filename="{download_name(recording)}"'

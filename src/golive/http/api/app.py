@@ -14,6 +14,7 @@ from golive import __version__
 from golive.http.api import (
     channels,
     chat_moderation,
+    playback_tokens,
     streams,
     tokens,
     users,
@@ -30,6 +31,7 @@ ROUTERS = (
     chat_moderation.router,
     streams.router,
     vods.router,
+    playback_tokens.router,
     users.router,
     tokens.router,
     webhook_deliveries.router,
@@ -41,8 +43,9 @@ users, API tokens and the webhook delivery log.
 
 Every call needs a personal API token: `Authorization: Bearer glt_…`. Scopes nest: `read`
 reads, `write` also changes, `admin` (administrators only) also sees and manages every user
-and channel. A channel is visible only to its owner and to administrators; someone else's
-channel answers 404 like a missing one. Errors are always
+and channel; `playback` only issues signed playback URLs (`write` and `admin` include it).
+A channel is visible only to its owner and to administrators; someone else's channel
+answers 404 like a missing one. Errors are always
 `{"error": {"code": "…", "message": "…"}}` with the stable codes listed in docs/api.md.
 
 Moderation today is per stream: stop (kick) the publisher, end the stream, rotate the key.

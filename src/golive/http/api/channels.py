@@ -57,6 +57,7 @@ async def channel_out(
         watch_url=svc.settings().watch_url(channel.name),
         record=channel.record,
         retention_days=channel.retention_days,
+        visibility=channel.visibility,  # type: ignore[arg-type]  # checked on the way in
     )
 
 
@@ -106,7 +107,7 @@ async def get_channel(svc: Services, caller: Reader, name: ChannelName) -> Chann
 async def update_channel(
     svc: Services, caller: Writer, name: ChannelName, body: ChannelUpdate
 ) -> ChannelOut:
-    """Change the title, the recording switch, the retention, or (administrators) the owner."""
+    """Change the title, recording switch, retention, visibility or (admins) the owner."""
     await visible_channel(svc, caller, name)
     owner_id = await _owner_id(svc, caller, body.owner)
     global_retention = "retention_days" in body.model_fields_set and body.retention_days is None
@@ -119,7 +120,10 @@ async def update_channel(
         record=body.record,
         retention_days=body.retention_days,
         global_retention=global_retention,
+        visibility=body.visibility,
     )
+    if svc.channels_changed is not None:
+        await svc.channels_changed()  # a private channel is closed to strangers at once
     if svc.chat is not None:
         await svc.chat.channel_changed(name)  # a new owner takes the owner's role at once
     return await channel_out(svc, channel)
@@ -142,6 +146,8 @@ async def delete_channel(svc: Services, caller: Writer, name: ChannelName) -> Re
     await visible_channel(svc, caller, name)
     svc.live.stop(name, "channel deleted", end=True)
     await svc.channels.delete(name)
+    if svc.channels_changed is not None:
+        await svc.channels_changed()
     if svc.chat is not None:
         await svc.chat.channel_changed(name)  # closes the chat's connections
     return Response(status_code=204)

@@ -22,6 +22,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "user_not_found": (404, "no such user"),
     "token_not_found": (404, "no such token, or not one of the caller's"),
     "vod_not_found": (404, "no such VOD, or a private one of someone else's channel"),
+    "clip_not_found": (404, "no such clip, or one of someone else's channel"),
     "not_vod_owner": (403, "only the channel's owner or an administrator may change the VOD"),
     "method_not_allowed": (405, "the endpoint exists but not with this method"),
     "channel_exists": (409, "a channel with that name already exists"),
@@ -35,6 +36,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_channel_name": (422, "the channel name is not allowed (pattern or reserved)"),
     "invalid_stream_key": (422, "the chosen stream key is too short, unsafe or in use"),
     "invalid_scopes": (422, "unknown scopes, none, or admin for a non-administrator"),
+    "invalid_playback_target": (
+        422,
+        "a playback token names exactly one channel, VOD or clip, for at most the longest ttl",
+    ),
     "invalid_username": (422, "the username does not match the pattern"),
     "internal_error": (500, "a bug on the server's side; the server log has the details"),
     "storage_unavailable": (

@@ -14,7 +14,7 @@ USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
 VOD_ID_PATTERN = r"^[A-Za-z0-9_-]{16,32}$"
 Visibility = Literal["public", "unlisted", "private"]
 RecordingStatus = Literal["recording", "ready", "failed"]
-Scope = Literal["read", "write", "admin"]
+Scope = Literal["read", "write", "admin", "playback"]
 
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
@@ -68,6 +68,11 @@ class ChannelOut(BaseModel):
         description="Days the channel's recordings are kept (0: forever); null: the global "
         "record_retention_days."
     )
+    visibility: Visibility = Field(
+        description="public: listed; unlisted: not listed, watchable by URL; private: its "
+        "live media, watch page and chat need the owner's (or an administrator's) browser "
+        "session or a signed playback token (POST /playback-tokens). New recordings take it.",
+    )
 
 
 class ChannelCreate(BaseModel):
@@ -95,6 +100,11 @@ class ChannelUpdate(BaseModel):
         description="Days to keep the channel's recordings (0: forever); an explicit null goes "
         "back to the global setting. Owners may only keep recordings for less than the global "
         "record_retention_days (when it is set); administrators as long as they like.",
+    )
+    visibility: Visibility | None = Field(
+        default=None,
+        description="public, unlisted or private (takes effect at once, for the live stream "
+        "too; recordings already made keep theirs).",
     )
 
 
@@ -224,3 +234,31 @@ class WebhookDeliveryOut(BaseModel):
         description="The JSON body sent, exactly as signed (for channel owners: without "
         "address fields such as remote_addr)."
     )
+
+
+class PlaybackTokenCreate(BaseModel):
+    """What a playback token opens: exactly one of ``channel``, ``vod`` and ``clip``."""
+
+    channel: str | None = Field(
+        default=None, pattern=CHANNEL_NAME_PATTERN, description="A channel's live media."
+    )
+    vod: str | None = Field(default=None, pattern=VOD_ID_PATTERN, description="A VOD's media.")
+    clip: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="A clip's media."
+    )
+    ttl: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds the token is valid (at most the playback_token_max_ttl setting, "
+        "7 days by default).",
+    )
+
+
+class PlaybackTokenOut(BaseModel):
+    """A signed playback URL prefix: ``/p/<token>/...`` plays the media until ``expires_at``,
+    through any cache."""
+
+    token: str
+    expires_at: datetime
+    playlist_url: str = Field(description="The HLS multivariant playlist through the token.")
+    mpd_url: str | None = Field(description="The DASH MPD through the token (live and VOD).")

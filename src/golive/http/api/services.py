@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from golive.accounts.playback_tokens import PlaybackTokens
 from golive.chat.chat_service import ChatService
 from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore
@@ -40,6 +41,14 @@ class LiveStreams(Protocol):
 
     def stop(self, channel: str, reason: str, *, end: bool) -> bool:
         """Disconnect the publisher; with ``end`` the stream ends at once (no grace)."""
+        ...
+
+
+class ClipChannels(Protocol):
+    """The clips, as playback tokens need them (the clips' store provides it)."""
+
+    async def channel_of(self, clip_id: str) -> str | None:
+        """The name of the channel a clip was made from; None: no such clip."""
         ...
 
 
@@ -81,3 +90,9 @@ class ApiServices:
     recordings: RecordingStore | None = None
     recording_objects: ObjectStore | None = None
     mp4_exports: Mp4Exports | None = None
+    # Signs playback tokens (POST /playback-tokens); None: the endpoint answers not_found.
+    playback_tokens: PlaybackTokens | None = None
+    # Called after a channel's visibility or owner changed (the origin's in-memory map).
+    channels_changed: Callable[[], Awaitable[None]] | None = None
+    # Which channel a clip belongs to (set once clips exist).
+    clips: ClipChannels | None = None

@@ -30,7 +30,7 @@ def user_out(user: User) -> UserOut:
 @router.get("/me", response_model=MeOut, responses=responses())
 async def me(caller: Reader) -> MeOut:
     """The caller's user and the scopes of the token in use."""
-    ordered: tuple[Scope, ...] = ("read", "write", "admin")
+    ordered: tuple[Scope, ...] = ("read", "write", "admin", "playback")
     scopes = [s for s in ordered if s in caller.scopes]
     return MeOut(user=user_out(caller.user), token_id=caller.token_id, scopes=scopes)
 

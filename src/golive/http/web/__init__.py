@@ -16,7 +16,7 @@ and the chat socket resolves its user with ``sessions.user`` (``session_user``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.routing import BaseRoute
 
@@ -65,6 +65,7 @@ def web_routes(
     signup_limit: AttemptWindow | None = None,
     max_channels_per_user: int = 5,
     invites: InviteStore | None = None,
+    channels_changed: Callable[[], Awaitable[None]] | None = None,
 ) -> list[BaseRoute]:
     """The site's routes; place them before the ``/{channel}`` watch route."""
     ctx = WebContext(
@@ -81,6 +82,7 @@ def web_routes(
         else signup_limit,
         max_channels_per_user=max_channels_per_user,
         invites=invites,
+        channels_changed=channels_changed,
     )
     return [
         *home_routes(ctx),

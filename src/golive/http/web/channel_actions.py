@@ -8,7 +8,7 @@ import logging
 
 from golive.accounts.web_sessions import SessionUser
 from golive.db.channels import ChannelError, ChannelExists
-from golive.db.models import Channel, is_valid_channel_name
+from golive.db.models import PRIVATE, VISIBILITIES, Channel, is_valid_channel_name
 from golive.http.web.site_context import WebContext
 from golive.http.web.text_input import clean_line
 
@@ -16,10 +16,12 @@ __all__ = [
     "SITE_PATHS",
     "ChannelActionError",
     "create_channel",
+    "listed_for",
     "owned_channel",
     "rotate_stream_key",
     "stop_stream",
     "update_channel",
+    "watchable_by",
 ]
 
 log = logging.getLogger("golive.http")
@@ -49,6 +51,21 @@ async def owned_channel(ctx: WebContext, user: SessionUser, name: str) -> Channe
     if channel is None or (channel.owner_id != user.id and not user.is_admin):
         raise ChannelActionError(404, "not_found", "no such channel of yours")
     return channel
+
+
+def watchable_by(channel: Channel, user: SessionUser | None) -> bool:
+    """Whether ``user`` (None: nobody signed in) may see a private channel at all."""
+    if channel.visibility != PRIVATE:
+        return True
+    return user is not None and (user.is_admin or channel.owner_id == user.id)
+
+
+def listed_for(channel: Channel, user: SessionUser | None) -> bool:
+    """Whether the channel shows in the home page and lists: public ones for everyone,
+    unlisted and private ones for their owner and administrators."""
+    if channel.visibility == "public":
+        return True
+    return user is not None and (user.is_admin or channel.owner_id == user.id)
 
 
 async def create_channel(ctx: WebContext, user: SessionUser, raw_name: str) -> tuple[Channel, str]:
@@ -87,14 +104,25 @@ async def update_channel(
     title: str,
     category: str,
     record: bool | None = None,
+    visibility: str | None = None,
 ) -> Channel:
     channel = await owned_channel(ctx, user, name)
-    return await ctx.channels.update(
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise ChannelActionError(
+            400, "bad_request", f"visibility must be one of {', '.join(VISIBILITIES)}"
+        )
+    updated = await ctx.channels.update(
         channel.name,
         title=clean_line(title, TITLE_LENGTH),
         category=clean_line(category, CATEGORY_LENGTH),
         record=record,
+        visibility=visibility,
     )
+    if visibility is not None and visibility != channel.visibility:
+        log.info("web: %s made channel %s %s", user.username, channel.name, visibility)
+        if ctx.channels_changed is not None:
+            await ctx.channels_changed()
+    return updated
 
 
 async def rotate_stream_key(ctx: WebContext, user: SessionUser, name: str) -> str:

@@ -6,7 +6,8 @@
 - ``GET /web/channels/<name>``: title, category, whether it is recorded, live state, viewers
   (the watch page).
 - ``GET /web/channels/<name>/health``: the stream's ingest health, for its owner.
-- ``POST /web/channels``, ``POST /web/channels/<name>/settings`` (title, category, record),
+- ``POST /web/channels``, ``POST /web/channels/<name>/settings`` (title, category, record,
+  visibility),
   ``POST /web/channels/<name>/stream-key``, ``POST /web/channels/<name>/stop``: the
   dashboard's changes; same-origin
   ``application/json`` with the session's token in ``X-CSRF-Token``.
@@ -29,10 +30,12 @@ from golive.http.api.services import LiveStreamInfo
 from golive.http.web.channel_actions import (
     ChannelActionError,
     create_channel,
+    listed_for,
     owned_channel,
     rotate_stream_key,
     stop_stream,
     update_channel,
+    watchable_by,
 )
 from golive.http.web.csrf_guard import csrf_token_for, forgery_reason
 from golive.http.web.request_body import BodyRefused, read_json
@@ -57,6 +60,7 @@ def _channel(channel: Channel, info: LiveStreamInfo | None) -> dict[str, Any]:
         "title": channel.title,
         "category": channel.category,
         "record": channel.record,
+        "visibility": channel.visibility,
         **_live_fields(info),
     }
 
@@ -88,7 +92,8 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
         if request.method == "POST":
             return await create(request)
         live = {info.channel: info for info in ctx.live.list()}
-        listed = await ctx.channels.list()
+        user = await ctx.sessions.user(request)
+        listed = [c for c in await ctx.channels.list() if listed_for(c, user)]
         if request.query_params.get("live") == "1":
             listed = [c for c in listed if c.name in live]
         return json_ok({"channels": [_channel(c, live.get(c.name)) for c in listed]})
@@ -96,7 +101,7 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
     async def channel(request: Request) -> Response:
         name = request.path_params["name"]
         found = await ctx.channels.get(name) if is_valid_channel_name(name) else None
-        if found is None:
+        if found is None or not watchable_by(found, await ctx.sessions.user(request)):
             return json_error(404, "not_found", "no such channel")
         owner = None
         if found.owner_id is not None:
@@ -163,8 +168,17 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
             record = body.get("record")
             if record is not None and not isinstance(record, bool):
                 raise BodyRefused(400, "bad_request", "record must be true or false")
+            visibility = body.get("visibility")
+            if visibility is not None and not isinstance(visibility, str):
+                raise BodyRefused(400, "bad_request", "visibility must be a string")
             updated = await update_channel(
-                ctx, user, name, title=title, category=category, record=record
+                ctx,
+                user,
+                name,
+                title=title,
+                category=category,
+                record=record,
+                visibility=visibility,
             )
         except BodyRefused as exc:
             return json_error(exc.status, exc.code, exc.message)

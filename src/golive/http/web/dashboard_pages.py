@@ -68,6 +68,21 @@ def _key_box(name: str, new_key: str | None, channel: Channel) -> str:
     )
 
 
+_VISIBILITY_LABELS = (
+    ("public", "Public: listed on the home page"),
+    ("unlisted", "Unlisted: anyone with the link"),
+    ("private", "Private: you, or a signed playback link"),
+)
+
+
+def _visibility_select(current: str) -> str:
+    options = "".join(
+        f'<option value="{value}"{" selected" if value == current else ""}>{label}</option>'
+        for value, label in _VISIBILITY_LABELS
+    )
+    return f'<label>Visibility <select name="visibility">{options}</select></label>'
+
+
 def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
     def channel_panel(channel: Channel, token: str, new_key: str | None, ingest: str) -> str:
         name = channel.name
@@ -111,7 +126,8 @@ def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
             f'value="{esc(channel.title)}" placeholder="What are you streaming?"></label>'
             f'<label>Category <input name="category" maxlength="{CATEGORY_LENGTH}" '
             f'list="categories" value="{esc(channel.category)}" placeholder="Just Chatting">'
-            '</label><div class="form-actions"><button class="button primary" type="submit">'
+            f"</label>{_visibility_select(channel.visibility)}"
+            '<div class="form-actions"><button class="button primary" type="submit">'
             'Save</button><span class="form-status" role="status"></span></div></form>'
             "</section>"
         )
@@ -217,6 +233,7 @@ def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
                 request.path_params["name"],
                 title=fields.get("title", ""),
                 category=fields.get("category", ""),
+                visibility=fields.get("visibility"),
             )
         except ChannelActionError as exc:
             return await page(request, user, error=exc.message, status=exc.status)

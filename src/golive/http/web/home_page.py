@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from golive.db.models import Channel
 from golive.http.api.services import LiveStreamInfo
+from golive.http.web.channel_actions import listed_for
 from golive.http.web.page_shell import avatar, esc, render_page
 from golive.http.web.site_context import WebContext
 
@@ -56,7 +57,7 @@ def home_routes(ctx: WebContext) -> list[BaseRoute]:
     async def home(request: Request) -> Response:
         user = await ctx.sessions.user(request)
         live = {info.channel: info for info in ctx.live.list()}
-        channels = await ctx.channels.list()
+        channels = [c for c in await ctx.channels.list() if listed_for(c, user)]
         on = sorted(
             (c for c in channels if c.name in live),
             key=lambda c: (-(live[c.name].viewers or 0), c.name),

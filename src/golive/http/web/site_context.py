@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +44,8 @@ class WebContext:
     max_channels_per_user: int
     # Where invite codes are checked when the signup setting is "invite".
     invites: InviteStore | None = None
+    # Called after a channel's visibility changed (the origin's in-memory map of them).
+    channels_changed: Callable[[], Awaitable[None]] | None = None
 
     def trusted_origins(self) -> tuple[str, ...]:
         """Origins accepted besides the request's own host: the configured public URL."""
