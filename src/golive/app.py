@@ -25,6 +25,7 @@ from golive.chat.chat_service import ChannelRef, ChatService
 from golive.config import LIVE_RELOADABLE, Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore, hash_stream_key, stream_key_hint
+from golive.db.chat_replay import ChatReplay
 from golive.db.chat_store import ChatStore
 from golive.db.engine import Database
 from golive.db.invites import InviteStore
@@ -44,7 +45,7 @@ from golive.http.client_address import TrustedProxies
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.vod_media import VodMediaEndpoint
-from golive.http.web import BrowserSessions, public_url_is_https, web_routes
+from golive.http.web import BrowserSessions, VodSite, public_url_is_https, web_routes
 from golive.http.websocket_wire import TransportSendRecorder
 from golive.ingest.rtmp.server import (
     PublishRefused,
@@ -70,6 +71,7 @@ from golive.record.retention_task import RecordingRetention
 from golive.record.segment_archive import ArchiveSession, SegmentArchive
 from golive.record.storage_keys import new_recording_id
 from golive.record.vod_publisher import publish_vod
+from golive.record.vod_thumbnail import VodThumbnails
 from golive.registry_live_streams import RegistryLiveStreams
 from golive.resume import saved_stream
 from golive.store.live_window import LiveStore
@@ -266,6 +268,7 @@ class GoliveServer:
             viewers=self.viewers.count,
         )
         self.chat = self._chat_service(sessions)
+        chat_replay = ChatReplay(sessions) if self.recordings is not None else None
         api = create_api(
             ApiServices(
                 channels=self.channels,
@@ -279,6 +282,7 @@ class GoliveServer:
                 recordings=self.recordings,
                 recording_objects=self.archive.store if self.archive is not None else None,
                 mp4_exports=self.mp4_exports,
+                chat_replay=chat_replay,
             )
         )
         self.web_sessions = BrowserSessions(
@@ -293,6 +297,9 @@ class GoliveServer:
                 settings=lambda: self.settings,
                 ingest_url=self._ingest_url,
                 invites=InviteStore(sessions),
+                vods=None
+                if self.recordings is None or chat_replay is None
+                else VodSite(self.recordings, chat_replay, self.mp4_exports),
             ),
             chat_route(self.chat, self._chat_user, trusted_origins=self._public_origins),
         ]
@@ -428,6 +435,9 @@ class GoliveServer:
             flush_timeout=s.record_flush_timeout,
             on_finished=self._recording_finished,
             on_stored=self.metrics.recording_upload_lag.observe,
+            thumbnails=VodThumbnails(
+                store, ffmpeg_binary(s.transcode_ffmpeg), preexec=child_setup(s.transcode_nice)
+            ),
         )
         self.archive.start()
         archive = self.archive
@@ -513,7 +523,9 @@ class GoliveServer:
             if recording.id in continued:
                 continue
             try:
-                await publish_vod(self.archive.store, self.recordings, recording.id)
+                await publish_vod(
+                    self.archive.store, self.recordings, recording.id, self.archive.thumbnails
+                )
                 summary = await self.recordings.finish(recording.id, ended_at=None)
             except Exception:
                 log.exception("could not close recording %s", recording.id)

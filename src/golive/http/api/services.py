@@ -10,6 +10,7 @@ from golive.chat.chat_service import ChatService
 from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore
+from golive.db.chat_replay import ChatReplay
 from golive.db.chat_store import ChatStore
 from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
@@ -81,3 +82,5 @@ class ApiServices:
     recordings: RecordingStore | None = None
     recording_objects: ObjectStore | None = None
     mp4_exports: Mp4Exports | None = None
+    # Chat replay of VODs (None: no recordings).
+    chat_replay: ChatReplay | None = None

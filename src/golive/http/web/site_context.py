@@ -11,11 +11,13 @@ from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions
 from golive.config import Settings
 from golive.db.channels import ChannelStore
+from golive.db.chat_replay import ChatReplay
 from golive.db.invites import InviteStore
+from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
-from golive.http.api.services import LiveStreamInfo
+from golive.http.api.services import LiveStreamInfo, Mp4Exports
 
-__all__ = ["LiveStreamsView", "WebContext"]
+__all__ = ["LiveStreamsView", "VodSite", "WebContext"]
 
 
 class LiveStreamsView(Protocol):
@@ -26,6 +28,15 @@ class LiveStreamsView(Protocol):
     def get(self, channel: str) -> LiveStreamInfo | None: ...
 
     def stop(self, channel: str, reason: str, *, end: bool) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VodSite:
+    """What the VOD pages read: the recordings' index, chat replay, the MP4 exports."""
+
+    recordings: RecordingStore
+    chat_replay: ChatReplay
+    exports: Mp4Exports | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,8 @@ class WebContext:
     max_channels_per_user: int
     # Where invite codes are checked when the signup setting is "invite".
     invites: InviteStore | None = None
+    # The VOD pages (past broadcasts, the VOD player, chat replay); None: no recordings.
+    vods: VodSite | None = None
 
     def trusted_origins(self) -> tuple[str, ...]:
         """Origins accepted besides the request's own host: the configured public URL."""
