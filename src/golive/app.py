@@ -34,6 +34,7 @@ from golive.db.recordings import RecordingStore, ResumePoint
 from golive.db.recordings import RecordingSummary as StoredRecording
 from golive.db.users import UserStore
 from golive.db.vod_exports import VodExportStore
+from golive.db.vod_views import VodViews
 from golive.db.web_sessions import WebSessionStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
 from golive.http.api.app import create_api
@@ -206,6 +207,7 @@ class GoliveServer:
         self.archive: SegmentArchive | None = None
         self.retention: RecordingRetention | None = None
         self.mp4_exports: Mp4Exports | None = None
+        self.vod_views: VodViews | None = None  # the VOD pages' view counter
         self._recording_events: RecordingEventNotifier | None = None
         self._recording_sessions: dict[StreamHub, ArchiveSession] = {}
         self._channel_records: dict[str, bool] = {}
@@ -269,6 +271,7 @@ class GoliveServer:
         )
         self.chat = self._chat_service(sessions)
         chat_replay = ChatReplay(sessions) if self.recordings is not None else None
+        self.vod_views = VodViews(sessions)
         api = create_api(
             ApiServices(
                 channels=self.channels,
@@ -299,7 +302,7 @@ class GoliveServer:
                 invites=InviteStore(sessions),
                 vods=None
                 if self.recordings is None or chat_replay is None
-                else VodSite(self.recordings, chat_replay, self.mp4_exports),
+                else VodSite(self.recordings, chat_replay, self.vod_views, self.mp4_exports),
             ),
             chat_route(self.chat, self._chat_user, trusted_origins=self._public_origins),
         ]
@@ -395,6 +398,8 @@ class GoliveServer:
             await self.chat.close()
         if self.chat_store is not None:
             await self.chat_store.flush()
+        if self.vod_views is not None:
+            await self.vod_views.close()
         if self.db is not None:
             await self.db.close()
 

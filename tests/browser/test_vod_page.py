@@ -1,7 +1,8 @@
 """The VOD page in chromium, under the origin's own CSP: /videos/<id> plays the VOD and
 replays its chat in step with playback: a message appears once the playhead reaches its
 time and not before, a seek clears the list and shows what lies before the new position;
-the channel's past broadcasts page lists the VOD with its thumbnail."""
+the channel's past broadcasts page, linked from the watch page, lists the VOD with its
+thumbnail."""
 
 from __future__ import annotations
 
@@ -89,7 +90,13 @@ async def test_the_vod_page_replays_chat_at_media_times(
             "console",
             lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
         )
-        await page.goto(f"{origin}/demo/videos")
+        # The watch page's channel info links the past broadcasts.
+        await page.goto(f"{origin}/demo")
+        link = page.locator("#channel-videos")
+        await link.wait_for(state="visible", timeout=10_000)
+        assert await link.get_attribute("href") == "/demo/videos"
+        await link.click()
+        await page.wait_for_url(f"{origin}/demo/videos")
         assert await page.locator(f'li.card.vod[data-vod="{vod.id}"]').count() == 1
         natural = await page.evaluate(
             "() => new Promise((resolve) => { const img = document.querySelector('img.thumb');"

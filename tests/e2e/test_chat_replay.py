@@ -197,5 +197,7 @@ async def test_chat_replay_of_a_vod_with_a_reconnect(tmp_path: Path) -> None:
         assert page.status_code == 200 and f'href="/videos/{vod.id}"' in page.text
         page = await client.get(f"/videos/{vod.id}")
         assert page.status_code == 200 and f'data-vod="{vod.id}"' in page.text
+        assert server.vod_views is not None
+        await server.vod_views.flush()
         after = await server.recordings.get(vod.id)
         assert after is not None and after.views == 1

@@ -23,6 +23,7 @@ from golive.db.engine import Database
 from golive.db.models import is_valid_channel_name
 from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
+from golive.db.vod_views import VodViews
 from golive.db.web_sessions import WebSessionStore
 from golive.http.web import VodSite, web_routes
 from golive.http.web.vod_pages import clock_text
@@ -64,6 +65,7 @@ class Site:
     recordings: RecordingStore
     chat: ChatStore
     exports: FakeExports
+    views: VodViews
     app: Starlette
 
     def client(self) -> httpx.AsyncClient:
@@ -86,13 +88,14 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     users = UserStore(db.sessionmaker)
     recordings = RecordingStore(db.sessionmaker)
     exports = FakeExports()
+    views = VodViews(db.sessionmaker, flush_every=3600)
     routes = web_routes(
         channels=channels,
         users=users,
         sessions=BrowserSessions(WebSessionStore(db.sessionmaker)),
         live=FakeLive(),
         settings=lambda: settings,
-        vods=VodSite(recordings, ChatReplay(db.sessionmaker), exports),
+        vods=VodSite(recordings, ChatReplay(db.sessionmaker), views, exports),
     )
     try:
         yield Site(
@@ -102,9 +105,11 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
             recordings,
             ChatStore(db.sessionmaker),
             exports,
+            views,
             Starlette(routes=routes),
         )
     finally:
+        await views.close()
         await db.close()
 
 
@@ -202,9 +207,14 @@ async def test_the_vod_page_counts_views_and_escapes(site: Site) -> None:
     async with site.client() as stranger:
         page = await stranger.get("/videos/vod-watched-000001")
         assert 'id="mp4-start"' not in page.text
-        assert "3 views" in page.text
+    # Counted in memory, written in one batch.
+    before = await site.recordings.get("vod-watched-000001")
+    assert before is not None and before.views == 0
+    await site.views.flush()
     found = await site.recordings.get("vod-watched-000001")
-    assert found is not None and found.views == 3
+    assert found is not None and found.views == 3 and site.views.transactions == 1
+    async with site.client() as client:
+        assert "4 views" in (await client.get("/videos/vod-watched-000001")).text
     async with site.client() as client:
         assert (await client.get("/videos/no-such-vod-000001")).status_code == 404
         assert (await client.get("/videos/..%2F..%2Fetc")).status_code == 404
@@ -225,6 +235,7 @@ async def test_a_private_vod_is_a_404_to_all_but_its_owner(site: Site) -> None:
         assert r.status_code == 404
     async with site.client() as anonymous:
         assert (await anonymous.get("/videos/vod-secret-0000001")).status_code == 404
+    await site.views.flush()
     found = await site.recordings.get("vod-secret-0000001")
     assert found is not None and found.views == 1
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.db.models import (
@@ -325,15 +325,6 @@ class RecordingStore:
             if visibility is not None:
                 row.visibility = visibility
             return RecordingSummary.of(row)
-
-    async def add_view(self, recording_id: str) -> None:
-        """Count one view of the VOD (one UPDATE, no read)."""
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                update(Recording)
-                .where(Recording.id == recording_id)
-                .values(views=Recording.views + 1)
-            )
 
     async def delete(self, recording_id: str) -> bool:
         """Remove a recording, its segment index and export state (not its objects); False if it was gone."""

@@ -15,6 +15,7 @@ from golive.db.chat_replay import ChatReplay
 from golive.db.invites import InviteStore
 from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
+from golive.db.vod_views import VodViews
 from golive.http.api.services import LiveStreamInfo, Mp4Exports
 
 __all__ = ["LiveStreamsView", "VodSite", "WebContext"]
@@ -32,10 +33,12 @@ class LiveStreamsView(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class VodSite:
-    """What the VOD pages read: the recordings' index, chat replay, the MP4 exports."""
+    """What the VOD pages use: the recordings' index, chat replay, the view counter, the MP4
+    exports."""
 
     recordings: RecordingStore
     chat_replay: ChatReplay
+    views: VodViews
     exports: Mp4Exports | None = None
 
 

@@ -9,8 +9,9 @@ videos.js puts a placeholder in when there is none), title, date, duration, view
 
 **The player page** shows the title, a link to the channel, date, duration and views, the
 player (vod-page.js: hls.js over ``/vod/<id>/index.m3u8``), the chat replay beside it and,
-for the owner and administrators, "Download MP4". Each GET of the page counts one view (one
-UPDATE; not counted per segment or for HEAD). Private VODs are a 404 to everyone but the
+for the owner and administrators, "Download MP4". Each GET of the page counts one view (an
+in-memory increment that ``db/vod_views.py`` writes in batches; nothing per segment, nothing
+for HEAD). Private VODs are a 404 to everyone but the
 owner and administrators (``vod_access``).
 
 Every piece of user text goes through ``esc``; no inline script (the CSP forbids it): the
@@ -19,7 +20,6 @@ script reads the VOD id from a ``data-`` attribute.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -34,8 +34,6 @@ from golive.http.web.site_context import WebContext
 from golive.http.web.vod_access import seen_vod
 
 __all__ = ["clock_text", "vod_page_routes"]
-
-log = logging.getLogger("golive.http")
 
 PAGE_SIZE = 24
 LISTED = frozenset({"public"})
@@ -157,10 +155,7 @@ def vod_page_routes(ctx: WebContext) -> list[BaseRoute]:
             return _not_found(ctx, request, await ctx.sessions.user(request), "No such video.")
         vod = seen.vod
         if request.method == "GET":
-            try:
-                await site.recordings.add_view(vod.id)
-            except Exception:
-                log.exception("VOD %s: view not counted", vod.id)
+            site.views.add(vod.id)
         vid = esc(vod.id)
         cname = esc(vod.channel)
         title = esc(vod.title or vod.channel)
