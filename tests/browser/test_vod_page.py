@@ -2,7 +2,7 @@
 replays its chat in step with playback: a message appears once the playhead reaches its
 time and not before, a seek clears the list and shows what lies before the new position;
 the channel's past broadcasts page, linked from the watch page, lists the VOD with its
-thumbnail."""
+thumbnail; the owner's "Download MP4" makes the MP4 and links it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from tests.e2e.test_chat_replay import source_timeline, wall_at
 from tests.e2e.test_recording import wait_until_finished
 from tests.support.publisher import finish, start_publisher
-from tests.support.server import rtmp_url, running_server
+from tests.support.server import http_client, rtmp_url, running_server
+from tests.support.web_accounts import sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -133,6 +134,26 @@ async def test_the_vod_page_replays_chat_at_media_times(
         assert text == "<b>m-one</b>"
         await page.screenshot(path=str(artifacts / "vod-page.png"))
         fatal = await page.evaluate("() => window.__vodPage.fatal")
+
+        # The owner's session: "Download MP4" makes the export, shows progress, then a link.
+        async with http_client(server) as client:
+            session = await sign_up(client, "owner")
+        owner = await server.users.by_name("owner")
+        assert owner is not None
+        await server.channels.update("demo", owner_id=owner.id)
+        await page.context.add_cookies(
+            [{"name": "golive_session", "value": session, "url": origin}]
+        )
+        await page.goto(f"{origin}/videos/{vod.id}")
+        await page.click("#mp4-start")
+        link = page.locator("#mp4-link")
+        await link.wait_for(state="visible", timeout=60_000)
+        href = await link.get_attribute("href")
+        assert href == f"/vod/{vod.id}/download.mp4"
+        assert "MP4 ready" in (await page.locator("#mp4-status").text_content() or "")
+        async with http_client(server) as client:
+            r = await client.head(href)
+            assert r.status_code == 200 and int(r.headers["content-length"]) > 10_000
         await page.close()
     assert not errors, errors
     assert fatal is None
