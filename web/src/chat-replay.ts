@@ -56,6 +56,9 @@ export class ChatReplay {
   ) {
     video.addEventListener("seeking", () => this.reset(video.currentTime));
     video.addEventListener("timeupdate", () => this.tick());
+    // The player may stop a few milliseconds short of the last messages' time (those sent
+    // while the publisher was away at the very end sit at the VOD's end).
+    video.addEventListener("ended", () => this.tick(Number.POSITIVE_INFINITY));
     // timeupdate fires every ~250 ms at best; a steadier clock while playing.
     setInterval(() => {
       if (!video.paused) this.tick();
@@ -74,8 +77,8 @@ export class ChatReplay {
     this.tick();
   }
 
-  private tick(): void {
-    const now = this.video.currentTime;
+  private tick(at?: number): void {
+    const now = at ?? this.video.currentTime;
     while (this.pending.length > 0 && this.pending[0].t <= now) {
       this.show(this.pending.shift() as ReplayMessage);
     }
