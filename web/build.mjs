@@ -1,7 +1,8 @@
 // Bundles the site's scripts with esbuild into the package's static folder, where golive serves
 // them under /static/dist/: player.js (the watch page: hls.js player and chat), dashboard.js
-// (the creator dashboard), home.js (the channel list) and dash-player.js (the DASH test page,
-// dash.js). `node build.mjs --watch` rebuilds on every change.
+// (the creator dashboard), home.js (the channel list), dash-player.js (the DASH test page,
+// dash.js), vod-page.js (the VOD player page with chat replay) and videos.js (a channel's past
+// broadcasts). `node build.mjs --watch` rebuilds on every change.
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -14,6 +15,8 @@ const options = {
     here("./src/dash-player.ts"),
     here("./src/dashboard.ts"),
     here("./src/home.ts"),
+    here("./src/vod-page.ts"),
+    here("./src/videos.ts"),
   ],
   outdir: here("../src/golive/web/static/dist"),
   bundle: true,

@@ -27,6 +27,7 @@ from golive.chat.chat_service import ChannelRef, ChatService
 from golive.config import LIVE_RELOADABLE, Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore, hash_stream_key, stream_key_hint
+from golive.db.chat_replay import ChatReplay
 from golive.db.chat_store import ChatStore
 from golive.db.engine import Database
 from golive.db.invites import InviteStore
@@ -35,6 +36,7 @@ from golive.db.recordings import RecordingStore, ResumePoint, segment_row_writer
 from golive.db.recordings import RecordingSummary as StoredRecording
 from golive.db.users import UserStore
 from golive.db.vod_exports import VodExportStore
+from golive.db.vod_views import VodViews
 from golive.db.web_sessions import WebSessionStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
 from golive.http.api.app import create_api
@@ -48,7 +50,7 @@ from golive.http.live_media import LiveMediaEndpoint
 from golive.http.playback_gate import PlaybackGate
 from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.vod_media import VodMediaEndpoint
-from golive.http.web import BrowserSessions, public_url_is_https, web_routes
+from golive.http.web import BrowserSessions, VodSite, public_url_is_https, web_routes
 from golive.http.websocket_wire import TransportSendRecorder
 from golive.ingest.rtmp.server import (
     PublishRefused,
@@ -74,6 +76,7 @@ from golive.record.retention_task import RecordingRetention
 from golive.record.segment_archive import ArchiveSession, SegmentArchive
 from golive.record.storage_keys import new_recording_id
 from golive.record.vod_publisher import publish_vod
+from golive.record.vod_thumbnail import VodThumbnails
 from golive.registry_live_streams import RegistryLiveStreams
 from golive.resume import saved_stream
 from golive.store.live_window import LiveStore
@@ -210,6 +213,7 @@ class GoliveServer:
         self.archive: SegmentArchive | None = None
         self.retention: RecordingRetention | None = None
         self.mp4_exports: Mp4Exports | None = None
+        self.vod_views: VodViews | None = None  # the VOD pages' view counter
         self._recording_events: RecordingEventNotifier | None = None
         self._recording_sessions: dict[StreamHub, ArchiveSession] = {}
         self._channel_records: dict[str, bool] = {}
@@ -278,6 +282,8 @@ class GoliveServer:
             viewers=self.viewers.count,
         )
         self.chat = self._chat_service(sessions)
+        chat_replay = ChatReplay(sessions) if self.recordings is not None else None
+        self.vod_views = VodViews(sessions)
         api = create_api(
             ApiServices(
                 channels=self.channels,
@@ -293,6 +299,7 @@ class GoliveServer:
                 mp4_exports=self.mp4_exports,
                 playback_tokens=self.playback_tokens,
                 channels_changed=self.refresh_channel_access,
+                chat_replay=chat_replay,
             )
         )
         self.web_sessions = BrowserSessions(
@@ -308,6 +315,9 @@ class GoliveServer:
                 ingest_url=self._ingest_url,
                 invites=InviteStore(sessions),
                 channels_changed=self.refresh_channel_access,
+                vods=None
+                if self.recordings is None or chat_replay is None
+                else VodSite(self.recordings, chat_replay, self.vod_views, self.mp4_exports),
             ),
             chat_route(
                 self.chat,
@@ -413,6 +423,8 @@ class GoliveServer:
             await self.chat.close()
         if self.chat_store is not None:
             await self.chat_store.flush()
+        if self.vod_views is not None:
+            await self.vod_views.close()
         if self.db is not None:
             await self.db.close()
 
@@ -453,6 +465,9 @@ class GoliveServer:
             flush_timeout=s.record_flush_timeout,
             on_finished=self._recording_finished,
             on_stored=self.metrics.recording_upload_lag.observe,
+            thumbnails=VodThumbnails(
+                store, ffmpeg_binary(s.transcode_ffmpeg), preexec=child_setup(s.transcode_nice)
+            ),
         )
         self.archive.start()
         archive = self.archive
@@ -589,7 +604,9 @@ class GoliveServer:
             if recording.id in continued:
                 continue
             try:
-                await publish_vod(self.archive.store, self.recordings, recording.id)
+                await publish_vod(
+                    self.archive.store, self.recordings, recording.id, self.archive.thumbnails
+                )
                 summary = await self.recordings.finish(recording.id, ended_at=None)
             except Exception:
                 log.exception("could not close recording %s", recording.id)

@@ -28,7 +28,14 @@ from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-PLAYLISTS = {"index.m3u8", "manifest.mpd", "source/index.m3u8", "audio/index.m3u8"}
+# The VOD's objects besides its segments: playlists and MPD, and its thumbnail.
+PLAYLISTS = {
+    "index.m3u8",
+    "manifest.mpd",
+    "source/index.m3u8",
+    "audio/index.m3u8",
+    "thumbnail.jpg",
+}
 FIRST, SECOND = 12, 8  # seconds published before and after the reconnect
 
 
@@ -97,7 +104,7 @@ async def test_a_session_with_a_reconnect_is_one_recording(
     finally:
         await store.close()
     # Every object belongs to the recording: the indexed segments and init segments, and the
-    # VOD's playlists (test_vod.py plays them).
+    # VOD's playlists (test_vod.py plays them) and thumbnail.
     vod = {f"{recording.id}/{name}" for name in PLAYLISTS}
     assert stored == sorted(set(contents) | vod)
     assert all(key.startswith(f"{recording.id}/") for key in stored)

@@ -14,6 +14,7 @@ import pytest
 from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore
+from golive.db.chat_replay import ChatReplay
 from golive.db.engine import Database
 from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
@@ -77,6 +78,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
             settings=lambda: settings,
             recordings=recordings,
             recording_objects=objects,
+            chat_replay=ChatReplay(sessions),
         )
     )
     transport = httpx.ASGITransport(app=app)
@@ -175,3 +177,20 @@ async def test_a_recording_in_progress_cannot_be_deleted(api: Api) -> None:
     assert (await api.client.get(f"/vods/{live}", headers=api.owner)).json()["status"] == (
         "recording"
     )
+
+
+async def test_chat_replay_follows_the_vods_visibility_and_checks_its_range(api: Api) -> None:
+    url = f"/vods/{VOD}/chat"
+    for who in (api.owner, api.stranger, api.admin):
+        r = await api.client.get(f"{url}?from=0&to=10", headers=who)
+        assert r.status_code == 200 and r.json() == {"messages": []}
+    assert (await api.client.get(url)).status_code == 401
+    for query in ("from=-1", "from=5&to=5", "from=0&to=600.5", "from=x"):
+        r = await api.client.get(f"{url}?{query}", headers=api.owner)
+        assert r.status_code == 422, query
+        assert r.json()["error"]["code"] == "invalid_request"
+    await api.recordings.update(VOD, visibility="private")
+    r = await api.client.get(url, headers=api.stranger)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "vod_not_found"
+    assert (await api.client.get(url, headers=api.owner)).status_code == 200
+    assert (await api.client.get(url, headers=api.admin)).status_code == 200

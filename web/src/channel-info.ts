@@ -50,6 +50,11 @@ export function renderChannelInfo(info: ChannelInfo): void {
     // (An older server's JSON has no owner field: undefined, not null.)
     owner.textContent = info.owner ? `by ${info.owner.display_name}` : "";
   }
+  const videos = byId("channel-videos");
+  if (videos instanceof HTMLAnchorElement) {
+    videos.href = `/${encodeURIComponent(info.name)}/videos`;
+    videos.hidden = false;
+  }
   if (avatarBox !== null && avatarBox.childElementCount === 0) {
     avatarBox.append(avatar(info.name, "large"));
   }

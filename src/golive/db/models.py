@@ -17,6 +17,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -51,6 +52,7 @@ RESERVED_CHANNEL_NAMES = frozenset(
         "signup",
         "static",
         "vod",
+        "videos",
         "vods",
         "watch",
         "web",
@@ -239,6 +241,8 @@ class ChatMessage(Base):
     """One chat message, kept with the live stream's media time it was sent at."""
 
     __tablename__ = "chat_messages"
+    # Chat replay reads a stream's messages by media time (migration 0011).
+    __table_args__ = (Index("ix_chat_messages_stream_id_media_time", "stream_id", "media_time"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel_id: Mapped[int] = mapped_column(

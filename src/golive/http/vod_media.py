@@ -8,7 +8,9 @@ once, when the recording is finished):
 - ``/vod/<id>/<rendition>/<n>.m4s`` a segment, ``.../init-<n>.mp4`` an init segment, with
   HTTP Range (one range: 206, or 416 when it cannot be satisfied) and HEAD;
 - ``/vod/<id>/download.mp4`` the MP4 download once it is made (``record/mp4_export.py``),
-  with Range and HEAD too, as an attachment named ``<channel>-<date>.mp4``.
+  with Range and HEAD too, as an attachment named ``<channel>-<date>.mp4``;
+- ``/vod/<id>/thumbnail.jpg`` the VOD's still (``record/vod_thumbnail.py``; 404 if none
+  could be made).
 
 **Nothing else can be named.** The request path, exactly as sent (percent-encoding
 included, so no encoded slash or dot gets through), must match one strict pattern; the
@@ -51,6 +53,7 @@ PREFIX = "/vod/"
 _VOD_PATH = re.compile(
     r"/vod/(?P<id>[A-Za-z0-9_-]{16,32})/"
     r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)|(?P<download>download\.mp4)"
+    r"|(?P<thumbnail>thumbnail\.jpg)"
     r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
     r"(?:(?P<playlist>index\.m3u8)|(?P<segment>\d{1,12}\.m4s)|(?P<init>init-\d{1,12}\.mp4)))"
 )
@@ -60,6 +63,7 @@ PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 MPD_TYPE = "application/dash+xml"
 INIT_TYPE = "video/mp4"
 SEGMENT_TYPE = "video/iso.segment"
+JPEG_TYPE = "image/jpeg"
 
 SERVED = frozenset({"public", "unlisted"})
 READY = "ready"
@@ -168,6 +172,8 @@ class VodMediaEndpoint:
             content_type = MPD_TYPE
         elif match["download"]:
             content_type = INIT_TYPE
+        elif match["thumbnail"]:
+            content_type = JPEG_TYPE
         else:
             content_type = INIT_TYPE if match["init"] else SEGMENT_TYPE
         if token_cache_control is not None:

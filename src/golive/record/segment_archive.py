@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from golive.record.recording_index import RecordingIndex, RecordingSummary
 from golive.record.storage_keys import UnsafeKey, check_rendition, init_key, segment_key
 from golive.record.vod_publisher import publish_vod
+from golive.record.vod_thumbnail import VodThumbnails
 from golive.store.live_window import StoredSegment
 from golive.store.object_store import ObjectStore
 
@@ -162,6 +163,7 @@ class SegmentArchive:
         flush_timeout: float = 30.0,
         on_finished: Callable[[RecordingSummary], None] | None = None,
         on_stored: Callable[[float], None] | None = None,
+        thumbnails: VodThumbnails | None = None,
         clock: Callable[[], float] = time.monotonic,
         first_retry_delay: float = FIRST_RETRY_DELAY,
         max_retry_delay: float = MAX_RETRY_DELAY,
@@ -173,6 +175,7 @@ class SegmentArchive:
         self.flush_timeout = flush_timeout
         self.on_finished = on_finished
         self.on_stored = on_stored  # upload lag: segment complete -> stored and indexed
+        self.thumbnails = thumbnails  # the VOD's still, made when it is finished
         self._clock = clock
         self._first_delay = first_retry_delay
         self._max_delay = max_retry_delay
@@ -390,7 +393,7 @@ class SegmentArchive:
         else:
             # The VOD's playlists first: a recording is never "ready" without them, and one
             # left "recording" (storage down past the flush timeout) is finished by a start-up.
-            await publish_vod(self.store, self.index, rid)
+            await publish_vod(self.store, self.index, rid, self.thumbnails)
             summary = await self.index.finish(rid, ended_at=job.ended_at)
             self.stats.recordings_in_progress -= 1
             log.info(

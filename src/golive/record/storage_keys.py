@@ -74,3 +74,8 @@ def mpd_key(recording_id: str) -> str:
 def download_key(recording_id: str) -> str:
     """The VOD's MP4 download (``mp4_export``)."""
     return f"{recording_prefix(recording_id)}download.mp4"
+
+
+def thumbnail_key(recording_id: str) -> str:
+    """The VOD's still (``vod_thumbnail``)."""
+    return f"{recording_prefix(recording_id)}thumbnail.jpg"

@@ -11,7 +11,8 @@ its longest segment: the recording needs nothing kept from the live packager, so
 recording closed at start-up after a ``kill -9`` gets the same playlists. An init segment
 that cannot be read leaves those attributes out (logged); a storage failure raises
 ``ObjectStoreError`` for the caller to retry. The multivariant playlist is written last:
-once it exists, everything it names does.
+once it exists, everything it names does. The thumbnail (``vod_thumbnail``) is made first,
+from one stored segment.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from golive.record.vod_playlists import (
     multivariant_playlist,
     split_renditions,
 )
+from golive.record.vod_thumbnail import VodThumbnails
 from golive.store.object_store import ObjectNotFound, ObjectStore
 
 __all__ = ["publish_vod"]
@@ -37,11 +39,20 @@ __all__ = ["publish_vod"]
 log = logging.getLogger("golive.record")
 
 
-async def publish_vod(store: ObjectStore, index: RecordingIndex, recording_id: str) -> bool:
-    """Render and store the playlists of a recording; False if it has no segment."""
-    renditions = split_renditions(await index.segments(recording_id))
+async def publish_vod(
+    store: ObjectStore,
+    index: RecordingIndex,
+    recording_id: str,
+    thumbnails: VodThumbnails | None = None,
+) -> bool:
+    """Render and store the playlists of a recording (and its thumbnail, if ``thumbnails``:
+    a failure there is only logged); False if it has no segment."""
+    segments = await index.segments(recording_id)
+    renditions = split_renditions(segments)
     if not renditions:
         return False
+    if thumbnails is not None:
+        await thumbnails.make(recording_id, segments)
     variants = {name: await _variant(store, segs) for name, segs in renditions.items()}
     for name, segs in renditions.items():
         await store.put(media_playlist_key(recording_id, name), media_playlist(segs).encode())

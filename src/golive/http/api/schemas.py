@@ -147,6 +147,23 @@ class Mp4ExportOut(BaseModel):
     error: str | None = Field(default=None, description="Why the last attempt failed.")
 
 
+class ReplayMessageOut(BaseModel):
+    """A chat message of a VOD's live session, placed on the VOD's timeline."""
+
+    id: str
+    user: str = Field(description="The author's username.")
+    display_name: str
+    text: str
+    t: float = Field(description="Seconds from the VOD's start at which it was sent.")
+
+
+class ChatReplayOut(BaseModel):
+    """Chat messages of a range of the VOD, oldest first (deleted ones and those of users
+    banned in the channel left out); at most 500: ask again from the last one's ``t``."""
+
+    messages: list[ReplayMessageOut]
+
+
 class VodUpdate(BaseModel):
     title: TrimmedText | None = Field(default=None, max_length=200)
     visibility: Visibility | None = None

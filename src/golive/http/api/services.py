@@ -11,6 +11,7 @@ from golive.chat.chat_service import ChatService
 from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore
+from golive.db.chat_replay import ChatReplay
 from golive.db.chat_store import ChatStore
 from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
@@ -96,3 +97,5 @@ class ApiServices:
     channels_changed: Callable[[], Awaitable[None]] | None = None
     # Which channel a clip belongs to (set once clips exist).
     clips: ClipChannels | None = None
+    # Chat replay of VODs (None: no recordings).
+    chat_replay: ChatReplay | None = None

@@ -5,6 +5,9 @@ is readable by id but listed only to the channel's owner; a ``private`` one answ
 everyone but the owner and administrators, exactly like a missing one. Only the owner and
 administrators change or delete a VOD (403 for others who can see it).
 
+Chat replay: ``GET /vods/{id}/chat?from=&to=`` (read scope, the VOD's visibility rules) the
+chat messages of a range of the VOD's timeline (``db/chat_replay.py``).
+
 MP4 downloads: ``POST /vods/{id}/mp4`` (owner and administrators) starts one, ``GET`` reads
 its state; the file itself is served by the origin at ``/vod/<id>/download.mp4``.
 
@@ -22,15 +25,18 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Path, Query, Response
 
 from golive.db.api_tokens import Principal
+from golive.db.chat_replay import ReplayRangeError
 from golive.db.recordings import RecordingStore, RecordingSummary
 from golive.http.api.auth import Reader, Services, Writer
 from golive.http.api.channels import ChannelName
 from golive.http.api.errors import ApiError, responses
 from golive.http.api.schemas import (
     VOD_ID_PATTERN,
+    ChatReplayOut,
     ExportStatus,
     Mp4ExportOut,
     RecordingStatus,
+    ReplayMessageOut,
     Visibility,
     VodOut,
     VodUpdate,
@@ -252,3 +258,33 @@ async def get_mp4_export(svc: Services, caller: Reader, vod_id: VodId) -> Mp4Exp
     if state is None:
         raise ApiError("vod_not_exported", f"VOD {vod_id!r} has no MP4 export yet")
     return export_out(svc, vod, state)
+
+
+@router.get("/vods/{vod_id}/chat", response_model=ChatReplayOut, responses=responses(404, 422))
+async def vod_chat(
+    svc: Services,
+    caller: Reader,
+    vod_id: VodId,
+    start: Annotated[
+        float, Query(alias="from", ge=0, description="Seconds from the VOD's start.")
+    ] = 0.0,
+    end: Annotated[
+        float | None,
+        Query(alias="to", description="Seconds from the VOD's start (default from + 600)."),
+    ] = None,
+) -> ChatReplayOut:
+    """The chat of a range of the VOD (at most 600 s, at most 500 messages), oldest first,
+    with each message's time on the VOD's timeline; the VOD's visibility rules apply."""
+    if svc.chat_replay is None:
+        raise ApiError("vod_not_found", "this server keeps no recordings")
+    vod, _ = await _visible_vod(svc, caller, vod_id)
+    try:
+        found = await svc.chat_replay.messages(vod, start, start + 600.0 if end is None else end)
+    except ReplayRangeError as exc:
+        raise ApiError("invalid_request", str(exc)) from None
+    return ChatReplayOut(
+        messages=[
+            ReplayMessageOut(id=m.id, user=m.user, display_name=m.display_name, text=m.text, t=m.t)
+            for m in found
+        ]
+    )

@@ -31,7 +31,9 @@ from golive.http.web.account_pages import account_routes
 from golive.http.web.channel_json import channel_json_routes
 from golive.http.web.dashboard_pages import dashboard_routes
 from golive.http.web.home_page import home_routes
-from golive.http.web.site_context import LiveStreamsView, WebContext
+from golive.http.web.site_context import LiveStreamsView, VodSite, WebContext
+from golive.http.web.vod_json import vod_json_routes
+from golive.http.web.vod_pages import vod_page_routes
 from golive.http.web.web_responses import CSP, security_headers
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "BrowserSessions",
     "LiveStreamsView",
     "SessionUser",
+    "VodSite",
     "public_url_is_https",
     "security_headers",
     "web_routes",
@@ -66,6 +69,7 @@ def web_routes(
     max_channels_per_user: int = 5,
     invites: InviteStore | None = None,
     channels_changed: Callable[[], Awaitable[None]] | None = None,
+    vods: VodSite | None = None,
 ) -> list[BaseRoute]:
     """The site's routes; place them before the ``/{channel}`` watch route."""
     ctx = WebContext(
@@ -83,8 +87,11 @@ def web_routes(
         max_channels_per_user=max_channels_per_user,
         invites=invites,
         channels_changed=channels_changed,
+        vods=vods,
     )
     return [
+        *vod_page_routes(ctx),
+        *vod_json_routes(ctx),
         *home_routes(ctx),
         *account_routes(ctx),
         *dashboard_routes(ctx),

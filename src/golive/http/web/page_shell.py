@@ -67,12 +67,14 @@ def render_page(
     user: SessionUser | None,
     status: int = 200,
     scripts: Sequence[str] = (),
+    styles: Sequence[str] = (),
     page_class: str = "",
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """A whole page; ``body`` is HTML the caller built with :func:`esc`."""
     token = csrf_token_for(request, user)
     script_tags = "".join(f'<script src="{esc(src)}" defer></script>' for src in scripts)
+    style_tags = "".join(f'<link rel="stylesheet" href="{esc(href)}">' for href in styles)
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -80,7 +82,7 @@ def render_page(
         f'<meta name="csrf-token" content="{esc(token)}">'
         f"<title>{esc(title)} · golive</title>"
         '<link rel="icon" href="data:,">'
-        f'<link rel="stylesheet" href="/static/site.css">{script_tags}</head>'
+        f'<link rel="stylesheet" href="/static/site.css">{style_tags}{script_tags}</head>'
         f'<body class="site {esc(page_class)}">'
         '<header class="topbar"><a class="brand" href="/"><span class="logo" aria-hidden="true">'
         '</span>golive</a><nav class="primary"><a href="/">Browse</a></nav>'

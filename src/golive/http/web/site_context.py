@@ -11,11 +11,14 @@ from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions
 from golive.config import Settings
 from golive.db.channels import ChannelStore
+from golive.db.chat_replay import ChatReplay
 from golive.db.invites import InviteStore
+from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
-from golive.http.api.services import LiveStreamInfo
+from golive.db.vod_views import VodViews
+from golive.http.api.services import LiveStreamInfo, Mp4Exports
 
-__all__ = ["LiveStreamsView", "WebContext"]
+__all__ = ["LiveStreamsView", "VodSite", "WebContext"]
 
 
 class LiveStreamsView(Protocol):
@@ -26,6 +29,17 @@ class LiveStreamsView(Protocol):
     def get(self, channel: str) -> LiveStreamInfo | None: ...
 
     def stop(self, channel: str, reason: str, *, end: bool) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VodSite:
+    """What the VOD pages use: the recordings' index, chat replay, the view counter, the MP4
+    exports."""
+
+    recordings: RecordingStore
+    chat_replay: ChatReplay
+    views: VodViews
+    exports: Mp4Exports | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +60,8 @@ class WebContext:
     invites: InviteStore | None = None
     # Called after a channel's visibility changed (the origin's in-memory map of them).
     channels_changed: Callable[[], Awaitable[None]] | None = None
+    # The VOD pages (past broadcasts, the VOD player, chat replay); None: no recordings.
+    vods: VodSite | None = None
 
     def trusted_origins(self) -> tuple[str, ...]:
         """Origins accepted besides the request's own host: the configured public URL."""
