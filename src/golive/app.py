@@ -73,7 +73,7 @@ from golive.record.recording_index import RecordingSummary
 from golive.record.recording_policy import RecordingPolicy
 from golive.record.retention_policy import RetentionRules
 from golive.record.retention_task import RecordingRetention
-from golive.record.segment_archive import ArchiveSession, SegmentArchive
+from golive.record.segment_archive import ArchiveSession, RecordingLoss, SegmentArchive
 from golive.record.storage_keys import new_recording_id
 from golive.record.vod_publisher import publish_vod
 from golive.record.vod_thumbnail import VodThumbnails
@@ -223,6 +223,10 @@ class GoliveServer:
         self.playback_tokens: PlaybackTokens | None = None
         self.playback_gate: PlaybackGate | None = None
         self._access_task: asyncio.Task[None] | None = None
+        # Recordings a killed process left open, kept for their channel's publisher until the
+        # grace runs out (channel -> where it continues, and the timer that closes it).
+        self._waiting_recordings: dict[str, tuple[ResumePoint, asyncio.TimerHandle]] = {}
+        self._closing_recordings: set[asyncio.Task[None]] = set()
 
     @property
     def saved_streams_dir(self) -> Path:
@@ -468,6 +472,7 @@ class GoliveServer:
             thumbnails=VodThumbnails(
                 store, ffmpeg_binary(s.transcode_ffmpeg), preexec=child_setup(s.transcode_nice)
             ),
+            on_loss=self._recording_lost,
         )
         self.archive.start()
         archive = self.archive
@@ -503,6 +508,20 @@ class GoliveServer:
         if not policy.records_stream(self._channel_records.get(hub.channel, True)):
             return None
         point = self._resume_points.pop(hub.stream_id, None)
+        new_timeline = False
+        waiting = self._waiting_recordings.pop(hub.channel, None) if point is None else None
+        if waiting is not None:
+            # Left open by a killed process: this new stream continues it, on a new timeline
+            # that starts after its stored media (sequence numbers go on).
+            point, timer = waiting
+            timer.cancel()
+            new_timeline = True
+            hub.timeline_end = max(hub.timeline_end, point.media_end)
+            log.info(
+                "recording %s, left open by the previous run, continues",
+                point.recording_id,
+                extra=hub.log_extra,
+            )
         session = self.archive.open(
             point.recording_id if point is not None else new_recording_id(),
             channel=hub.channel,
@@ -510,6 +529,7 @@ class GoliveServer:
             started_at=hub.started_at,
             records_rendition=policy.records_rendition,
             next_sequences=point.next_sequences if point is not None else None,
+            new_timeline=new_timeline,
             log_extra=hub.log_extra,
         )
         self._recording_sessions[hub] = session
@@ -592,33 +612,82 @@ class GoliveServer:
         if self._recording_events is not None:
             self._recording_events.finished(recording)
 
-    async def _close_abandoned_recordings(self) -> None:
-        """Finish the recordings a killed process left open that no restored stream continues.
+    def _recording_lost(self, loss: RecordingLoss) -> None:
+        if self._recording_events is not None:
+            self._recording_events.lost(loss)
 
-        Each ends where its last stored segment ends: ``ready`` (its VOD playlists stored
+    async def _close_abandoned_recordings(self) -> None:
+        """Deal with the recordings a killed process left open that no restored stream continues.
+
+        The newest one of a channel whose last stored segment ended less than
+        ``reconnect_grace`` ago waits a full grace from now for the channel's publisher (who
+        could not reconnect while the server was down): one who comes back in time continues
+        it (``_open_recording``). The others, and that one when the grace runs out, are
+        finished where their last stored segment ends: ``ready`` (VOD playlists stored
         first), or ``failed`` with none.
         """
         assert self.recordings is not None and self.archive is not None
+        grace = self.settings.reconnect_grace
+        now = time.time()
         continued = {session.recording_id for session in self._recording_sessions.values()}
-        for recording in await self.recordings.unfinished():
+        unfinished = await self.recordings.unfinished()
+        for recording in sorted(unfinished, key=lambda r: r.started_at, reverse=True):
             if recording.id in continued:
                 continue
-            try:
-                await publish_vod(
-                    self.archive.store, self.recordings, recording.id, self.archive.thumbnails
-                )
-                summary = await self.recordings.finish(recording.id, ended_at=None)
-            except Exception:
-                log.exception("could not close recording %s", recording.id)
-                continue
-            log.info(
-                "recording %s of %s, left open by the previous run, closed: %s, %.1f s",
-                summary.id,
-                summary.channel,
-                summary.status,
-                summary.duration,
+            if (
+                grace > 0
+                and recording.channel not in self._waiting_recordings
+                and self.registry.hub(recording.channel) is None
+            ):
+                try:
+                    point = await self.recordings.continuation(recording.id)
+                except Exception:
+                    log.exception("could not read recording %s", recording.id)
+                else:
+                    if point.last_end is not None and now - point.last_end < grace:
+                        self._wait_for_publisher(recording.channel, point, grace)
+                        continue
+            await self._close_left_open(recording.id)
+
+    def _wait_for_publisher(self, channel: str, point: ResumePoint, grace: float) -> None:
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(grace, self._stop_waiting, channel)
+        self._waiting_recordings[channel] = (point, timer)
+        log.info(
+            "recording %s of %s, left open by the previous run, waits %.1f s for its publisher",
+            point.recording_id,
+            channel,
+            grace,
+        )
+
+    def _stop_waiting(self, channel: str) -> None:
+        waiting = self._waiting_recordings.pop(channel, None)
+        if waiting is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._close_left_open(waiting[0].recording_id)
+        )
+        self._closing_recordings.add(task)
+        task.add_done_callback(self._closing_recordings.discard)
+
+    async def _close_left_open(self, recording_id: str) -> None:
+        assert self.recordings is not None and self.archive is not None
+        try:
+            await publish_vod(
+                self.archive.store, self.recordings, recording_id, self.archive.thumbnails
             )
-            self._recording_finished(summary)
+            summary = await self.recordings.finish(recording_id, ended_at=None)
+        except Exception:
+            log.exception("could not close recording %s", recording_id)
+            return
+        log.info(
+            "recording %s of %s, left open by the previous run, closed: %s, %.1f s",
+            summary.id,
+            summary.channel,
+            summary.status,
+            summary.duration,
+        )
+        self._recording_finished(summary)
 
     async def _close_recordings(self) -> None:
         """Store what is queued (bounded); streams kept for resuming keep their recording open."""
@@ -629,6 +698,13 @@ class GoliveServer:
         archive = self.archive
         if archive is None:
             return
+        # Recordings still waiting for a publisher after a kill stay open: the next start-up
+        # continues or closes them by the same rule.
+        for _, timer in self._waiting_recordings.values():
+            timer.cancel()
+        self._waiting_recordings.clear()
+        if self._closing_recordings:
+            await asyncio.wait(self._closing_recordings, timeout=5.0)
         for session in self._recording_sessions.values():
             session.detach()  # ended streams were finished by _stream_ended already
         self._recording_sessions.clear()

@@ -474,8 +474,9 @@ class Settings(BaseSettings):
         default=True,
         description="Record every live session (each channel can opt out with its own "
         "switch). Segments are stored as they complete, off the live path; a session stays "
-        "one recording across publisher reconnects within reconnect_grace. Read per new "
-        "stream.",
+        "one recording across publisher reconnects within reconnect_grace, and across a "
+        "crash of the server when the publisher is back within reconnect_grace of the "
+        "restart. Read per new stream.",
     )
     record_renditions: Literal["source", "all"] = Field(
         default="source",

@@ -204,7 +204,14 @@ async def test_kill9_mid_stream_then_restart_closes_the_recording(tmp_path: Path
     finally:
         await database.close()
 
-    again = await start_serve(config, stderr)  # closes it while starting, before its banner
+    # It closes the recording while starting if its last segment ended more than the grace
+    # (2 s) ago, else when the grace runs out with no publisher back (test_kill9.py has the
+    # publisher coming back).
+    again = await start_serve(config, stderr)
+    deadline = time.monotonic() + 20
+    while "left open by the previous run, closed: ready" not in stderr.read_text():
+        assert time.monotonic() < deadline, stderr.read_text()[-2000:]
+        await asyncio.sleep(0.2)
     async with httpx.AsyncClient(base_url=again.http_base, timeout=10) as client:
         # Answered once serving: its stop signals are handled by then.
         assert (await client.get("/live/demo/index.m3u8")).status_code == 404

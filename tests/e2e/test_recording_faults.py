@@ -36,6 +36,7 @@ from tests.support.media_check import decode
 from tests.support.publisher import finish, start_publisher
 from tests.support.s3_server import running_s3_server
 from tests.support.server import http_client, rtmp_url, running_server
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -122,6 +123,7 @@ class Run:
     recording: RecordingSummary
     rows: list[RecordingSegment]
     contents: dict[str, bytes]  # every stored object of the recording, read back
+    live_until: float  # event loop time when the stream was ended
 
 
 async def stream_through_outage(
@@ -161,6 +163,7 @@ async def stream_through_outage(
                 publisher.kill()
         metrics = (await client.get("/metrics")).text
     follower.check(followed - 3)  # the first seconds go to starting up
+    live_until = asyncio.get_running_loop().time()
     assert server.registry.stop("demo", "test over", end=True)
     deadline = time.monotonic() + 60
     while True:
@@ -176,7 +179,7 @@ async def stream_through_outage(
         contents = {key: await store.get(key) for key in keys}
     finally:
         await store.close()
-    return Run(follower, metrics, recording, rows, contents)
+    return Run(follower, metrics, recording, rows, contents, live_until)
 
 
 def check_recording(run: Run, *, complete: bool) -> None:
@@ -224,29 +227,56 @@ async def test_s3_frozen_mid_stream(
     data = tmp_path / "data"
     with running_s3_server(bucket="golive-outage") as s3:
         storage = s3.url("vod", **S3_LIMITS)
-        async with running_server(
-            data,
-            channel_ladders={"demo": "passthrough"},
-            recording_storage=storage,
-            record_buffer_bytes=buffer_mib * 1024 * 1024,
-        ) as server:
+        async with (
+            WebhookReceiver() as receiver,
+            running_server(
+                data,
+                channel_ladders={"demo": "passthrough"},
+                recording_storage=storage,
+                record_buffer_bytes=buffer_mib * 1024 * 1024,
+                webhook_url=receiver.url("/events"),
+                webhook_secret="s" * 32,
+            ) as server,
+        ):
             # Frozen, not stopped: moto keeps its objects in memory, and what was stored
             # before the outage must still be there after it.
             run = await stream_through_outage(server, storage, data, s3.pause, s3.resume, outage)
+            await receiver.wait_for(
+                lambda got: any(r.json["type"] == "recording.ready" for r in got), timeout=15
+            )
+            events = [(r.at, r.json) for r in receiver.received if "recording." in r.json["type"]]
 
     check_part_delays(run.metrics)
     assert metric(run.metrics, "golive_recording_storage_errors_total") > 0
     failing, recovered = storage_logs(caplog)
     assert failing and recovered, "no log line said storage failed and came back"
     dropped = metric(run.metrics, "golive_recording_segments_dropped_total")
+    ready = [e for _, e in events if e["type"] == "recording.ready"]
+    failed = [(at, e) for at, e in events if e["type"] == "recording.failed"]
+    assert len(ready) == 1 and ready[0]["data"]["recording_id"] == run.recording.id
     if buffer_mib == 64:
         assert dropped == 0
         check_recording(run, complete=True)
+        # Nothing lost: no failure, a whole recording.
+        assert failed == []
+        assert ready[0]["data"]["partial"] is False and ready[0]["data"]["gaps"] == 0
     else:
         assert dropped > 0
         assert any(r.gap_before for r in run.rows if r.rendition == "source")
         check_recording(run, complete=False)
         assert any("buffer full" in r.getMessage() for r in caplog.records)
+        # One recording.failed, sent while the stream was still live, says a part is lost
+        # and why; the recording still ends ready, partial, with its gaps counted.
+        assert len(failed) == 1, failed
+        at, event = failed[0]
+        assert at < run.live_until
+        assert event["data"]["recording_id"] == run.recording.id
+        assert event["data"]["partial"] is True and event["data"]["status"] == "recording"
+        assert "buffer full" in event["data"]["reason"], event
+        gaps = sum(r.gap_before for r in run.rows if r.rendition == "source")
+        assert ready[0]["data"]["partial"] is True
+        assert ready[0]["data"]["gaps"] >= gaps >= 1
+        assert events.index((at, event)) < [e for _, e in events].index(ready[0])
 
 
 @dataclass

@@ -74,6 +74,7 @@ async def test_a_recording_left_open_ends_with_its_last_segment(store: Recording
     assert {r.id for r in await store.unfinished()} == {rid, empty}
     closed = await store.finish(rid, ended_at=None)
     assert closed.status == "ready" and closed.ended_at == pytest.approx(T0 + 2.5)
+    assert closed.gaps == 0
     failed = await store.finish(empty, ended_at=None)
     assert failed.status == "failed" and failed.ended_at == pytest.approx(T0 + 100)
     assert await store.unfinished() == []
@@ -88,7 +89,13 @@ async def test_resume_point_continues_each_rendition(store: RecordingStore) -> N
     point = await store.resume_point("demo", "s1")
     assert point is not None
     assert point.recording_id == rid and point.next_sequences == {"source": 4, "audio": 1}
+    # Its stored media ends with segment 3: at T0 + 4 on the wall clock, 4 s into its timeline.
+    assert point.last_end == pytest.approx(T0 + 4) and point.media_end == pytest.approx(4.0)
     assert await store.resume_point("demo", "other") is None
+    empty = "z" * 16
+    await store.create(empty, channel="demo", stream_id="s9", started_at=T0)
+    nothing = await store.continuation(empty)
+    assert (nothing.next_sequences, nothing.last_end, nothing.media_end) == ({}, None, 0.0)
     await store.finish(rid, ended_at=None)
     assert await store.resume_point("demo", "s1") is None
 
@@ -153,3 +160,28 @@ async def test_rows_arriving_within_the_batch_delay_share_a_transaction(
     await asyncio.gather(*(later(seq) for seq in range(3)))
     assert store.transactions - before == 1
     assert [r.sequence for r in await store.segments(rid)] == [0, 1, 2]
+
+
+async def test_finish_counts_the_gaps_of_the_most_affected_rendition(
+    store: RecordingStore,
+) -> None:
+    rid = "y" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0)
+    for seq in range(6):
+        for rendition in ("source", "audio"):
+            await store.add_segment(
+                rid,
+                rendition=rendition,
+                sequence=seq,
+                media_start=seq * 90_000,
+                timescale=90_000,
+                duration=1.0,
+                byte_size=1000,
+                program_date_time=T0 + seq,
+                storage_key=f"{rid}/{rendition}/{seq}.m4s",
+                init_key=f"{rid}/{rendition}/init-0.mp4",
+                discontinuity=False,
+                gap_before=seq in ((2, 4) if rendition == "source" else (2,)),
+            )
+    done = await store.finish(rid, ended_at=None)
+    assert done.status == "ready" and done.gaps == 2

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from golive.record.recording_policy import RecordingPolicy
-from golive.record.segment_archive import ArchiveSession, SegmentArchive
+from golive.record.segment_archive import ArchiveSession, RecordingLoss, SegmentArchive
 from golive.record.storage_keys import (
     UnsafeKey,
     init_key,
@@ -82,6 +82,7 @@ class Summary:
     ended_at: float | None
     duration: float
     bytes: int
+    gaps: int = 0
 
 
 @dataclass
@@ -396,6 +397,86 @@ async def test_resumed_session_continues_the_sequence() -> None:
     assert await archive.flush(5)
     assert index.created == ["r" * 16]  # no second row
     assert [(r["rendition"], r["sequence"]) for r in index.rows] == [("source", 12), ("audio", 0)]
+    await archive.close(1)
+
+
+async def test_a_session_on_a_new_timeline_marks_its_first_segments() -> None:
+    store, index = MemoryStore(), MemoryIndex()
+    index.created.append("n" * 16)
+    archive, _, _ = make_archive(store, index)
+    session = archive.open(
+        "n" * 16,
+        channel="demo",
+        stream_id="s2",
+        started_at=0.0,
+        records_rendition=POLICY.records_rendition,
+        next_sequences={"source": 7, "audio": 7},
+        new_timeline=True,
+    )
+    for msn in range(3):  # a new live stream: its packager starts over, no discontinuity
+        session.segment_done("source", segment(msn), b"init")
+        session.segment_done("audio", segment(msn), b"init")
+    assert await archive.flush(5)
+    rows = [(r["rendition"], r["sequence"], r["discontinuity"]) for r in index.rows]
+    assert sorted(rows) == [
+        ("audio", 7, True),
+        ("audio", 8, False),
+        ("audio", 9, False),
+        ("source", 7, True),
+        ("source", 8, False),
+        ("source", 9, False),
+    ]
+    await archive.close(1)
+
+
+async def test_a_loss_is_reported_once_per_recording_and_the_recording_goes_on() -> None:
+    store, index = MemoryStore(), MemoryIndex()
+    losses: list[RecordingLoss] = []
+    archive, finished, _ = make_archive(store, index, buffer_bytes=MIB, on_loss=losses.append)
+    session = open_session(archive)
+    other = open_session(archive)
+    await asyncio.sleep(0.01)  # their rows are made
+    size = 100 * 1024
+    other.segment_done("source", segment(0, size=size), b"init")
+    assert await archive.flush(5)
+    store.down = True
+    for msn in range(1, 40):  # 4 MB while storage is down, 1 MiB bound: many dropped
+        session.segment_done("source", segment(msn, size=size), b"init")
+        await asyncio.sleep(0)
+    assert archive.stats.segments_dropped > 1
+    assert len(losses) == 1  # once, not once per dropped segment
+    (loss,) = losses
+    assert loss.recording_id == session.recording_id and loss.channel == "demo"
+    assert loss.rendition == "source"
+    assert "buffer full" in loss.reason and "storage is down" in loss.reason
+    # The first one dropped: segment 1 is in flight (retried), never dropped.
+    assert loss.lost_from == segment(2).program_date_time
+    assert not finished  # the recording goes on
+    store.down = False
+    assert await archive.flush(5)
+    session.segment_done("source", segment(40, size=size), b"init")
+    session.end()
+    other.end()
+    assert await archive.flush(5)
+    assert [s.status for s in finished] == ["ready", "ready"]
+    assert len(losses) == 1  # the other recording lost nothing
+    assert any(r["gap_before"] for r in index.rows)
+    await archive.close(1)
+
+
+async def test_segments_given_up_at_the_end_are_a_loss() -> None:
+    store, index = MemoryStore(), MemoryIndex()
+    losses: list[RecordingLoss] = []
+    archive, _, _ = make_archive(store, index, flush_timeout=0.2, on_loss=losses.append)
+    session = open_session(archive)
+    session.segment_done("source", segment(0), b"init")
+    assert await archive.flush(5)
+    store.down = True
+    session.segment_done("source", segment(1), b"init")
+    session.end()
+    assert await archive.flush(5)
+    (loss,) = losses
+    assert "after the stream ended" in loss.reason and "storage is down" in loss.reason
     await archive.close(1)
 
 

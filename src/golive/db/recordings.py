@@ -28,9 +28,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Float, Integer, Table, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.db.engine import sqlite_path
@@ -46,7 +46,7 @@ from golive.db.models import (
 from golive.db.sqlite_row_writer import SqliteRowWriter
 
 # The table, not the mapped class: a Core executemany skips the ORM's bulk-insert machinery.
-_SEGMENTS = cast(Table, RecordingSegment.__table__)
+_SEGMENTS: Table = RecordingSegment.__table__  # type: ignore[assignment]  # a mapped class's table
 SEGMENT_COLUMNS = (
     "recording_id",
     "rendition",
@@ -91,9 +91,10 @@ class RecordingSummary:
     channel_id: int | None = None
     visibility: str = "public"
     views: int = 0
+    gaps: int = 0  # known only from ``finish``: holes in its most affected rendition
 
     @classmethod
-    def of(cls, row: Recording) -> RecordingSummary:
+    def of(cls, row: Recording, *, gaps: int = 0) -> RecordingSummary:
         return cls(
             id=row.id,
             channel=row.channel,
@@ -107,6 +108,7 @@ class RecordingSummary:
             channel_id=row.channel_id,
             visibility=row.visibility,
             views=row.views,
+            gaps=gaps,
         )
 
 
@@ -125,10 +127,14 @@ class RetentionRow:
 
 @dataclass(frozen=True, slots=True)
 class ResumePoint:
-    """Where a recording continues: its id and the next sequence number of each rendition."""
+    """Where a recording continues: its id and the next sequence number of each rendition;
+    where its stored media ends, on the wall clock (``last_end``, None with no segment) and
+    on its media timeline (``media_end``, seconds)."""
 
     recording_id: str
     next_sequences: dict[str, int]
+    last_end: float | None = None
+    media_end: float = 0.0
 
 
 class RecordingStore:
@@ -270,20 +276,22 @@ class RecordingStore:
                         func.sum(RecordingSegment.duration),
                         func.sum(RecordingSegment.byte_size),
                         func.max(RecordingSegment.program_date_time + RecordingSegment.duration),
+                        func.sum(cast(RecordingSegment.gap_before, Integer)),
                     )
                     .where(RecordingSegment.recording_id == recording_id)
                     .group_by(RecordingSegment.rendition)
                 )
             ).all()
-            durations = [float(d or 0) for d, _, _ in per_rendition]
-            ends = [float(e) for _, _, e in per_rendition if e is not None]
+            durations = [float(d or 0) for d, _, _, _ in per_rendition]
+            ends = [float(e) for _, _, e, _ in per_rendition if e is not None]
+            gaps = max((int(g or 0) for _, _, _, g in per_rendition), default=0)
             if ended_at is None:
                 ended_at = max(ends) if ends else row.started_at.timestamp()
             row.ended_at = _utc(ended_at)
             row.duration = round(max(durations, default=0.0), 3)
-            row.bytes = sum(int(b or 0) for _, b, _ in per_rendition)
+            row.bytes = sum(int(b or 0) for _, b, _, _ in per_rendition)
             row.status = RECORDING_READY if per_rendition else RECORDING_FAILED
-            return RecordingSummary.of(row)
+            return RecordingSummary.of(row, gaps=gaps)
 
     async def unfinished(self) -> list[RecordingSummary]:
         """Recordings still marked as being written."""
@@ -305,16 +313,34 @@ class RecordingStore:
                     )
                 )
             ).scalar_one_or_none()
-            if recording_id is None:
-                return None
+        if recording_id is None:
+            return None
+        return await self.continuation(recording_id)
+
+    async def continuation(self, recording_id: str) -> ResumePoint:
+        """Where a recording left open goes on (its last segment of each rendition)."""
+        async with self._sessionmaker() as session:
             last = (
                 await session.execute(
-                    select(RecordingSegment.rendition, func.max(RecordingSegment.sequence))
+                    select(
+                        RecordingSegment.rendition,
+                        func.max(RecordingSegment.sequence),
+                        func.max(RecordingSegment.program_date_time + RecordingSegment.duration),
+                        func.max(
+                            cast(RecordingSegment.media_start, Float) / RecordingSegment.timescale
+                            + RecordingSegment.duration
+                        ),
+                    )
                     .where(RecordingSegment.recording_id == recording_id)
                     .group_by(RecordingSegment.rendition)
                 )
             ).all()
-            return ResumePoint(recording_id, {name: int(seq) + 1 for name, seq in last})
+        return ResumePoint(
+            recording_id,
+            {name: int(seq) + 1 for name, seq, _, _ in last},
+            last_end=max((float(e) for _, _, e, _ in last), default=None),
+            media_end=max((float(m) for _, _, _, m in last), default=0.0),
+        )
 
     async def get(self, recording_id: str) -> RecordingSummary | None:
         async with self._sessionmaker() as session:

@@ -28,6 +28,10 @@ class RecordingSummary(Protocol):
     def duration(self) -> float: ...
     @property
     def bytes(self) -> int: ...
+    @property
+    def gaps(self) -> int:
+        """Holes in it (segments lost while storage failed), in its most affected rendition."""
+        ...
 
 
 class IndexedSegment(Protocol):

@@ -25,6 +25,17 @@ it, the oldest queued segments of any session are dropped (counted, logged once 
 rendition that is stored carries ``gap_before``. Memory is the bound plus the segments in
 flight (one per session at most). Nothing already stored is touched.
 
+**Loss.** The first segment a recording loses (dropped past the bound, given up at the end,
+or never writable because its row could not be made) is reported once per recording through
+``on_loss`` (the app sends ``recording.failed`` with ``partial`` true): the reason (the
+storage error), the program date-time the hole starts at and the renditions hit. The
+recording goes on: once storage is back it gets the following segments, and it is finished
+(``recording.ready``) with the gap marked.
+
+**New timeline.** A session opened with ``new_timeline`` (a recording continued after the
+process was killed: the live stream is a new one, its packager starts over) marks the first
+stored segment of each rendition as a discontinuity.
+
 **End.** A session that has ended waits at most ``flush_timeout`` for storage: past it, its
 unwritten segments are given up and the recording is finished with what was stored.
 ``close`` waits (bounded) for the queue to drain; what is left then is finished by the next
@@ -70,6 +81,18 @@ class ArchiveStats:
     recordings_in_progress: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingLoss:
+    """A recording has a hole: reported once, when its first segment is lost."""
+
+    recording_id: str
+    channel: str
+    stream_id: str
+    reason: str
+    lost_from: float  # program date-time (epoch s) of the first lost segment
+    rendition: str
+
+
 @dataclass(eq=False, slots=True)
 class _Start:
     session: ArchiveSession
@@ -83,6 +106,7 @@ class _Segment:
     init: bytes | None
     size: int
     completed_at: float
+    program_date_time: float
     dropped: bool = False
     gap_before: bool = False
     stored: bool = False  # the object is in storage (only the index row is left)
@@ -113,9 +137,13 @@ class ArchiveSession:
     # The recording's row could not be made: nothing of it is written.
     broken: bool = False
     abandon_at: float | None = None  # archive clock: when its unwritten segments are given up
+    # The live stream starts a new timeline (continued after a kill): first segments marked.
+    new_timeline: bool = False
+    segments_lost: int = 0
     _inits: dict[tuple[str, int], str] = field(default_factory=dict)
     _gaps: set[str] = field(default_factory=set)  # renditions with segments dropped
     _accepted: set[str] = field(default_factory=set)
+    _started_timeline: set[str] = field(default_factory=set)  # renditions stored since open
     _refused: set[str] = field(default_factory=set)
     _jobs: deque[_Job] = field(default_factory=deque)  # this session's work, in order
     _worker: asyncio.Task[None] | None = None
@@ -164,6 +192,7 @@ class SegmentArchive:
         on_finished: Callable[[RecordingSummary], None] | None = None,
         on_stored: Callable[[float], None] | None = None,
         thumbnails: VodThumbnails | None = None,
+        on_loss: Callable[[RecordingLoss], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         first_retry_delay: float = FIRST_RETRY_DELAY,
         max_retry_delay: float = MAX_RETRY_DELAY,
@@ -176,6 +205,7 @@ class SegmentArchive:
         self.on_finished = on_finished
         self.on_stored = on_stored  # upload lag: segment complete -> stored and indexed
         self.thumbnails = thumbnails  # the VOD's still, made when it is finished
+        self.on_loss = on_loss  # a recording's first lost segment (once per recording)
         self._clock = clock
         self._first_delay = first_retry_delay
         self._max_delay = max_retry_delay
@@ -188,6 +218,7 @@ class SegmentArchive:
         self._idle = asyncio.Event()
         self._idle.set()
         self._failing_since: float | None = None
+        self._last_error = ""
         self._dropping = False
 
     # -- the live side (synchronous, O(1)) ------------------------------------------------------
@@ -201,9 +232,14 @@ class SegmentArchive:
         started_at: float,
         records_rendition: Callable[[str], bool],
         next_sequences: dict[str, int] | None = None,
+        new_timeline: bool = False,
         log_extra: dict[str, object] | None = None,
     ) -> ArchiveSession:
-        """A session for a recording; a new one (``next_sequences`` None) gets its row first."""
+        """A session for a recording; a new one (``next_sequences`` None) gets its row first.
+
+        ``new_timeline``: an existing recording continued by a new live stream (its first
+        stored segment of each rendition is a discontinuity).
+        """
         session = ArchiveSession(
             self,
             recording_id,
@@ -212,6 +248,7 @@ class SegmentArchive:
             started_at,
             records_rendition,
             next_sequences=dict(next_sequences or {}),
+            new_timeline=new_timeline,
             log_extra={**(log_extra or {}), "recording_id": recording_id},
         )
         self.stats.recordings_in_progress += 1
@@ -224,7 +261,9 @@ class SegmentArchive:
         self, session: ArchiveSession, rendition: str, segment: StoredSegment, init: bytes | None
     ) -> None:
         size = len(segment.data)
-        job = _Segment(session, rendition, segment, init, size, self._clock())
+        job = _Segment(
+            session, rendition, segment, init, size, self._clock(), segment.program_date_time
+        )
         self._pending[job] = None
         self.stats.queued_bytes += size
         self._push(job)
@@ -250,7 +289,10 @@ class SegmentArchive:
         job.segment = None
         job.init = None
         self.stats.queued_bytes -= job.size
-        self._lost(job)
+        self._lost(
+            job,
+            f"recording buffer full while storage is failing ({self._last_error or 'slow'})",
+        )
         if not self._dropping:
             self._dropping = True
             log.error(
@@ -259,9 +301,33 @@ class SegmentArchive:
                 self.buffer_bytes // (1024 * 1024),
             )
 
-    def _lost(self, job: _Segment) -> None:
+    def _lost(self, job: _Segment, reason: str) -> None:
+        session = job.session
         self.stats.segments_dropped += 1
-        job.session._gaps.add(job.rendition)
+        session._gaps.add(job.rendition)
+        session.segments_lost += 1
+        if session.segments_lost > 1:
+            return
+        log.error(
+            "recording %s lost a segment of %s, it will have a gap: %s",
+            session.recording_id,
+            job.rendition,
+            reason,
+            extra=session.log_extra,
+        )
+        if self.on_loss is not None:
+            loss = RecordingLoss(
+                session.recording_id,
+                session.channel,
+                session.stream_id,
+                reason,
+                job.program_date_time,
+                job.rendition,
+            )
+            try:
+                self.on_loss(loss)
+            except Exception:
+                log.exception("recording listener failed", extra=session.log_extra)
 
     # -- the workers (one per session with work) -------------------------------------------------
 
@@ -325,7 +391,7 @@ class SegmentArchive:
         session = job.session
         if session.broken:
             if isinstance(job, _Segment):
-                self._lost(job)
+                self._lost(job, f"the recording could not be created ({self._last_error})")
             elif isinstance(job, _Finish):
                 self.stats.recordings_in_progress -= 1
             return
@@ -381,9 +447,11 @@ class SegmentArchive:
                 program_date_time=seg.program_date_time,
                 storage_key=key,
                 init_key=init,
-                discontinuity=seg.discontinuity,
+                discontinuity=seg.discontinuity
+                or (session.new_timeline and job.rendition not in session._started_timeline),
                 gap_before=job.gap_before,
             )
+            session._started_timeline.add(job.rendition)
             session.next_sequences[job.rendition] = sequence + 1
             job.segment = job.init = None
             self.stats.bytes_written += job.size
@@ -412,6 +480,7 @@ class SegmentArchive:
 
     def _failed(self, job: _Job, exc: Exception) -> None:
         self.stats.storage_errors += 1
+        self._last_error = f"{type(exc).__name__}: {exc}"
         if self._failing_since is None:
             self._failing_since = self._clock()
             log.error(
@@ -439,7 +508,11 @@ class SegmentArchive:
             log.error("recording could not be created: it is not recorded", extra=session.log_extra)
         elif isinstance(job, _Segment):
             job.segment = job.init = None
-            self._lost(job)
+            self._lost(
+                job,
+                f"storage still failing {self.flush_timeout:g} s after the stream ended "
+                f"({self._last_error})",
+            )
         else:
             # Left "recording": the next start-up finishes it.
             self.stats.recordings_in_progress -= 1
