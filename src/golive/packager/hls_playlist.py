@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 
+from golive.store.dvr_history import DvrEntry
 from golive.store.live_window import StoredSegment
 
 HLS_VERSION = 9
@@ -55,8 +56,14 @@ class MediaPlaylistWriter:
         reports: Sequence[RenditionReport] = (),
         ended: bool = False,
         skip: bool = False,
+        older: Sequence[DvrEntry] = (),
     ) -> str | None:
-        """The playlist text; with ``skip`` the delta update, or None if nothing can be skipped."""
+        """The playlist text; with ``skip`` the delta update, or None if nothing can be skipped.
+
+        ``older`` makes it the DVR playlist: these recorded segments (consecutive, ending just
+        before ``segments``) come first, without parts, and ``discontinuity_sequence`` is the
+        first one's; the rest, from ``segments`` on, is the live playlist's text.
+        """
         if not segments:
             return None
         can_skip_until = 6.0 * target_duration
@@ -70,7 +77,7 @@ class MediaPlaylistWriter:
             f",PART-HOLD-BACK={self._part_hold_back(part_target_text)}"
             f",HOLD-BACK={3.0 * target_duration:.1f}",
             f"#EXT-X-PART-INF:PART-TARGET={part_target_text}",
-            f"#EXT-X-MEDIA-SEQUENCE:{segments[0].msn}",
+            f"#EXT-X-MEDIA-SEQUENCE:{older[0].segment.msn if older else segments[0].msn}",
             f"#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}",
         ]
         # Parts are listed only for the segments within three target durations of the end.
@@ -83,7 +90,15 @@ class MediaPlaylistWriter:
             total += seg.duration if seg.complete else sum(p.duration for p in seg.parts)
             parts_from = i
         first = 0
-        if skip:
+        current_init = -1
+        if older:
+            first = self._render_older(out, older, segments, skip, can_skip_until)
+            if first < 0:
+                return None
+            # The live part needs no EXT-X-MAP of its own if the recorded part has its init.
+            current_init = older[-1].segment.init_id if first < len(older) else -1
+            first = max(0, first - len(older))
+        elif skip:
             # Skip the segments that end more than CAN-SKIP-UNTIL before the playlist's end.
             remaining = sum(s.duration for s in segments if s.complete) + sum(
                 p.duration for s in segments if not s.complete for p in s.parts
@@ -96,7 +111,6 @@ class MediaPlaylistWriter:
             if first == 0:
                 return None
             out.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={first}")
-        current_init = -1
         cache = self._cache
         for i in range(first, len(segments)):
             seg = segments[i]
@@ -127,6 +141,58 @@ class MediaPlaylistWriter:
             )
         out.append("")
         return "\n".join(out)
+
+    def _render_older(
+        self,
+        out: list[str],
+        older: Sequence[DvrEntry],
+        segments: Sequence[StoredSegment],
+        skip: bool,
+        can_skip_until: float,
+    ) -> int:
+        """Append the DVR's recorded segments (those not skipped) to ``out``; return how many
+        segments of ``older`` + ``segments`` were skipped (-1: skip asked, nothing to skip).
+
+        The skip is counted from the end (a DVR playlist holds thousands of segments and a
+        delta update is asked for every part): a segment is skipped when the segments after
+        it last at least CAN-SKIP-UNTIL (RFC 8216bis: none closer to the end than the Skip
+        Boundary is skipped)."""
+        first = 0
+        if skip:
+            total = len(older) + len(segments)
+            after = 0.0
+            first = -1
+            for i in range(total - 1, -1, -1):
+                if i < len(older):
+                    seg = older[i].segment
+                    duration = seg.duration
+                else:
+                    seg = segments[i - len(older)]
+                    duration = seg.duration if seg.complete else sum(p.duration for p in seg.parts)
+                if after >= can_skip_until and seg.complete:
+                    first = i + 1
+                    break
+                after += duration
+            if first <= 0:
+                return -1
+            out.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={first}")
+        current_init = -1
+        for i in range(first, len(older)):
+            entry = older[i]
+            seg = entry.segment
+            if seg.init_id != current_init:
+                out.append(f'#EXT-X-MAP:URI="{self._prefix}init-{seg.init_id}.mp4"')
+                current_init = seg.init_id
+            text = entry.text
+            if text is None or entry.text_gap != entry.gap:
+                text = self._segment_text(seg, with_parts=False)
+                if entry.gap:
+                    # The recording lost it: the timeline (and the numbering) keeps its place.
+                    head, _, tail = text.rpartition("\n#EXTINF")
+                    text = f"{head}\n#EXT-X-GAP\n#EXTINF{tail}"
+                entry.text, entry.text_gap = text, entry.gap
+            out.append(text)
+        return first
 
     def _part_hold_back(self, part_target_text: str) -> str:
         """PART-HOLD-BACK for the PART-TARGET as written, rounded up: RFC 8216bis wants at

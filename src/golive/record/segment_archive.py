@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from golive.record.recording_index import RecordingIndex, RecordingSummary
 from golive.record.storage_keys import UnsafeKey, check_rendition, init_key, segment_key
 from golive.record.vod_publisher import publish_vod
+from golive.store.dvr_history import ChannelDvr
 from golive.store.live_window import StoredSegment
 from golive.store.object_store import ObjectStore
 
@@ -82,6 +83,7 @@ class _Segment:
     init: bytes | None
     size: int
     completed_at: float
+    msn: int = 0
     dropped: bool = False
     gap_before: bool = False
     stored: bool = False  # the object is in storage (only the index row is left)
@@ -111,6 +113,9 @@ class ArchiveSession:
     ended: bool = False
     # The recording's row could not be made: nothing of it is written.
     broken: bool = False
+    # The live stream's DVR, told of every recorded segment, where it is stored, and of
+    # those lost (see store.dvr_history); None without DVR.
+    dvr: ChannelDvr | None = None
     abandon_at: float | None = None  # archive clock: when its unwritten segments are given up
     _inits: dict[tuple[str, int], str] = field(default_factory=dict)
     _gaps: set[str] = field(default_factory=set)  # renditions with segments dropped
@@ -137,6 +142,8 @@ class ArchiveSession:
                 log.error("rendition not recorded: %s", exc, extra=self.log_extra)
                 return
             self._accepted.add(rendition)
+        if self.dvr is not None:
+            self.dvr.add(rendition, segment, init)
         self.archive.enqueue_segment(self, rendition, segment, init)
 
     def end(self, ended_at: float | None = None) -> None:
@@ -221,7 +228,7 @@ class SegmentArchive:
         self, session: ArchiveSession, rendition: str, segment: StoredSegment, init: bytes | None
     ) -> None:
         size = len(segment.data)
-        job = _Segment(session, rendition, segment, init, size, self._clock())
+        job = _Segment(session, rendition, segment, init, size, self._clock(), segment.msn)
         self._pending[job] = None
         self.stats.queued_bytes += size
         self._push(job)
@@ -259,6 +266,8 @@ class SegmentArchive:
     def _lost(self, job: _Segment) -> None:
         self.stats.segments_dropped += 1
         job.session._gaps.add(job.rendition)
+        if job.session.dvr is not None:
+            job.session.dvr.lost(job.rendition, job.msn)
 
     # -- the workers (one per session with work) -------------------------------------------------
 
@@ -367,6 +376,9 @@ class SegmentArchive:
             if not job.stored:
                 await self.store.put(key, seg.data)
                 job.stored = True
+                if session.dvr is not None:
+                    # Readable from now on: the DVR lets go of the bytes it held.
+                    session.dvr.stored(job.rendition, job.msn, key)
             await self.index.add_segment(
                 rid,
                 rendition=job.rendition,
