@@ -433,3 +433,69 @@ async def test_origin_without_dvr_answers_404() -> None:
     for path in ("/live/demo/dvr.m3u8", "/live/demo/source/dvr.m3u8", "/live/demo/dvr.mpd"):
         assert (await answer(endpoint, path))[0] == 404, path
     assert (await answer(endpoint, "/live/demo/source/index.m3u8"))[0] == 200
+
+
+def test_long_dvr_playlist_rendered_in_blocks_matches_segment_by_segment() -> None:
+    from golive.packager.hls_playlist import MediaPlaylistWriter
+    from golive.store.live_window import StoredPart
+
+    def seg(
+        msn: int, *, init_id: int = 0, disc: bool = False, open_: bool = False
+    ) -> StoredSegment:
+        return StoredSegment(
+            msn=msn,
+            init_id=init_id,
+            discontinuity=disc,
+            program_date_time=1_700_000_000.0 + msn,
+            duration=0.0 if open_ else 1.0,
+            complete=not open_,
+            parts=[StoredPart(i, 0.2, i == 0, b"") for i in range(2 if open_ else 5)],
+        )
+
+    history = DvrHistory("source", 3600.0)
+    for msn in range(700):
+        history.add(seg(msn, init_id=0 if msn < 300 else 1, disc=msn == 300), None)
+    history.lost(520)
+    live = [seg(m, init_id=1) for m in range(700, 715)] + [seg(715, init_id=1, open_=True)]
+    writer = MediaPlaylistWriter(uri_prefix="0badc0de/")
+
+    def render(skip: bool = False) -> str:
+        text = writer.render(
+            live,
+            target_duration=2,
+            part_target=0.2,
+            discontinuity_sequence=history.discontinuity_sequence,
+            preload_hint=(715, 2),
+            skip=skip,
+            older=history.listed_before(700),
+            older_version=history.version,
+        )
+        assert text is not None
+        return text
+
+    for _ in range(2):  # made, then from the cached blocks
+        text = render()
+        lines = text.splitlines()
+        assert msns(text) == list(range(715))
+        maps = [line for line in lines if line.startswith("#EXT-X-MAP:")]
+        assert maps == [
+            '#EXT-X-MAP:URI="0badc0de/init-0.mp4"',
+            '#EXT-X-MAP:URI="0badc0de/init-1.mp4"',
+        ]
+        at = lines.index("0badc0de/300.m4s")
+        assert lines[at - 4 : at - 2] == [
+            '#EXT-X-MAP:URI="0badc0de/init-1.mp4"',
+            "#EXT-X-DISCONTINUITY",
+        ]
+        assert lines[lines.index("0badc0de/520.m4s") - 2] == "#EXT-X-GAP"
+        assert text.count("#EXT-X-GAP") == 1
+    # A segment lost later: the cached block is made again.
+    history.lost(100)
+    text = render()
+    assert text.count("#EXT-X-GAP") == 2
+    assert text.splitlines()[text.splitlines().index("0badc0de/100.m4s") - 2] == "#EXT-X-GAP"
+    # The delta update starts with the init segment of its first listed segment.
+    delta = render(skip=True)
+    assert re.search(r"^#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)$", delta, re.M)
+    assert msns(delta)[0] > 600 and msns(delta)[-1] == 714
+    assert delta.count("#EXT-X-MAP:") == 1 and "init-1.mp4" in delta

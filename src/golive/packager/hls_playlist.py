@@ -15,6 +15,8 @@ from golive.store.dvr_history import DvrEntry
 from golive.store.live_window import StoredSegment
 
 HLS_VERSION = 9
+# The DVR's recorded segments are rendered in blocks of this many msns, each joined once.
+_BLOCK = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class MediaPlaylistWriter:
         self._part_hold_back_factor = part_hold_back_factor
         # A completed segment's text never changes: cached with and without its parts.
         self._cache: dict[tuple[int, bool], str] = {}
+        # DVR: the text of whole blocks of recorded segments, by block number, with the
+        # history version it was made at (see DvrHistory.version).
+        self._blocks: dict[int, tuple[int, str]] = {}
 
     def forget_before(self, msn: int) -> None:
         for key in [k for k in self._cache if k[0] < msn]:
@@ -57,6 +62,7 @@ class MediaPlaylistWriter:
         ended: bool = False,
         skip: bool = False,
         older: Sequence[DvrEntry] = (),
+        older_version: int = 0,
     ) -> str | None:
         """The playlist text; with ``skip`` the delta update, or None if nothing can be skipped.
 
@@ -92,7 +98,9 @@ class MediaPlaylistWriter:
         first = 0
         current_init = -1
         if older:
-            first = self._render_older(out, older, segments, skip, can_skip_until)
+            first = self._render_older(
+                out, older, segments, skip, can_skip_until, older_version
+            )
             if first < 0:
                 return None
             # The live part needs no EXT-X-MAP of its own if the recorded part has its init.
@@ -149,6 +157,7 @@ class MediaPlaylistWriter:
         segments: Sequence[StoredSegment],
         skip: bool,
         can_skip_until: float,
+        version: int,
     ) -> int:
         """Append the DVR's recorded segments (those not skipped) to ``out``; return how many
         segments of ``older`` + ``segments`` were skipped (-1: skip asked, nothing to skip).
@@ -176,23 +185,42 @@ class MediaPlaylistWriter:
             if first <= 0:
                 return -1
             out.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={first}")
-        current_init = -1
-        for i in range(first, len(older)):
-            entry = older[i]
-            seg = entry.segment
-            if seg.init_id != current_init:
-                out.append(f'#EXT-X-MAP:URI="{self._prefix}init-{seg.init_id}.mp4"')
-                current_init = seg.init_id
-            text = entry.text
-            if text is None or entry.text_gap != entry.gap:
-                text = self._segment_text(seg, with_parts=False)
-                if entry.gap:
-                    # The recording lost it: the timeline (and the numbering) keeps its place.
-                    head, _, tail = text.rpartition("\n#EXTINF")
-                    text = f"{head}\n#EXT-X-GAP\n#EXTINF{tail}"
-                entry.text, entry.text_gap = text, entry.gap
-            out.append(text)
+        # A 2-hour DVR playlist lists thousands of segments: whole blocks of them are joined
+        # once and reused until one of their segments changes (lost) or the block leaves.
+        blocks = self._blocks
+        count = len(older)
+        if count:
+            for number in [n for n in blocks if n < older[0].segment.msn // _BLOCK]:
+                del blocks[number]
+        i = first
+        while i < count:
+            msn = older[i].segment.msn
+            if i > first and msn % _BLOCK == 0 and i + _BLOCK <= count:
+                cached = blocks.get(msn // _BLOCK)
+                if cached is None or cached[0] != version:
+                    lines = [self._older_text(e, e.new_init) for e in older[i : i + _BLOCK]]
+                    cached = blocks[msn // _BLOCK] = (version, "\n".join(lines))
+                out.append(cached[1])
+                i += _BLOCK
+                continue
+            # The first one listed names its init segment whatever came before.
+            out.append(self._older_text(older[i], i == first or older[i].new_init))
+            i += 1
         return first
+
+    def _older_text(self, entry: DvrEntry, with_map: bool) -> str:
+        """A recorded segment's lines (EXT-X-MAP first if ``with_map``), made once."""
+        text = entry.text
+        if text is None or entry.text_gap != entry.gap:
+            text = self._segment_text(entry.segment, with_parts=False)
+            if entry.gap:
+                # The recording lost it: the timeline (and the numbering) keeps its place.
+                head, _, tail = text.rpartition("\n#EXTINF")
+                text = f"{head}\n#EXT-X-GAP\n#EXTINF{tail}"
+            entry.text, entry.text_gap = text, entry.gap
+        if with_map:
+            return f'#EXT-X-MAP:URI="{self._prefix}init-{entry.segment.init_id}.mp4"\n{text}'
+        return text
 
     def _part_hold_back(self, part_target_text: str) -> str:
         """PART-HOLD-BACK for the PART-TARGET as written, rounded up: RFC 8216bis wants at

@@ -539,6 +539,7 @@ class HlsRendition:
                 ended=ended,
                 skip=skip,
                 older=older,
+                older_version=history.version,
             )
             return text.encode() if text is not None else None
 

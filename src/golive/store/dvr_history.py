@@ -19,7 +19,6 @@ available for as long as the longest playlist that listed it (RFC 8216 6.2.2).
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from golive.store.live_window import StoredSegment
@@ -38,6 +37,7 @@ class DvrEntry:
     gap: bool = False  # the recording dropped it: listed with EXT-X-GAP, answered 404
     text: str | None = None  # its playlist lines, once rendered (see ``text_gap``)
     text_gap: bool = False  # whether ``text`` was rendered as a gap
+    new_init: bool = True  # its init segment is not the previous segment's
 
 
 def _lean(seg: StoredSegment) -> StoredSegment:
@@ -63,7 +63,10 @@ class DvrHistory:
         self.name = name
         self.window_seconds = window_seconds
         self.init_segments: dict[int, bytes] = {}
-        self._entries: deque[DvrEntry] = deque()
+        # Oldest first, with consecutive msns: entry i of the list is segment first + i. A list
+        # (indexed in O(1), sliced without a walk), whose forgotten head is cut off now and then.
+        self._entries: list[DvrEntry] = []
+        self._head = 0  # entries before it are forgotten
         self._by_msn: dict[int, DvrEntry] = {}
         # The first listed entry: those before it are kept (answered) but no longer listed.
         self._listed_from = 0  # index into _entries
@@ -71,6 +74,8 @@ class DvrHistory:
         self._kept_seconds = 0.0  # duration of every entry
         # Discontinuities that left the listing: the DVR playlist's DISCONTINUITY-SEQUENCE.
         self.discontinuity_sequence = 0
+        # Counts the changes to listed entries (a segment lost): rendered text is stale.
+        self.version = 0
 
     # -- writer side (the recording) -----------------------------------------------------------
 
@@ -79,9 +84,18 @@ class DvrHistory:
         last = self._entries[-1].segment.msn if self._entries else None
         if last is not None and segment.msn <= last:
             return  # already noted (a restored stream's segments)
+        if last is not None and segment.msn != last + 1:
+            # Numbering broke (never in order; a safety net): the past no longer lines up
+            # with msns, so it starts again here.
+            self._entries.clear()
+            self._by_msn.clear()
+            self._head = self._listed_from = 0
+            self._listed_seconds = self._kept_seconds = 0.0
         if init is not None and segment.init_id not in self.init_segments:
             self.init_segments[segment.init_id] = init
         entry = DvrEntry(_lean(segment), segment.data)
+        if self._entries:
+            entry.new_init = self._entries[-1].segment.init_id != segment.init_id
         self._entries.append(entry)
         self._by_msn[segment.msn] = entry
         self._listed_seconds += segment.duration
@@ -101,6 +115,7 @@ class DvrHistory:
         if entry is not None and entry.key is None:
             entry.pending = None
             entry.gap = True
+            self.version += 1
 
     def _trim(self) -> None:
         entries = self._entries
@@ -113,13 +128,17 @@ class DvrHistory:
             if left.discontinuity:
                 self.discontinuity_sequence += 1
         # Answer what left the listing for one more window.
-        while self._listed_from > 0 and self._kept_seconds - self._listed_seconds > window:
-            gone = entries.popleft()
-            self._listed_from -= 1
+        while self._listed_from > self._head and self._kept_seconds - self._listed_seconds > window:
+            gone = entries[self._head]
+            self._head += 1
             self._kept_seconds -= gone.segment.duration
             del self._by_msn[gone.segment.msn]
-        if entries:
-            first_init = entries[0].segment.init_id
+        if self._head > 1024 and self._head * 2 > len(entries):
+            del entries[: self._head]
+            self._listed_from -= self._head
+            self._head = 0
+        if self._head < len(entries):
+            first_init = entries[self._head].segment.init_id
             for init_id in [i for i in self.init_segments if i < first_init]:
                 del self.init_segments[init_id]
 
@@ -131,15 +150,12 @@ class DvrHistory:
 
     def listed_before(self, msn: int) -> list[DvrEntry]:
         """The listed entries older than segment ``msn`` (the live playlist's first), oldest
-        first."""
-        out: list[DvrEntry] = []
+        first (msns are consecutive: a slice, no walk)."""
         entries = self._entries
-        for i in range(self._listed_from, len(entries)):
-            entry = entries[i]
-            if entry.segment.msn >= msn:
-                break
-            out.append(entry)
-        return out
+        if self._listed_from >= len(entries):
+            return []
+        first = entries[self._listed_from].segment.msn
+        return entries[self._listed_from : max(self._listed_from, self._listed_from + msn - first)]
 
     @property
     def first_listed(self) -> int | None:
