@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.hls_conformance import assert_conformant, check_media_playlist
 from tests.support.media_check import decode
 from tests.support.publisher import finish, start_publisher
 from tests.support.server import http_client, rtmp_url, running_server, wait_for_text
@@ -98,6 +99,7 @@ async def test_dvr_reaches_back_past_the_live_window(
                 assert "#EXT-X-PRELOAD-HINT:TYPE=PART" in full
                 assert "#EXT-X-PART:" in full and "#EXT-X-GAP" not in full
                 assert "EXT-X-PLAYLIST-TYPE" not in full
+                assert_conformant(check_media_playlist(full))
 
                 # The first segment, from the recording store (the live window let it go, and
                 # the recording has stored it), decodes with its init segment.
@@ -126,6 +128,7 @@ async def test_dvr_reaches_back_past_the_live_window(
                 listed = [msn_of(u) for u in segment_uris(delta)]
                 assert listed[0] == count and listed == list(range(count, listed[-1] + 1))
                 assert len(delta) < len(full)
+                assert_conformant(check_media_playlist(delta, request_query={"_HLS_skip": "YES"}))
 
                 # DASH: the DVR MPD's first segment is the stream's first, and decodes.
                 mpd = ET.fromstring((await get(client, "/live/demo/dvr.mpd")).content)

@@ -499,3 +499,29 @@ def test_long_dvr_playlist_rendered_in_blocks_matches_segment_by_segment() -> No
     assert re.search(r"^#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)$", delta, re.M)
     assert msns(delta)[0] > 600 and msns(delta)[-1] == 714
     assert delta.count("#EXT-X-MAP:") == 1 and "init-1.mp4" in delta
+
+
+def test_dvr_playlists_conform_to_rfc8216bis_across_updates() -> None:
+    from tests.hls_conformance import (
+        assert_conformant,
+        check_media_playlist,
+        check_multivariant_playlist,
+    )
+
+    s = stream(6.1, window_segments=4, dvr_window=20.0, store=False)
+    s.dvr.lost("source", 2)
+    s.pkg.on_discontinuity()
+    s.clock.now += 5
+    s.feed(20.0, start_ms=6200)
+    previous = s.dvr_text()
+    assert_conformant(check_media_playlist(previous))
+    delta = s.dvr_text(skip=True)
+    assert_conformant(check_media_playlist(delta, request_query={"_HLS_skip": "YES"}))
+    # Later: the window has slid (segments left the front, with the discontinuity).
+    s.feed(15.0, start_ms=26_300)
+    later = s.dvr_text()
+    assert msns(later)[0] > msns(previous)[0]
+    assert_conformant(check_media_playlist(later, previous=previous))
+    multivariant = s.media.dvr_multivariant
+    assert multivariant is not None
+    assert_conformant(check_multivariant_playlist(multivariant.decode()))

@@ -98,9 +98,7 @@ class MediaPlaylistWriter:
         first = 0
         current_init = -1
         if older:
-            first = self._render_older(
-                out, older, segments, skip, can_skip_until, older_version
-            )
+            first = self._render_older(out, older, segments, skip, can_skip_until, older_version)
             if first < 0:
                 return None
             # The live part needs no EXT-X-MAP of its own if the recorded part has its init.
