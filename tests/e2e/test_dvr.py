@@ -145,3 +145,24 @@ async def test_dvr_reaches_back_past_the_live_window(
         finally:
             publisher.kill()
             await finish(publisher, timeout=10)
+
+
+@pytest.mark.parametrize("settings", [{"record": False}, {"dvr_window": 0.0}])
+async def test_no_dvr_without_recording_or_with_dvr_off(
+    tmp_path: Path, settings: dict[str, object]
+) -> None:
+    async with running_server(
+        tmp_path / "data", channel_ladders={"demo": "passthrough"}, **settings
+    ) as server:
+        publisher = await start_publisher(rtmp_url(server, server.demo_key or ""), seconds=20)
+        try:
+            async with http_client(server) as client:
+                await wait_for_text(client, "/live/demo/source/index.m3u8", "#EXTINF")
+                channel = (await get(client, "/web/channels/demo")).json()
+                assert channel["live"] is True and channel["dvr"] is False
+                for path in ("dvr.m3u8", "source/dvr.m3u8", "dvr.mpd"):
+                    r = await client.get(f"/live/demo/{path}")
+                    assert r.status_code == 404, path
+        finally:
+            publisher.kill()
+            await finish(publisher, timeout=10)
