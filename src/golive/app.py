@@ -79,6 +79,7 @@ from golive.record.vod_publisher import publish_vod
 from golive.record.vod_thumbnail import VodThumbnails
 from golive.registry_live_streams import RegistryLiveStreams
 from golive.resume import saved_stream
+from golive.store.dvr_history import ChannelDvr
 from golive.store.live_window import LiveStore
 from golive.store.object_store_url import open_object_store
 from golive.store.viewer_sessions import ViewerSessions
@@ -294,7 +295,7 @@ class GoliveServer:
                 users=self.users,
                 tokens=self.tokens,
                 deliveries=self.deliveries,
-                live=RegistryLiveStreams(self.registry, self.viewers),
+                live=RegistryLiveStreams(self.registry, self.viewers, self.store),
                 settings=lambda: self.settings,
                 chat=self.chat,
                 chat_store=self.chat_store,
@@ -314,7 +315,7 @@ class GoliveServer:
                 channels=self.channels,
                 users=self.users,
                 sessions=self.web_sessions,
-                live=RegistryLiveStreams(self.registry, self.viewers),
+                live=RegistryLiveStreams(self.registry, self.viewers, self.store),
                 settings=lambda: self.settings,
                 ingest_url=self._ingest_url,
                 invites=InviteStore(sessions),
@@ -833,6 +834,10 @@ class GoliveServer:
         s = self.settings
         media = self.store.open(hub.channel, hub.stream_id)
         recording = self._open_recording(hub)
+        if recording is not None and self.archive is not None and s.dvr_window > 0:
+            # DVR while recorded: the recording notes where each segment went, the origin
+            # serves what left the live window from there (see store.dvr_history).
+            media.dvr = recording.dvr = ChannelDvr(s.dvr_window, self.archive.store)
         ladder = self.transcoders.admit(hub, s.ladder_for(hub.channel), limit=s.max_transcoders)
         packager = HlsStreamPackager(
             media,

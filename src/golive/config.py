@@ -76,6 +76,7 @@ LIVE_RELOADABLE = frozenset(
         "record_renditions",
         "record_retention_days",
         "record_retention_gb",
+        "dvr_window",
     }
 )
 
@@ -482,6 +483,15 @@ class Settings(BaseSettings):
         default="source",
         description='Renditions recorded: "source" (the publisher\'s video with its audio, '
         'and the audio-only rendition) or "all" (the encoded renditions too).',
+    )
+    dvr_window: float = Field(
+        default=7200.0,
+        ge=0.0,
+        le=86400.0,
+        description="Seconds of a live stream a viewer can seek back through while it is live "
+        "(DVR: /live/<channel>/dvr.m3u8 and dvr.mpd). DVR exists while the stream is recorded: "
+        "segments older than the live window are served from the recording. 0: no DVR. Read "
+        "per new stream.",
     )
     record_buffer_bytes: int = Field(
         default=64 * MIB,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from golive.http.api.services import LiveStreamInfo
 from golive.live.hub import StreamHub
 from golive.live.registry import StreamRegistry
+from golive.store.live_window import LiveStore
 from golive.store.viewer_sessions import ViewerSessions
 
 
@@ -23,8 +24,11 @@ def _transcoder_state(hub: StreamHub) -> str:
     return state
 
 
-def stream_info(hub: StreamHub, viewers: ViewerSessions | None = None) -> LiveStreamInfo:
+def stream_info(
+    hub: StreamHub, viewers: ViewerSessions | None = None, media: LiveStore | None = None
+) -> LiveStreamInfo:
     h = hub.health.snapshot()
+    served = media.get(hub.channel) if media is not None else None
     return LiveStreamInfo(
         channel=hub.channel,
         stream_id=hub.stream_id,
@@ -47,20 +51,27 @@ def stream_info(hub: StreamHub, viewers: ViewerSessions | None = None) -> LiveSt
             "uptime": h.uptime,
             "transcoder": _transcoder_state(hub),
         },
+        dvr=served is not None and served.stream_token == hub.stream_id and served.has_dvr,
     )
 
 
 class RegistryLiveStreams:
-    def __init__(self, registry: StreamRegistry, viewers: ViewerSessions | None = None) -> None:
+    def __init__(
+        self,
+        registry: StreamRegistry,
+        viewers: ViewerSessions | None = None,
+        media: LiveStore | None = None,
+    ) -> None:
         self._registry = registry
         self._viewers = viewers
+        self._media = media  # what is served: whether a stream has a DVR playlist
 
     def list(self) -> list[LiveStreamInfo]:
-        return [stream_info(hub, self._viewers) for hub in self._registry.live()]
+        return [stream_info(hub, self._viewers, self._media) for hub in self._registry.live()]
 
     def get(self, channel: str) -> LiveStreamInfo | None:
         hub = self._registry.hub(channel)
-        return None if hub is None else stream_info(hub, self._viewers)
+        return None if hub is None else stream_info(hub, self._viewers, self._media)
 
     def stop(self, channel: str, reason: str, *, end: bool) -> bool:
         return self._registry.stop(channel, reason, end=end)

@@ -3,6 +3,11 @@
 Everything is served from the in-memory live window. URLs are matched against one strict
 pattern, so nothing outside the served set (no file path, no dot segments) can be named.
 
+DVR (``dvr.m3u8``, ``<rendition>/dvr.m3u8``, ``dvr.mpd``; see store.dvr_history): the same
+playlists with the recorded past before them; a segment or init segment the live window no
+longer holds is answered from the DVR history: its bytes while the recording has not stored
+them yet, else the recording's object in the object store.
+
 DASH reads the same segments through its MPD (``manifest.mpd``). A segment that is still
 being built is sent part by part as the parts are made (chunked transfer encoding), which
 is what low-latency DASH's availabilityTimeOffset relies on; ``/live/utc`` is the clock
@@ -13,21 +18,23 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from golive.store.live_window import LiveStore, RenditionWindow, StoredSegment
+from golive.store.dvr_history import ChannelDvr
+from golive.store.live_window import LiveStore, PlaylistSnapshot, RenditionWindow, StoredSegment
+from golive.store.object_store import ObjectNotFound, ObjectStoreError
 from golive.store.viewer_sessions import ViewerSessions, session_id
 
 _MEDIA_PATH = re.compile(
     r"/live/(?P<channel>[a-z0-9][a-z0-9_-]{0,31})/"
-    r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)"
+    r"(?:(?P<multivariant>index\.m3u8|dvr\.m3u8)|(?P<mpd>manifest\.mpd|dvr\.mpd)"
     r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
-    r"(?:(?P<playlist>index\.m3u8)"
+    r"(?:(?P<playlist>index\.m3u8|dvr\.m3u8)"
     r"|(?P<token>[0-9a-f]{8})/"
     r"(?:init-(?P<init>\d{1,6})\.mp4|(?P<msn>\d{1,12})(?:\.(?P<part>\d{1,6}))?\.m4s)))"
 )
@@ -164,8 +171,13 @@ class LiveMediaEndpoint:
         media = self._store.get(match["channel"])
         if media is None:
             return _error(404, "channel is not live")
-        if match["multivariant"]:
+        multivariant = match["multivariant"]
+        if multivariant:
             text = await media.wait_multivariant(_STARTUP_WAIT)
+            if multivariant == "dvr.m3u8":
+                text = media.dvr_multivariant if media.has_dvr else None
+                if text is None:
+                    return _error(404, "this stream has no DVR")
             if text is None:
                 return _error(404, "stream is starting")
             return MediaAnswer(200, _LIVE_PLAYLIST_HEADERS, text)
@@ -173,20 +185,35 @@ class LiveMediaEndpoint:
             self._count_viewer(query, headers, client, media.channel, media.stream_token)
             # Published together with the multivariant playlist.
             await media.wait_multivariant(_STARTUP_WAIT)
-            mpd = media.dash_manifest
+            if match["mpd"] == "dvr.mpd":
+                mpd = media.dvr_mpd if media.has_dvr else None
+                if mpd is None:
+                    return _error(404, "this stream has no DVR")
+            else:
+                mpd = media.dash_manifest
             if mpd is None:
                 return _error(404, "stream is starting")
             return MediaAnswer(200, _MPD_HEADERS, mpd)
-        window = media.renditions.get(match["rendition"])
+        rendition = match["rendition"]
+        window = media.renditions.get(rendition)
         if window is None:
             return _error(404, "no such rendition")
+        dvr = media.dvr
         if match["playlist"]:
             self._count_viewer(query, headers, client, media.channel, media.stream_token)
-            return await self._playlist(query, window)
+            if match["playlist"] == "dvr.m3u8":
+                if dvr is None or rendition not in dvr.histories:
+                    return _error(404, "this rendition has no DVR")
+                return await self._playlist(query, window, _dvr_body)
+            return await self._playlist(query, window, _live_body)
         if match["token"] != window.stream_token:
             return _error(404, "segment is not in the live window")
         if match["init"] is not None:
-            init = window.init_segments.get(int(match["init"]))
+            init_id = int(match["init"])
+            init = window.init_segments.get(init_id)
+            if init is None and dvr is not None:
+                history = dvr.histories.get(rendition)
+                init = history.init_segments.get(init_id) if history is not None else None
             if init is None:
                 return _error(404, "no such init segment")
             return _media(init)
@@ -196,9 +223,18 @@ class LiveMediaEndpoint:
         seg = window.segments.get(msn)
         if seg is not None and seg.complete:
             return _media(seg.data)
+        if seg is None and dvr is not None:
+            answer = await _recorded_segment(dvr, rendition, msn)
+            if answer is not None:
+                return answer
         return await self._growing_segment(window, msn)
 
-    async def _playlist(self, query: Mapping[str, str], window: RenditionWindow) -> MediaAnswer:
+    async def _playlist(
+        self,
+        query: Mapping[str, str],
+        window: RenditionWindow,
+        body_of: Callable[[PlaylistSnapshot, bool], bytes],
+    ) -> MediaAnswer:
         raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
         raw_skip = query.get("_HLS_skip")
         if raw_msn is not None and not _NUMBER.fullmatch(raw_msn):
@@ -224,8 +260,7 @@ class LiveMediaEndpoint:
             snapshot = window.latest
             if snapshot is None:
                 return _error(404, "stream is starting")
-            body = snapshot.skipped if skip and snapshot.skipped is not None else snapshot.full
-            return MediaAnswer(200, _LIVE_PLAYLIST_HEADERS, body)
+            return MediaAnswer(200, _LIVE_PLAYLIST_HEADERS, body_of(snapshot, skip))
 
         # Blocking playlist reload (RFC 8216bis 6.2.5.2).
         pos = window.last_position
@@ -242,8 +277,7 @@ class LiveMediaEndpoint:
             # (RFC 8216bis 6.2.5.2); this one changes with every part: cached briefly.
             latest = window.latest
             if latest is not None:
-                body = latest.skipped if skip and latest.skipped is not None else latest.full
-                return MediaAnswer(200, _LIVE_PLAYLIST_HEADERS, body)
+                return MediaAnswer(200, _LIVE_PLAYLIST_HEADERS, body_of(latest, skip))
         deadline = time.monotonic() + 3 * target
         self.waiting += 1
         try:
@@ -255,10 +289,9 @@ class LiveMediaEndpoint:
         snapshot = window.snapshot_for(msn, part)
         if snapshot is None:
             return _error(503, "the requested part did not appear in time")
-        body = snapshot.skipped if skip and snapshot.skipped is not None else snapshot.full
         # The playlist that first satisfied a request that waited for it: this URL always
         # yields it from now on, so it is cacheable.
-        return MediaAnswer(200, _blocking_playlist_headers(target), body)
+        return MediaAnswer(200, _blocking_playlist_headers(target), body_of(snapshot, skip))
 
     async def _part(self, window: RenditionWindow, msn: int, index: int) -> MediaAnswer:
         found = window.find_part(msn, index)
@@ -298,6 +331,42 @@ class LiveMediaEndpoint:
             return _media(seg.data)
         # The bytes are the complete segment's, whenever they are read.
         return MediaAnswer(200, _MEDIA_HEADERS, stream=_parts_as_made(window, seg))
+
+
+def _live_body(snapshot: PlaylistSnapshot, skip: bool) -> bytes:
+    """``index.m3u8``: the live playlist, or its delta update if one was asked for and exists."""
+    return snapshot.skipped if skip and snapshot.skipped is not None else snapshot.full
+
+
+def _dvr_body(snapshot: PlaylistSnapshot, skip: bool) -> bytes:
+    """``dvr.m3u8``: the DVR playlist of the same moment (the live one if it has none)."""
+    body = snapshot.dvr(True) if skip else None
+    if body is None:
+        body = snapshot.dvr(False)
+    return body if body is not None else snapshot.full
+
+
+async def _recorded_segment(dvr: ChannelDvr, rendition: str, msn: int) -> MediaAnswer | None:
+    """A segment that has left the live window, from the DVR history: its bytes while the
+    recording has not stored them, else the stored object. None if the history has no such
+    segment (it is not the DVR's business: the caller goes on)."""
+    history = dvr.histories.get(rendition)
+    entry = history.get(msn) if history is not None else None
+    if entry is None:
+        return None
+    pending = entry.pending
+    if pending is not None:
+        return _media(pending)
+    key = entry.key
+    if key is None:
+        return _error(404, "the recording lost this segment")
+    try:
+        data = await dvr.objects.get(key)
+    except ObjectNotFound:
+        return _error(404, "segment is no longer stored")
+    except ObjectStoreError:
+        return _error(503, "recording storage is unavailable")
+    return _media(data)
 
 
 async def _parts_as_made(window: RenditionWindow, seg: StoredSegment) -> AsyncIterator[bytes]:

@@ -60,9 +60,14 @@ def _stream_inf(measured: _Measured, codecs: Sequence[str], uri: str) -> list[st
 
 
 def multivariant_playlist(
-    variants: Sequence[HlsRendition], audio_only: HlsRendition | None
+    variants: Sequence[HlsRendition],
+    audio_only: HlsRendition | None,
+    *,
+    playlist: str = "index.m3u8",
 ) -> str | None:
     """The playlist text, or None while no variant has a complete segment.
+
+    ``playlist`` is the media playlists' name (``dvr.m3u8`` for the DVR multivariant).
 
     ``variants`` are listed in the order given (players start with the first one);
     ``audio_only`` is the audio rendition listed last as a variant of its own, if any.
@@ -74,14 +79,14 @@ def multivariant_playlist(
         if measured is None:
             continue
         codecs = [t.codec for t in rendition.tracks]
-        lines += _stream_inf(measured, codecs, f"{rendition.name}/index.m3u8")
+        lines += _stream_inf(measured, codecs, f"{rendition.name}/{playlist}")
         listed += 1
     if not listed:
         return None
     measured_audio = _measure(audio_only) if audio_only is not None else None
     if measured_audio is not None and audio_only is not None:
         lines += _stream_inf(
-            measured_audio, [measured_audio.track.codec], f"{audio_only.name}/index.m3u8"
+            measured_audio, [measured_audio.track.codec], f"{audio_only.name}/{playlist}"
         )
     lines.append("")
     return "\n".join(lines)

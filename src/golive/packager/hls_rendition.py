@@ -19,6 +19,7 @@ from golive.packager.cmaf_segmenter import (
 )
 from golive.packager.hls_playlist import MediaPlaylistWriter, RenditionReport
 from golive.packager.segment_boundaries import Boundary, SegmentBoundaries
+from golive.store.dvr_history import DvrHistory
 from golive.store.live_window import (
     PlaylistSnapshot,
     RenditionWindow,
@@ -66,6 +67,8 @@ class HlsRendition:
         hold: bool = False,
         on_segment_open: Callable[[HlsRendition, StoredSegment], None] | None = None,
         on_ended: Callable[[HlsRendition], None] | None = None,
+        dvr: Callable[[str], DvrHistory | None] | None = None,
+        dvr_reports: Callable[[HlsRendition], Sequence[RenditionReport]] | None = None,
     ) -> None:
         self.name = name
         self.window = window
@@ -94,6 +97,9 @@ class HlsRendition:
         self._clock = clock
         self._on_segment = on_segment
         self._reports = reports
+        # DVR: the rendition's recorded past, if it is recorded (see store.dvr_history).
+        self._dvr = dvr
+        self._dvr_reports = dvr_reports
         self._log_extra = log_extra or {}
         self._anchor_wall = 0.0
         self._anchor_media = 0.0
@@ -495,4 +501,46 @@ class HlsRendition:
             part=len(last.parts) - 1,
             full=full.encode(),
             skipped=skipped.encode() if skipped is not None else None,
+            dvr_render=self._dvr_renderer(segs, target, part_target, hint, ended),
         )
+
+    def _dvr_renderer(
+        self,
+        segs: list[StoredSegment],
+        target: int,
+        part_target: float,
+        hint: tuple[int, int] | None,
+        ended: bool,
+    ) -> Callable[[bool], bytes | None] | None:
+        """How to render the DVR playlist of this moment, when first asked for: the recorded
+        segments before the live playlist's first, then the live playlist as it is now."""
+        history_of = self._dvr
+        if history_of is None:
+            return None
+        discontinuity_sequence = self._discontinuity_sequence
+        reports = self._dvr_reports(self) if self._dvr_reports is not None and not ended else ()
+
+        def render(skip: bool) -> bytes | None:
+            history = history_of(self.name)
+            if history is None:
+                return None
+            older = history.listed_before(segs[0].msn)
+            if older and older[-1].segment.msn != segs[0].msn - 1:
+                older = []  # not contiguous with the live playlist (cannot happen in order)
+            text = self._writer.render(
+                segs,
+                target_duration=target,
+                part_target=part_target,
+                discontinuity_sequence=(
+                    history.discontinuity_sequence if older else discontinuity_sequence
+                ),
+                preload_hint=hint,
+                reports=reports,
+                ended=ended,
+                skip=skip,
+                older=older,
+                older_version=history.version,
+            )
+            return text.encode() if text is not None else None
+
+        return render

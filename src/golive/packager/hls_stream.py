@@ -34,6 +34,7 @@ from golive.packager.hls_playlist import RenditionReport
 from golive.packager.hls_rendition import HlsRendition
 from golive.packager.segment_boundaries import SegmentBoundaries
 from golive.packager.segment_sink import SegmentSink
+from golive.store.dvr_history import DvrHistory
 from golive.store.live_window import ChannelMedia, RenditionWindow, StoredSegment
 
 log = logging.getLogger("golive.packager")
@@ -133,6 +134,8 @@ class HlsStreamPackager:
             on_segment_open=self._segment_open,
             on_ended=self._rendition_ended,
             reports=self._reports,
+            dvr=self._dvr_history,
+            dvr_reports=self._dvr_reports,
             **self._options,  # type: ignore[arg-type]
             **options,  # type: ignore[arg-type]
         )
@@ -307,6 +310,32 @@ class HlsStreamPackager:
         self.media.set_multivariant(self._render_multivariant)
         self._publish_manifest()
 
+    # -- DVR (see store.dvr_history): the recorded renditions, with their past ----------------
+
+    def _dvr_history(self, name: str) -> DvrHistory | None:
+        dvr = self.media.dvr
+        return dvr.histories.get(name) if dvr is not None else None
+
+    def _dvr_reports(self, rendition: HlsRendition) -> list[RenditionReport]:
+        return [
+            RenditionReport(r.uri.removesuffix("index.m3u8") + "dvr.m3u8", r.last_msn, r.last_part)
+            for r in self._reports(rendition)
+            if self._dvr_history(r.uri.split("/")[1]) is not None
+        ]
+
+    def _render_dvr_multivariant(self) -> bytes | None:
+        variants = self._video_variants() if self.layout is not Layout.AUDIO else [self.source]
+        audio = self.audio
+        text = multivariant_playlist(
+            [r for r in variants if self._dvr_history(r.name) is not None],
+            audio if audio is not None and self._dvr_history(audio.name) is not None else None,
+            playlist="dvr.m3u8",
+        )
+        return text.encode() if text is not None else None
+
+    def _render_dvr_manifest(self) -> bytes | None:
+        return self._render_manifest(dvr=True)
+
     def _render_multivariant(self) -> bytes | None:
         text = multivariant_playlist(
             self._video_variants() if self.layout is not Layout.AUDIO else [self.source],
@@ -335,17 +364,23 @@ class HlsStreamPackager:
     def _publish_manifest(self) -> None:
         if self._availability_start is not None:
             self.media.set_dash_manifest(self._render_manifest)
+        if self.media.dvr is not None and self._ready:
+            self.media.set_dvr_playlists(
+                self._render_dvr_multivariant,
+                self._render_dvr_manifest if self._availability_start is not None else None,
+            )
 
-    def _render_manifest(self) -> bytes | None:
+    def _render_manifest(self, *, dvr: bool = False) -> bytes | None:
         start = self._availability_start
         if start is None:
             return None
+        history = self._dvr_history if dvr else None
         if self.layout is Layout.AUDIO:
             video: list[DashRepresentation] = []
-            audio = _dash_representations([self.source])
+            audio = _dash_representations([self.source], history)
         else:
             # The audio is muxed into every video Representation (see dash_manifest).
-            video = _dash_representations(self._video_variants())
+            video = _dash_representations(self._video_variants(), history)
             audio = []
         first_media = min(
             (r.segments[0].media_start / r.segments[0].timescale for r in video + audio),
@@ -385,7 +420,13 @@ class HlsStreamPackager:
         return reports
 
 
-def _dash_representations(renditions: Sequence[HlsRendition]) -> list[DashRepresentation]:
+def _dash_representations(
+    renditions: Sequence[HlsRendition],
+    dvr: Callable[[str], DvrHistory | None] | None = None,
+) -> list[DashRepresentation]:
+    """The MPD's Representations; with ``dvr`` the DVR MPD's: only the recorded renditions,
+    each with its recorded segments before the live ones (bitrates are measured on the live
+    ones, whose bytes are at hand)."""
     reps = []
     for rendition in renditions:
         if not rendition.tracks:
@@ -394,13 +435,21 @@ def _dash_representations(renditions: Sequence[HlsRendition]) -> list[DashRepres
         complete = [s for s in segments if s.complete and s.duration > 0]
         if not complete:
             continue
+        listed: list[StoredSegment] = segments
+        if dvr is not None:
+            history = dvr(rendition.name)
+            if history is None:
+                continue
+            older = history.listed_before(segments[0].msn)
+            if older and older[-1].segment.msn == segments[0].msn - 1:
+                listed = [e.segment for e in older] + segments
         seconds = sum(s.duration for s in complete)
         track = rendition.tracks[0]
         reps.append(
             DashRepresentation(
                 name=rendition.name,
                 track=track,
-                segments=segments,
+                segments=listed,
                 bandwidth=round(max(len(s.data) * 8 / s.duration for s in complete)),
                 frame_rate=(
                     sum(s.frame_count for s in complete) / seconds

@@ -56,6 +56,7 @@ from golive.record.recording_index import RecordingIndex, RecordingSummary
 from golive.record.storage_keys import UnsafeKey, check_rendition, init_key, segment_key
 from golive.record.vod_publisher import publish_vod
 from golive.record.vod_thumbnail import VodThumbnails
+from golive.store.dvr_history import ChannelDvr
 from golive.store.live_window import StoredSegment
 from golive.store.object_store import ObjectStore
 
@@ -107,6 +108,7 @@ class _Segment:
     size: int
     completed_at: float
     program_date_time: float
+    msn: int = 0
     dropped: bool = False
     gap_before: bool = False
     stored: bool = False  # the object is in storage (only the index row is left)
@@ -136,6 +138,9 @@ class ArchiveSession:
     ended: bool = False
     # The recording's row could not be made: nothing of it is written.
     broken: bool = False
+    # The live stream's DVR, told of every recorded segment, where it is stored, and of
+    # those lost (see store.dvr_history); None without DVR.
+    dvr: ChannelDvr | None = None
     abandon_at: float | None = None  # archive clock: when its unwritten segments are given up
     # The live stream starts a new timeline (continued after a kill): first segments marked.
     new_timeline: bool = False
@@ -166,6 +171,8 @@ class ArchiveSession:
                 log.error("rendition not recorded: %s", exc, extra=self.log_extra)
                 return
             self._accepted.add(rendition)
+        if self.dvr is not None:
+            self.dvr.add(rendition, segment, init)
         self.archive.enqueue_segment(self, rendition, segment, init)
 
     def end(self, ended_at: float | None = None) -> None:
@@ -262,7 +269,14 @@ class SegmentArchive:
     ) -> None:
         size = len(segment.data)
         job = _Segment(
-            session, rendition, segment, init, size, self._clock(), segment.program_date_time
+            session,
+            rendition,
+            segment,
+            init,
+            size,
+            self._clock(),
+            segment.program_date_time,
+            segment.msn,
         )
         self._pending[job] = None
         self.stats.queued_bytes += size
@@ -305,6 +319,8 @@ class SegmentArchive:
         session = job.session
         self.stats.segments_dropped += 1
         session._gaps.add(job.rendition)
+        if session.dvr is not None:
+            session.dvr.lost(job.rendition, job.msn)
         session.segments_lost += 1
         if session.segments_lost > 1:
             return
@@ -436,6 +452,9 @@ class SegmentArchive:
             if not job.stored:
                 await self.store.put(key, seg.data)
                 job.stored = True
+                if session.dvr is not None:
+                    # Readable from now on: the DVR lets go of the bytes it held.
+                    session.dvr.stored(job.rendition, job.msn, key)
             await self.index.add_segment(
                 rid,
                 rendition=job.rendition,

@@ -11,8 +11,12 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from golive.store.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from golive.store.dvr_history import ChannelDvr
 
 Bytes = bytes | memoryview
 
@@ -61,6 +65,23 @@ class PlaylistSnapshot:
     part: int
     full: bytes
     skipped: bytes | None
+    # The DVR playlist of the same moment (``dvr.m3u8``: the live playlist with the recorded
+    # past before it), rendered when first asked for: ``dvr_render(skip)``.
+    dvr_render: Callable[[bool], bytes | None] | None = None
+    _dvr: dict[bool, bytes | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def dvr(self, skip: bool) -> bytes | None:
+        """The DVR playlist (with ``skip`` its delta update, or None if nothing can be
+        skipped), or None without DVR. Rendered once; the same bytes from then on."""
+        render = self.dvr_render
+        if render is None:
+            return None
+        memo = self._dvr
+        if skip not in memo:
+            memo[skip] = render(skip)
+        return memo[skip]
 
 
 class RenditionWindow:
@@ -250,6 +271,13 @@ class ChannelMedia:
         self._dash: bytes | None = None
         self._dash_render: Callable[[], bytes | None] | None = None
         self._changed = asyncio.Event()
+        # DVR (while the stream is recorded): the recorded past, and the DVR multivariant
+        # playlist and MPD, rendered when asked for as the live ones are.
+        self.dvr: ChannelDvr | None = None
+        self._dvr_multivariant: bytes | None = None
+        self._dvr_multivariant_render: Callable[[], bytes | None] | None = None
+        self._dvr_mpd: bytes | None = None
+        self._dvr_mpd_render: Callable[[], bytes | None] | None = None
 
     def set_multivariant(self, text: bytes | Callable[[], bytes | None]) -> None:
         """The multivariant playlist, or how to render it when next asked (it changes with
@@ -278,6 +306,32 @@ class ChannelMedia:
         if self._dash is None and self._dash_render is not None:
             self._dash = self._dash_render()
         return self._dash
+
+    def set_dvr_playlists(
+        self, multivariant: Callable[[], bytes | None], mpd: Callable[[], bytes | None] | None
+    ) -> None:
+        """The DVR multivariant playlist and MPD changed: how to render them, when asked."""
+        self._dvr_multivariant, self._dvr_multivariant_render = None, multivariant
+        if mpd is not None:
+            self._dvr_mpd, self._dvr_mpd_render = None, mpd
+
+    @property
+    def dvr_multivariant(self) -> bytes | None:
+        if self._dvr_multivariant is None and self._dvr_multivariant_render is not None:
+            self._dvr_multivariant = self._dvr_multivariant_render()
+        return self._dvr_multivariant
+
+    @property
+    def dvr_mpd(self) -> bytes | None:
+        if self._dvr_mpd is None and self._dvr_mpd_render is not None:
+            self._dvr_mpd = self._dvr_mpd_render()
+        return self._dvr_mpd
+
+    @property
+    def has_dvr(self) -> bool:
+        """Whether the stream offers a DVR playlist (recorded, and a rendition has history)."""
+        dvr = self.dvr
+        return dvr is not None and any(len(h) for h in dvr.histories.values())
 
     async def wait_multivariant(self, timeout: float) -> bytes | None:
         """The multivariant playlist, waiting up to ``timeout`` while the stream starts."""

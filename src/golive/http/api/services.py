@@ -31,6 +31,7 @@ class LiveStreamInfo:
     viewers: int | None
     peak_viewers: int | None
     health: dict[str, float | int | str | None]
+    dvr: bool = False  # the stream has a DVR playlist (/live/<channel>/dvr.m3u8)
 
 
 class LiveStreams(Protocol):

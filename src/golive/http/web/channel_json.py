@@ -51,6 +51,7 @@ def _live_fields(info: LiveStreamInfo | None) -> dict[str, Any]:
         "state": None if info is None else info.state,
         "viewers": None if info is None else info.viewers,
         "started_at": None if info is None else info.started_at,
+        "dvr": info is not None and info.dvr,
     }
 
 
