@@ -1,6 +1,6 @@
 // Bundles the site's scripts with esbuild into the package's static folder, where golive serves
 // them under /static/dist/: player.js (the watch page: hls.js player and chat), dashboard.js
-// (the creator dashboard), home.js (the channel list) and dash-player.js (the DASH test page,
+// (the creator dashboard), home.js (the channel list), clip-page.js (a clip's page) and dash-player.js (the DASH test page,
 // dash.js). `node build.mjs --watch` rebuilds on every change.
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -14,6 +14,7 @@ const options = {
     here("./src/dash-player.ts"),
     here("./src/dashboard.ts"),
     here("./src/home.ts"),
+    here("./src/clip-page.ts"),
   ],
   outdir: here("../src/golive/web/static/dist"),
   bundle: true,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.db.models import (
     CHANNEL_NAME_RE,
+    CLIP_PERMISSIONS,
     RESERVED_CHANNEL_NAMES,
     STREAM_KEY_HINT_LENGTH,
     Channel,
@@ -202,6 +203,7 @@ class ChannelStore:
         record: bool | None = None,
         retention_days: int | None = None,
         global_retention: bool = False,
+        clip_permission: str | None = None,
     ) -> Channel:
         """Change a channel's title, category, owner, recording switch and/or retention
         (``global_retention``: back to the global setting); return the channel as it now is."""
@@ -218,6 +220,10 @@ class ChannelStore:
             values["retention_days"] = retention_days
         elif global_retention:
             values["retention_days"] = None
+        if clip_permission is not None:
+            if clip_permission not in CLIP_PERMISSIONS:
+                raise ChannelError(f"clip_permission must be one of {', '.join(CLIP_PERMISSIONS)}")
+            values["clip_permission"] = clip_permission
         if values:
             async with self._sessionmaker() as session, session.begin():
                 connection = await session.connection()

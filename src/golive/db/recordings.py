@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.db.models import (
@@ -31,6 +31,7 @@ from golive.db.models import (
     RECORDING_FAILED,
     RECORDING_READY,
     Channel,
+    Clip,
     Recording,
     RecordingSegment,
     VodExport,
@@ -262,6 +263,19 @@ class RecordingStore:
             ).all()
             return ResumePoint(recording_id, {name: int(seq) + 1 for name, seq in last})
 
+    async def active_for_channel(self, channel: str) -> RecordingSummary | None:
+        """The channel's recording being written now (the newest, if several are open)."""
+        async with self._sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(Recording)
+                    .where(Recording.channel == channel, Recording.status == RECORDING_ACTIVE)
+                    .order_by(Recording.started_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            return RecordingSummary.of(row) if row is not None else None
+
     async def get(self, recording_id: str) -> RecordingSummary | None:
         async with self._sessionmaker() as session:
             row = await session.get(Recording, recording_id)
@@ -329,6 +343,11 @@ class RecordingStore:
     async def delete(self, recording_id: str) -> bool:
         """Remove a recording, its segment index and export state (not its objects); False if it was gone."""
         async with self._sessionmaker() as session, session.begin():
+            # Its clips are copies: they stay, no longer linked (whether or not the database
+            # enforces the foreign key's ON DELETE SET NULL).
+            await session.execute(
+                update(Clip).where(Clip.recording_id == recording_id).values(recording_id=None)
+            )
             await session.execute(delete(VodExport).where(VodExport.recording_id == recording_id))
             await session.execute(
                 delete(RecordingSegment).where(RecordingSegment.recording_id == recording_id)

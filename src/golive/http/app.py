@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from golive.http.client_address import TrustedProxies
+from golive.http.clip_media import ClipMediaEndpoint
 from golive.http.forwarded_client import ForwardedClient
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.media_fast_path import MediaFastPath
@@ -67,6 +68,7 @@ def create_app(
     pages: Sequence[BaseRoute] = (),
     thumbnails: ThumbnailEndpoint | None = None,
     vod: VodMediaEndpoint | None = None,
+    clip: ClipMediaEndpoint | None = None,
     trusted_proxies: Callable[[], TrustedProxies] = TrustedProxies,
     max_request_body: Callable[[], int] = lambda: DEFAULT_MAX_REQUEST_BODY,
 ) -> ASGIApp:
@@ -132,6 +134,11 @@ def create_app(
         *(
             [Route("/vod/{path:path}", vod.handle, methods=["GET", "HEAD", "OPTIONS"])]
             if vod is not None
+            else []
+        ),
+        *(
+            [Route("/clip/{path:path}", clip.handle, methods=["GET", "HEAD", "OPTIONS"])]
+            if clip is not None
             else []
         ),
         Mount("/static", StaticFiles(directory=web / "static", check_dir=False), name="static"),

@@ -14,6 +14,7 @@ from golive import __version__
 from golive.http.api import (
     channels,
     chat_moderation,
+    clips,
     streams,
     tokens,
     users,
@@ -30,6 +31,7 @@ ROUTERS = (
     chat_moderation.router,
     streams.router,
     vods.router,
+    clips.router,
     users.router,
     tokens.router,
     webhook_deliveries.router,

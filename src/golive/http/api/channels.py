@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Response
 
@@ -16,6 +16,7 @@ from golive.http.api.schemas import (
     ChannelCreate,
     ChannelOut,
     ChannelUpdate,
+    ClipPermission,
     StreamKeyOut,
 )
 from golive.http.api.services import ApiServices
@@ -57,6 +58,7 @@ async def channel_out(
         watch_url=svc.settings().watch_url(channel.name),
         record=channel.record,
         retention_days=channel.retention_days,
+        clip_permission=cast(ClipPermission, channel.clip_permission),
     )
 
 
@@ -106,7 +108,8 @@ async def get_channel(svc: Services, caller: Reader, name: ChannelName) -> Chann
 async def update_channel(
     svc: Services, caller: Writer, name: ChannelName, body: ChannelUpdate
 ) -> ChannelOut:
-    """Change the title, the recording switch, the retention, or (administrators) the owner."""
+    """Change the title, the recording switch, the retention, who may clip, or
+    (administrators) the owner."""
     await visible_channel(svc, caller, name)
     owner_id = await _owner_id(svc, caller, body.owner)
     global_retention = "retention_days" in body.model_fields_set and body.retention_days is None
@@ -119,6 +122,7 @@ async def update_channel(
         record=body.record,
         retention_days=body.retention_days,
         global_retention=global_retention,
+        clip_permission=body.clip_permission,
     )
     if svc.chat is not None:
         await svc.chat.channel_changed(name)  # a new owner takes the owner's role at once

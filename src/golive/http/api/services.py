@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from golive.chat.chat_service import ChatService
+from golive.clip_requests import ClipRequests
 from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore
@@ -81,3 +82,6 @@ class ApiServices:
     recordings: RecordingStore | None = None
     recording_objects: ObjectStore | None = None
     mp4_exports: Mp4Exports | None = None
+    # Making and managing clips (None: no recordings, so no clips).
+    clips: ClipRequests | None = None
+    clip_exports: Mp4Exports | None = None

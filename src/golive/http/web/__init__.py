@@ -23,12 +23,14 @@ from starlette.routing import BaseRoute
 from golive.accounts.attempt_window import AttemptWindow
 from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions, SessionUser
+from golive.clip_requests import ClipRequests
 from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.invites import InviteStore
 from golive.db.users import UserStore
 from golive.http.web.account_pages import account_routes
 from golive.http.web.channel_json import channel_json_routes
+from golive.http.web.clip_pages import clip_routes
 from golive.http.web.dashboard_pages import dashboard_routes
 from golive.http.web.home_page import home_routes
 from golive.http.web.site_context import LiveStreamsView, WebContext
@@ -65,6 +67,7 @@ def web_routes(
     signup_limit: AttemptWindow | None = None,
     max_channels_per_user: int = 5,
     invites: InviteStore | None = None,
+    clips: ClipRequests | None = None,
 ) -> list[BaseRoute]:
     """The site's routes; place them before the ``/{channel}`` watch route."""
     ctx = WebContext(
@@ -81,10 +84,12 @@ def web_routes(
         else signup_limit,
         max_channels_per_user=max_channels_per_user,
         invites=invites,
+        clips=clips,
     )
     return [
         *home_routes(ctx),
         *account_routes(ctx),
         *dashboard_routes(ctx),
         *channel_json_routes(ctx),
+        *clip_routes(ctx),
     ]

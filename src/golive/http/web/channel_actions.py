@@ -87,6 +87,7 @@ async def update_channel(
     title: str,
     category: str,
     record: bool | None = None,
+    clip_permission: str | None = None,
 ) -> Channel:
     channel = await owned_channel(ctx, user, name)
     return await ctx.channels.update(
@@ -94,6 +95,7 @@ async def update_channel(
         title=clean_line(title, TITLE_LENGTH),
         category=clean_line(category, CATEGORY_LENGTH),
         record=record,
+        clip_permission=clip_permission,
     )
 
 
