@@ -33,7 +33,7 @@ import math
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from golive.accounts.attempt_window import AttemptWindow
 from golive.db.channels import ChannelStore
@@ -47,6 +47,7 @@ from golive.record.clip_range import (
     check_duration,
     cut_at_offset,
     cut_at_time,
+    reference_rendition,
 )
 from golive.record.storage_keys import clip_prefix, new_clip_id
 from golive.record.vod_playlists import split_renditions
@@ -61,6 +62,9 @@ DEFAULT_DURATION = 30.0
 TITLE_LENGTH = 200
 CLIPS_PER_MINUTE = 10
 CONCURRENT_COPIES = 4
+# Seconds of rows read before a live clip's start: its first segment starts at most this long
+# before it (segments are a few seconds long).
+WINDOW_MARGIN = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +203,21 @@ class ClipRequests:
                 raise ClipRefused(
                     409, "channel_not_recording", f"{channel.name}'s stream is not recorded"
                 )
-            rows = split_renditions(await self.recordings.segments(recording.id))
+            end = await self.recordings.stored_end(recording.id)
+            if end is None:
+                raise ClipRefused(422, "clip_out_of_range", "nothing is recorded yet")
+            # Only the rows around the range are read: a long stream has thousands.
+            since = (asked_start if asked_start is not None else end - asked) - WINDOW_MARGIN
+            rows = split_renditions(await self.recordings.segments_since(recording.id, since))
             try:
                 cut = cut_at_time(rows, asked_start, asked)
             except ClipRangeError as exc:
                 raise self._range_refusal(exc) from None
+            first = cut.renditions[reference_rendition(cut.renditions)][0]
+            start = await self.recordings.duration_before(
+                recording.id, first.rendition, first.sequence
+            )
+            cut = replace(cut, start=start)
             return await self._make(user, recording, channel, cut, name, "public")
         except ClipRefused:
             self.rate.give_back(key)

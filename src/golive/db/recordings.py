@@ -305,6 +305,49 @@ class RecordingStore:
             ).scalars()
             return list(rows)
 
+    async def segments_since(self, recording_id: str, since: float) -> list[RecordingSegment]:
+        """A recording's segment rows whose date-time is ``since`` or later (a clip's window
+        of a long recording: not every row of it), by rendition then sequence."""
+        async with self._sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(RecordingSegment)
+                    .where(
+                        RecordingSegment.recording_id == recording_id,
+                        RecordingSegment.program_date_time >= since,
+                    )
+                    .order_by(RecordingSegment.rendition, RecordingSegment.sequence)
+                )
+            ).scalars()
+            return list(rows)
+
+    async def stored_end(self, recording_id: str) -> float | None:
+        """The date-time where the recording's stored segments end (None: none stored)."""
+        async with self._sessionmaker() as session:
+            end = (
+                await session.execute(
+                    select(
+                        func.max(RecordingSegment.program_date_time + RecordingSegment.duration)
+                    ).where(RecordingSegment.recording_id == recording_id)
+                )
+            ).scalar_one_or_none()
+            return float(end) if end is not None else None
+
+    async def duration_before(self, recording_id: str, rendition: str, sequence: int) -> float:
+        """Seconds of ``rendition`` stored before segment ``sequence``: where it starts on
+        the VOD's timeline."""
+        async with self._sessionmaker() as session:
+            total = (
+                await session.execute(
+                    select(func.sum(RecordingSegment.duration)).where(
+                        RecordingSegment.recording_id == recording_id,
+                        RecordingSegment.rendition == rendition,
+                        RecordingSegment.sequence < sequence,
+                    )
+                )
+            ).scalar_one_or_none()
+            return float(total or 0.0)
+
     async def vods(
         self,
         channel_id: int,

@@ -5,10 +5,10 @@ A copy, not a playlist pointing at the recording's objects: retention and deleti
 remove ``<recording id>/`` and never touch a clip, and deleting a clip removes only
 ``clips/<clip id>/``. A clip is at most a minute, so the copy costs little (a few MB).
 
-Copied through the ``ObjectStore`` interface, ``get`` then ``put``, at most ``parallel``
-objects at a time, so it works the same on local disk and on S3 (an S3 server-side
-``CopyObject`` would save the bytes going through golive; obstore has ``copy``, but the
-interface does not, and a clip is small). Segments are numbered from 0 in the clip
+Copied through the ``ObjectStore`` interface's ``copy``, at most ``parallel`` objects at a
+time: on local disk a hard link (no byte copied, nothing to wait for), on S3 a server-side
+``CopyObject`` (the bytes stay in the bucket; one request per object). Either way deleting
+the recording's key leaves the clip's. Segments are numbered from 0 in the clip
 (``<n>.m4s``); each init segment the clip uses is copied once, named after the first clip
 segment that uses it (``init-<n>.mp4``). The clip's index rows keep each segment's media
 time, duration and date-time, so its playlists say the same as the VOD's over the same
@@ -104,7 +104,7 @@ async def copy_clip(
 
     async def copy(destination: str, source: str) -> None:
         async with gate:
-            await store.put(destination, await store.get(source))
+            await store.copy(source, destination)
 
     try:
         async with asyncio.TaskGroup() as group:
