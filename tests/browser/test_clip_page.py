@@ -63,7 +63,7 @@ async def test_the_clip_page_plays_the_clip(tmp_path: Path, browser: Any, artifa
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         await page.goto(f"{origin}{made['url']}")
-        assert await page.locator("h1.clip-title").inner_text() == "Clip of demo"
+        assert await page.locator("h1.clip-title").inner_text() == (vod.title or "Clip of demo")
         result = await page.evaluate(ENDED)
         await page.screenshot(path=str(artifacts / "clip-page.png"))
         await page.close()
