@@ -20,6 +20,7 @@ from sqlalchemy import update
 from golive.app import GoliveServer
 from golive.db.models import Recording
 from tests.e2e.test_recording import recording_storage, wait_until_finished
+from tests.e2e.test_vod import raw_get
 from tests.hls_conformance import (
     assert_conformant,
     check_media_playlist,
@@ -37,9 +38,10 @@ from tests.support.webhook_receiver import WebhookReceiver
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 __all__ = ["recording_storage"]  # the fixture, imported to be used here
 
-LIVE_SECONDS = 40  # the first session: clipped while live, then as a VOD
+LIVE_SECONDS = 50  # the first session: clipped while live, then as a VOD
 RECORDED_BEFORE_CLIP = 33  # seconds stored before the live clip is asked for
 SECOND_SESSION = 9  # a second, short session: its VOD expires by retention
+vod_id_shape = "A" * 16
 
 
 async def recorded_seconds(server: GoliveServer) -> float:
@@ -109,7 +111,7 @@ async def test_clips_from_live_and_from_a_vod_outlive_their_vod(
         WebhookReceiver() as receiver,
         running_server(
             tmp_path / "data",
-            reconnect_grace=2.0,
+            reconnect_grace=10.0,
             channel_ladders={"demo": "passthrough"},
             recording_storage=recording_storage,
             webhook_url=receiver.url("/events"),
@@ -198,8 +200,26 @@ async def test_clips_from_live_and_from_a_vod_outlive_their_vod(
             assert "2 views" in (await viewer.get(f"/clips/{live_clip}")).text
             assert (await viewer.get("/clips/AAAAAAAAAAAAAAAA")).status_code == 404
 
+            # No way out of the clip's space: only its own names are served.
+            base = f"/clip/{live_clip}"
+            tricks = [
+                f"{base}/../{live_clip}/index.m3u8",
+                f"{base}/source/..%2F..%2Findex.m3u8",
+                f"{base}/%2e%2e/index.m3u8",
+                f"{base}/source/thumbnail.jpg",
+                f"{base}/source/0.mp4",
+                f"{base}/.hidden",
+                f"/clip/{vod_id_shape}/../../{live_clip}/index.m3u8",
+                "/clip/../recordings.db",
+                f"/clips/{live_clip}/../../etc/passwd",
+            ]
+            for path in tricks:
+                status, body = await raw_get(server.http_port, path)
+                assert status in (400, 404), (path, status)
+                assert b"#EXTM3U" not in body, path
+
         assert (await finish(publisher))[0] == 0
-        assert server.registry.stop("demo", "test over", end=True)
+        server.registry.stop("demo", "test over", end=True)  # unless its grace ran out already
         vod = await wait_until_finished(server.recordings)
         assert vod.status == "ready"
 
@@ -310,6 +330,10 @@ async def test_clips_from_live_and_from_a_vod_outlive_their_vod(
             assert [e.id for e in expired] == [second.id]
             assert (await client.get(f"/vod/{second.id}/index.m3u8")).status_code == 404
             await play_clip(client, kept)
+
+            # Six made (three live, three from VODs), one of them deleted since: still six.
+            metrics = (await client.get("/metrics")).text
+            assert "golive_clips_created_total 6.0" in metrics
 
         made_ids = {live_clip, vod_clip["id"], owners_clip, kept}
         await receiver.wait_for(

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from golive.accounts.web_sessions import SessionUser
 from golive.clip_requests import Clipper, ClipRefused, ClipRequests
 from golive.db.clips import ClipSummary
 from golive.db.models import is_valid_channel_name
@@ -55,14 +56,14 @@ def _length(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def _not_found(ctx: WebContext, request: Request, user: object) -> Response:
+def _not_found(ctx: WebContext, request: Request, user: SessionUser | None) -> Response:
     return render_page(
         ctx,
         request,
         title="No such clip",
         body='<section class="narrow"><h1>No such clip</h1>'
         "<p>This clip does not exist, or was deleted.</p></section>",
-        user=None,
+        user=user,
         status=404,
     )
 
