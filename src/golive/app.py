@@ -24,11 +24,13 @@ from golive.accounts.playback_secret import playback_secret
 from golive.accounts.playback_tokens import PlaybackKind, PlaybackTokens, TokenRefused
 from golive.chat.chat_room import ChatUser
 from golive.chat.chat_service import ChannelRef, ChatService
+from golive.clip_requests import Clipper, ClipRequests
 from golive.config import LIVE_RELOADABLE, Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore, hash_stream_key, stream_key_hint
 from golive.db.chat_replay import ChatReplay
 from golive.db.chat_store import ChatStore
+from golive.db.clips import ClipExportLedger, ClipStore, ClipSummary
 from golive.db.engine import Database
 from golive.db.invites import InviteStore
 from golive.db.models import is_valid_channel_name
@@ -46,6 +48,7 @@ from golive.http.bounded_http_protocol import bounded_httptools
 from golive.http.channel_access import ChannelAccess
 from golive.http.chat_socket import MAX_WIRE_FRAME_BYTES, chat_route
 from golive.http.client_address import TrustedProxies
+from golive.http.clip_media import ClipMediaEndpoint
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.playback_gate import PlaybackGate
 from golive.http.thumbnails import ThumbnailEndpoint
@@ -68,13 +71,19 @@ from golive.live.stream_key_watch import StreamKeyWatch
 from golive.log_format import configure_logging
 from golive.metrics.server_metrics import ServerMetrics
 from golive.packager.hls_stream import AUDIO_RENDITION, SOURCE_RENDITION, HlsStreamPackager
+from golive.record.clip_index import ClipIndex
+from golive.record.clip_thumbnail import make_thumbnail
 from golive.record.mp4_export import Mp4Exports
 from golive.record.recording_index import RecordingSummary
 from golive.record.recording_policy import RecordingPolicy
 from golive.record.retention_policy import RetentionRules
 from golive.record.retention_task import RecordingRetention
 from golive.record.segment_archive import ArchiveSession, RecordingLoss, SegmentArchive
-from golive.record.storage_keys import new_recording_id
+from golive.record.storage_keys import (
+    clip_download_key,
+    clip_thumbnail_key,
+    new_recording_id,
+)
 from golive.record.vod_publisher import publish_vod
 from golive.record.vod_thumbnail import VodThumbnails
 from golive.registry_live_streams import RegistryLiveStreams
@@ -88,6 +97,7 @@ from golive.transcode.ffmpeg_command import EncoderOptions
 from golive.transcode.ladder import RungKind
 from golive.transcode.service import TranscodeService, ffmpeg_binary
 from golive.transcode.transcoder import TranscoderSettings
+from golive.webhooks.clip_events import ClipEventNotifier
 from golive.webhooks.dispatcher import WebhookDispatcher, WebhookTarget
 from golive.webhooks.publish_approval import PublishApprovalTarget, PublishApprover
 from golive.webhooks.recording_events import RecordingEventNotifier
@@ -216,6 +226,11 @@ class GoliveServer:
         self.mp4_exports: Mp4Exports | None = None
         self.vod_views: VodViews | None = None  # the VOD pages' view counter
         self._recording_events: RecordingEventNotifier | None = None
+        # Clips: making them, their MP4s, and their background work (thumbnail, MP4).
+        self.clips: ClipRequests | None = None
+        self.clip_exports: Mp4Exports | None = None
+        self._clip_events: ClipEventNotifier | None = None
+        self._clip_tasks: set[asyncio.Task[None]] = set()
         self._recording_sessions: dict[StreamHub, ArchiveSession] = {}
         self._channel_records: dict[str, bool] = {}
         self._resume_points: dict[str, ResumePoint] = {}
@@ -271,6 +286,8 @@ class GoliveServer:
         self._start_recordings(sessions)
         if self.mp4_exports is not None:
             await self.mp4_exports.recover()
+        if self.clip_exports is not None:
+            await self.clip_exports.recover()
         await self._restore_saved_streams()
         await self._close_abandoned_recordings()
         self._key_watch_task = asyncio.create_task(self.key_watch.run())
@@ -305,6 +322,9 @@ class GoliveServer:
                 playback_tokens=self.playback_tokens,
                 channels_changed=self.refresh_channel_access,
                 chat_replay=chat_replay,
+                clips=self.clips,
+                clip_exports=self.clip_exports,
+                clip_channels=self.clips.clips if self.clips is not None else None,
             )
         )
         self.web_sessions = BrowserSessions(
@@ -320,6 +340,7 @@ class GoliveServer:
                 ingest_url=self._ingest_url,
                 invites=InviteStore(sessions),
                 channels_changed=self.refresh_channel_access,
+                clips=self.clips,
                 vods=None
                 if self.recordings is None or chat_replay is None
                 else VodSite(self.recordings, chat_replay, self.vod_views, self.mp4_exports),
@@ -338,6 +359,7 @@ class GoliveServer:
             pages=site,
             thumbnails=self.thumbnails,
             vod=self._vod_endpoint(),
+            clip=self._clip_endpoint(),
             channel_exists=self._channel_exists,
             api=api,
             metrics=self.metrics,
@@ -438,6 +460,9 @@ class GoliveServer:
         if self.mp4_exports is not None:
             with contextlib.suppress(Exception):
                 await self.mp4_exports.close()
+        if self.clip_exports is not None:
+            with contextlib.suppress(Exception):
+                await self.clip_exports.close()
         if self.retention is not None:
             with contextlib.suppress(Exception):
                 await self.retention.close()
@@ -495,6 +520,29 @@ class GoliveServer:
             preexec=child_setup(s.transcode_nice),
         )
         self.metrics.watch_recordings(lambda: archive.stats, lambda: retention.stats)
+        live = RegistryLiveStreams(self.registry, self.viewers)
+        assert self.channels is not None
+        self._clip_events = ClipEventNotifier(
+            self.webhooks, base_url=lambda: self.settings.http_base_url
+        )
+        self.clips = ClipRequests(
+            recordings=self.recordings,
+            clips=ClipStore(sessions),
+            channels=self.channels,
+            store=store,
+            is_live=lambda channel: live.get(channel) is not None,
+            on_created=self._clip_created,
+        )
+        self.clip_exports = Mp4Exports(
+            store,
+            ClipIndex(store),
+            ClipExportLedger(sessions),
+            ffmpeg=ffmpeg_binary(s.transcode_ffmpeg),
+            work_dir=s.data_dir / "exports",
+            preexec=child_setup(s.transcode_nice),
+            output_key=clip_download_key,
+            label="clip",
+        )
 
     def _open_recording(self, hub: StreamHub) -> ArchiveSession | None:
         """The recording of a new (or restored) stream, if its channel is recorded."""
@@ -543,6 +591,53 @@ class GoliveServer:
         return VodMediaEndpoint(
             self.archive.store, self.recordings.get, may_watch_private=self._owns_recording
         )
+
+    def _clip_endpoint(self) -> ClipMediaEndpoint | None:
+        """``/clip/``: the clips' copies in the archive's object store."""
+        if self.archive is None or self.clips is None:
+            return None
+        return ClipMediaEndpoint(
+            self.archive.store, self.clips.clips.get, may_watch_private=self._manages_clip
+        )
+
+    async def _manages_clip(self, request: Request, clip: ClipSummary) -> bool:
+        """Whether the request comes from the browser session of someone who manages the
+        clip (its creator, its channel's owner, an administrator)."""
+        if self.web_sessions is None or self.clips is None:
+            return False
+        user = await self.web_sessions.user(request)
+        if user is None:
+            return False
+        return await self.clips.may_manage(Clipper(user.id, user.username, user.is_admin), clip)
+
+    def _clip_created(self, clip: ClipSummary) -> None:
+        """The webhook and the metric now; the thumbnail, then the MP4, in the background."""
+        self.metrics.clips_created.inc()
+        if self._clip_events is not None:
+            self._clip_events.created(clip)
+        task = asyncio.create_task(self._finish_clip(clip), name=f"clip-{clip.id}")
+        self._clip_tasks.add(task)
+        task.add_done_callback(self._clip_tasks.discard)
+
+    async def _finish_clip(self, clip: ClipSummary) -> None:
+        if self.archive is None:
+            return
+        store = self.archive.store
+        try:
+            rows = await ClipIndex(store).segments(clip.id)
+            if rows:
+                await make_thumbnail(
+                    store,
+                    ffmpeg=ffmpeg_binary(self.settings.transcode_ffmpeg),
+                    init_key=rows[0].init_key,
+                    segment_key=rows[0].storage_key,
+                    output_key=clip_thumbnail_key(clip.id),
+                    preexec=child_setup(self.settings.transcode_nice),
+                )
+            if self.clip_exports is not None:
+                await self.clip_exports.start(clip.id, clip.duration)
+        except Exception:
+            log.exception("clip %s: thumbnail or MP4 not started", clip.id)
 
     async def _owns_recording(self, request: Request, recording: StoredRecording) -> bool:
         """Whether the request comes from the browser session of the recording's channel owner
@@ -692,6 +787,10 @@ class GoliveServer:
 
     async def _close_recordings(self) -> None:
         """Store what is queued (bounded); streams kept for resuming keep their recording open."""
+        for task in list(self._clip_tasks):
+            task.cancel()
+        if self.clip_exports is not None:
+            await self.clip_exports.close()
         if self.mp4_exports is not None:
             await self.mp4_exports.close()
         if self.retention is not None:

@@ -355,7 +355,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(
         default=None,
         description="URL that receives every event (stream.started, stream.ended, "
-        "recording.ready, recording.failed) as a signed JSON POST. Unset: no event webhooks.",
+        "recording.ready, recording.failed, clip.created) as a signed JSON POST. Unset: no event "
+        "webhooks.",
     )
     webhook_secret: str = Field(
         default="",

@@ -96,6 +96,11 @@ WHY: dict[str, str] = {
         "when scraped; nothing on the per-frame path"
     ),
     "resume/": "saves streams at shutdown and loads them back into fresh packagers",
+    "clip_requests.py": (
+        "making clips: checks a request against `db/` (channel, permission, recording index), "
+        "cuts it with `record/`'s range selection and copies the segments into `store/`; "
+        "the API and the site's JSON call it"
+    ),
     "registry_live_streams.py": (
         "the API's `LiveStreams` protocol over the registry, the hubs and the viewer sessions"
     ),

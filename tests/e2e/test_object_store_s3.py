@@ -95,6 +95,20 @@ async def test_missing_objects(store: ObjectStore) -> None:
     await store.delete("no/such/key")
 
 
+async def test_copy_is_a_second_key_that_outlives_the_first(store: ObjectStore) -> None:
+    await store.put("rec/source/0.m4s", b"segment bytes")
+    await store.copy("rec/source/0.m4s", "clips/c/source/0.m4s")
+    assert await store.get("clips/c/source/0.m4s") == b"segment bytes"
+    await store.put("rec/source/0.m4s", b"replaced")  # a put never changes the copy
+    assert await store.get("clips/c/source/0.m4s") == b"segment bytes"
+    await store.delete("rec/source/0.m4s")
+    assert await store.get("clips/c/source/0.m4s") == b"segment bytes"
+    with pytest.raises(ObjectNotFound):
+        await store.copy("rec/source/1.m4s", "clips/c/source/1.m4s")
+    with pytest.raises(ValueError):
+        await store.copy("rec/../x", "clips/c/x")
+
+
 async def test_delete(store: ObjectStore) -> None:
     await store.put("r/1", b"1")
     await store.put("r/2", b"2")

@@ -27,6 +27,9 @@ class MemoryStore:
     async def put_file(self, key: str, path: Path) -> None:
         await self.put(key, path.read_bytes())
 
+    async def copy(self, source: str, destination: str) -> None:
+        await self.put(destination, await self.get(source))
+
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         return self.objects[key][start:end]
 

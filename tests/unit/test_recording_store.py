@@ -10,8 +10,10 @@ import pytest
 
 from golive.config import Settings
 from golive.db.channels import ChannelStore
+from golive.db.clips import ClipExportLedger, ClipStore
 from golive.db.engine import Database
 from golive.db.recordings import RecordingStore, segment_row_writer
+from golive.db.users import UserStore
 
 T0 = 1_700_000_000.0
 
@@ -185,3 +187,53 @@ async def test_finish_counts_the_gaps_of_the_most_affected_rendition(
             )
     done = await store.finish(rid, ended_at=None)
     assert done.status == "ready" and done.gaps == 2
+
+
+async def test_a_clip_window_reads_only_its_rows(store: RecordingStore) -> None:
+    rid = "k" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0)
+    assert await store.stored_end(rid) is None
+    for seq in range(10):
+        await add(store, rid, "source", seq, 1.0)
+        await add(store, rid, "audio", seq, 1.0)
+    assert await store.stored_end(rid) == pytest.approx(T0 + 10)
+    window = await store.segments_since(rid, T0 + 7)
+    assert [(r.rendition, r.sequence) for r in window] == [
+        (rendition, seq) for rendition in ("audio", "source") for seq in (7, 8, 9)
+    ]
+    assert await store.duration_before(rid, "source", 7) == pytest.approx(7.0)
+    assert await store.duration_before(rid, "source", 0) == 0.0
+
+
+async def test_a_clip_outlives_its_recording(store: RecordingStore) -> None:
+    sessionmaker = store._sessionmaker
+    clips = ClipStore(sessionmaker)
+    user = await UserStore(sessionmaker).add("viewer")
+    rid = "m" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0)
+    await store.finish(rid, ended_at=T0 + 60)
+    made = await clips.create(
+        "n" * 16,
+        recording_id=rid,
+        channel="demo",
+        channel_id=None,
+        creator_id=user.id,
+        title="a clip",
+        visibility="public",
+        start=12.0,
+        duration=30.0,
+        status="ready",
+        size=1234,
+    )
+    assert (made.creator, made.views, made.recording_id) == ("viewer", 0, rid)
+    await clips.count_view(made.id)
+    await store.delete(rid)
+    kept = await clips.get(made.id)
+    assert kept is not None and kept.views == 1 and kept.recording_id is None
+    ledger = ClipExportLedger(sessionmaker)
+    assert await ledger.get(made.id) is None
+    await ledger.put(made.id, status="running", progress=0.5)
+    assert await ledger.interrupt_unfinished("stopped") == 1
+    state = await ledger.get(made.id)
+    assert state is not None and state.status == "failed"
+    assert await clips.delete(made.id) and await clips.get(made.id) is None

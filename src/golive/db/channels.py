@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.db.models import (
     CHANNEL_NAME_RE,
+    CLIP_PERMISSIONS,
     RESERVED_CHANNEL_NAMES,
     STREAM_KEY_HINT_LENGTH,
     VISIBILITIES,
@@ -213,6 +214,7 @@ class ChannelStore:
         retention_days: int | None = None,
         global_retention: bool = False,
         visibility: str | None = None,
+        clip_permission: str | None = None,
     ) -> Channel:
         """Change a channel's title, category, owner, recording switch and/or retention
         (``global_retention``: back to the global setting); return the channel as it now is."""
@@ -233,6 +235,10 @@ class ChannelStore:
             if visibility not in VISIBILITIES:
                 raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")
             values["visibility"] = visibility
+        if clip_permission is not None:
+            if clip_permission not in CLIP_PERMISSIONS:
+                raise ChannelError(f"clip_permission must be one of {', '.join(CLIP_PERMISSIONS)}")
+            values["clip_permission"] = clip_permission
         if values:
             async with self._sessionmaker() as session, session.begin():
                 connection = await session.connection()

@@ -37,6 +37,8 @@ RESERVED_CHANNEL_NAMES = frozenset(
         "api",
         "assets",
         "chat",
+        "clip",
+        "clips",
         "dashboard",
         "docs",
         "embed",
@@ -146,6 +148,10 @@ class Channel(Base):
     # public: listed; unlisted: not listed, watchable by URL; private: the owner's (or an
     # administrator's) browser session or a signed playback token. New recordings inherit it.
     visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    # Who may clip its streams and VODs: CLIP_EVERYONE (signed-in viewers) or CLIP_MODERATORS.
+    clip_permission: Mapped[str] = mapped_column(
+        String(16), default="everyone", server_default="everyone"
+    )
 
     @validates("name")
     def _validate_name(self, _key: str, name: str) -> str:
@@ -381,3 +387,49 @@ class VodExport(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     error: Mapped[str] = mapped_column(String(500), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Who may make clips of a channel: any signed-in viewer, or its owner, chat moderators and
+# administrators ("followers" comes later).
+CLIP_EVERYONE = "everyone"
+CLIP_MODERATORS = "moderators"
+CLIP_PERMISSIONS = (CLIP_EVERYONE, CLIP_MODERATORS)
+# A clip's status: its segments copied and its playlists stored (it plays); or the copy failed.
+CLIP_READY = "ready"
+CLIP_FAILED = "failed"
+
+
+class Clip(Base):
+    """A short piece of a recording, kept as a copy of the segments it covers (its own
+    objects under ``clips/<id>/``): the recording may expire or be deleted, the clip stays."""
+
+    __tablename__ = "clips"
+
+    # Random and URL-safe, like a recording's: it names the clip's objects and URLs.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The recording it was cut from; None once that recording is deleted.
+    recording_id: Mapped[str | None] = mapped_column(
+        ForeignKey("recordings.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True, default=None
+    )
+    channel: Mapped[str] = mapped_column(String(32), index=True)
+    creator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # That of the VOD it was cut from when it was made (a live clip: public).
+    visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    # Seconds from the recording's start to the clip's first segment, and the clip's length.
+    start: Mapped[float] = mapped_column(Float)
+    duration: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), default=CLIP_READY)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Its MP4 download (record/mp4_export.py): "" (none asked), pending, running, ready, failed.
+    export_status: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    export_progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    export_size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    export_error: Mapped[str] = mapped_column(String(500), default="", server_default="")

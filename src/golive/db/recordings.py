@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, Table, cast, delete, func, insert, select
+from sqlalchemy import Float, Integer, Table, cast, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from golive.db.engine import sqlite_path
@@ -39,6 +39,7 @@ from golive.db.models import (
     RECORDING_FAILED,
     RECORDING_READY,
     Channel,
+    Clip,
     Recording,
     RecordingSegment,
     VodExport,
@@ -342,6 +343,19 @@ class RecordingStore:
             media_end=max((float(m) for _, _, _, m in last), default=0.0),
         )
 
+    async def active_for_channel(self, channel: str) -> RecordingSummary | None:
+        """The channel's recording being written now (the newest, if several are open)."""
+        async with self._sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(Recording)
+                    .where(Recording.channel == channel, Recording.status == RECORDING_ACTIVE)
+                    .order_by(Recording.started_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            return RecordingSummary.of(row) if row is not None else None
+
     async def get(self, recording_id: str) -> RecordingSummary | None:
         async with self._sessionmaker() as session:
             row = await session.get(Recording, recording_id)
@@ -370,6 +384,49 @@ class RecordingStore:
                 )
             ).scalars()
             return list(rows)
+
+    async def segments_since(self, recording_id: str, since: float) -> list[RecordingSegment]:
+        """A recording's segment rows whose date-time is ``since`` or later (a clip's window
+        of a long recording: not every row of it), by rendition then sequence."""
+        async with self._sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(RecordingSegment)
+                    .where(
+                        RecordingSegment.recording_id == recording_id,
+                        RecordingSegment.program_date_time >= since,
+                    )
+                    .order_by(RecordingSegment.rendition, RecordingSegment.sequence)
+                )
+            ).scalars()
+            return list(rows)
+
+    async def stored_end(self, recording_id: str) -> float | None:
+        """The date-time where the recording's stored segments end (None: none stored)."""
+        async with self._sessionmaker() as session:
+            end = (
+                await session.execute(
+                    select(
+                        func.max(RecordingSegment.program_date_time + RecordingSegment.duration)
+                    ).where(RecordingSegment.recording_id == recording_id)
+                )
+            ).scalar_one_or_none()
+            return float(end) if end is not None else None
+
+    async def duration_before(self, recording_id: str, rendition: str, sequence: int) -> float:
+        """Seconds of ``rendition`` stored before segment ``sequence``: where it starts on
+        the VOD's timeline."""
+        async with self._sessionmaker() as session:
+            total = (
+                await session.execute(
+                    select(func.sum(RecordingSegment.duration)).where(
+                        RecordingSegment.recording_id == recording_id,
+                        RecordingSegment.rendition == rendition,
+                        RecordingSegment.sequence < sequence,
+                    )
+                )
+            ).scalar_one_or_none()
+            return float(total or 0.0)
 
     async def vods(
         self,
@@ -409,6 +466,11 @@ class RecordingStore:
     async def delete(self, recording_id: str) -> bool:
         """Remove a recording, its segment index and export state (not its objects); False if it was gone."""
         async with self._sessionmaker() as session, session.begin():
+            # Its clips are copies: they stay, no longer linked (whether or not the database
+            # enforces the foreign key's ON DELETE SET NULL).
+            await session.execute(
+                update(Clip).where(Clip.recording_id == recording_id).values(recording_id=None)
+            )
             await session.execute(delete(VodExport).where(VodExport.recording_id == recording_id))
             await session.execute(
                 delete(RecordingSegment).where(RecordingSegment.recording_id == recording_id)

@@ -25,9 +25,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from golive.accounts.playback_tokens import PlaybackClaim
 from golive.http.channel_access import ChannelAccess
 from golive.http.client_address import TrustedProxies
+from golive.http.clip_media import ClipMediaEndpoint
 from golive.http.forwarded_client import ForwardedClient
 from golive.http.live_media import LiveMediaEndpoint
 from golive.http.media_fast_path import MediaFastPath
@@ -49,9 +49,6 @@ _CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 ChannelExists = Callable[[str], Awaitable[bool]]
 # Whether the request's browser session may watch a private channel (its owner, an admin).
 MayWatchChannel = Callable[[Request, str], Awaitable[bool]]
-# The clips' media, ``/clip/<id>/...``, for a request through a playback token: (request,
-# the path after the token, the Cache-Control its answers must carry, the token's claim).
-ClipMedia = Callable[[Request, str, str, PlaybackClaim], Awaitable[Response]]
 # Readiness: (ready, reasons not ready).
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, list[str]]]]
 API_PREFIX = "/api/v1"
@@ -75,12 +72,12 @@ def create_app(
     pages: Sequence[BaseRoute] = (),
     thumbnails: ThumbnailEndpoint | None = None,
     vod: VodMediaEndpoint | None = None,
+    clip: ClipMediaEndpoint | None = None,
     trusted_proxies: Callable[[], TrustedProxies] = TrustedProxies,
     max_request_body: Callable[[], int] = lambda: DEFAULT_MAX_REQUEST_BODY,
     access: ChannelAccess | None = None,
     gate: PlaybackGate | None = None,
     may_watch_channel: MayWatchChannel | None = None,
-    clip_media: ClipMedia | None = None,
 ) -> ASGIApp:
     """Build the HTTP origin around a LiveStore; recorded media (``vod``), the API, metrics
     and the site's pages
@@ -175,9 +172,9 @@ def create_app(
                 return _not_found()
             return await vod.serve(request, found.rest, capped)
         if found.rest.startswith("/clip/"):
-            if clip_media is None:
+            if clip is None:
                 return _not_found()
-            return await clip_media(request, found.rest, capped, checked)
+            return await clip.serve(request, found.rest, capped)
         if found.rest.endswith("/thumbnail.jpg"):
             thumb = None if thumbnails is None else await thumbnails.thumbnail(found.resource)
             if thumb is None or found.rest != f"/live/{found.resource}/thumbnail.jpg":
@@ -206,6 +203,11 @@ def create_app(
         *(
             [Route("/vod/{path:path}", vod.handle, methods=["GET", "HEAD", "OPTIONS"])]
             if vod is not None
+            else []
+        ),
+        *(
+            [Route("/clip/{path:path}", clip.handle, methods=["GET", "HEAD", "OPTIONS"])]
+            if clip is not None
             else []
         ),
         Mount("/static", StaticFiles(directory=web / "static", check_dir=False), name="static"),

@@ -29,6 +29,11 @@ is not disclosed).
 browser, never by a shared cache); through a token ``public`` with a max-age the token
 outlives. Errors are ``no-cache``.
 
+**Clips** (``/clip/<id>/...``) are served by the same endpoint with a different
+``MediaSpace``: the URL prefix ``/clip/``, objects under ``clips/`` in the store, their
+``thumbnail.jpg`` too, their own lookup and download name. A clip's status is ``ready``
+once its copy is whole; its visibility is that of the VOD it was cut from.
+
 **Failures.** The object store or the database failing is a 503 with a log line (a client
 retries), never a 500; a stored object missing (a recording finished before VODs existed, or
 deleted meanwhile) is a 404.
@@ -39,7 +44,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Generic, Protocol, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -50,13 +57,21 @@ from golive.store.object_store import ObjectNotFound, ObjectStore, ObjectStoreEr
 log = logging.getLogger("golive.http")
 
 PREFIX = "/vod/"
-_VOD_PATH = re.compile(
-    r"/vod/(?P<id>[A-Za-z0-9_-]{16,32})/"
-    r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)|(?P<download>download\.mp4)"
-    r"|(?P<thumbnail>thumbnail\.jpg)"
-    r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
-    r"(?:(?P<playlist>index\.m3u8)|(?P<segment>\d{1,12}\.m4s)|(?P<init>init-\d{1,12}\.mp4)))"
-)
+
+
+def media_path_pattern(prefix: str, *, thumbnail: bool = False) -> re.Pattern[str]:
+    """The only paths served under ``prefix`` (``/vod/`` or ``/clip/``)."""
+    still = r"|(?P<thumbnail>thumbnail\.jpg)" if thumbnail else ""
+    return re.compile(
+        re.escape(prefix) + r"(?P<id>[A-Za-z0-9_-]{16,32})/"
+        r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)|(?P<download>download\.mp4)"
+        + still
+        + r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
+        r"(?:(?P<playlist>index\.m3u8)|(?P<segment>\d{1,12}\.m4s)|(?P<init>init-\d{1,12}\.mp4)))"
+    )
+
+
+_VOD_PATH = media_path_pattern(PREFIX, thumbnail=True)
 _RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -72,6 +87,31 @@ PRIVATE = "private, max-age=3600"
 NO_CACHE = "no-cache"
 STREAM_CHUNK = 1 << 20  # bytes read from storage at a time for a large answer
 CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": "content-range"}
+
+
+class ServedMedia(Protocol):
+    """What the endpoint needs of a VOD or a clip."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def visibility(self) -> str: ...
+
+
+M = TypeVar("M", bound=ServedMedia)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSpace(Generic[M]):
+    """One kind of stored media: its URL prefix, the key prefix of its objects in the
+    store, the path pattern, and its download's file name."""
+
+    url_prefix: str
+    key_prefix: str
+    pattern: re.Pattern[str]
+    download_name: Callable[[M], str]
+    label: str
+
 
 RecordingLookup = Callable[[str], Awaitable[RecordingSummary | None]]
 PrivateCheck = Callable[[Request, RecordingSummary], Awaitable[bool]]
@@ -119,18 +159,24 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     return start, min(end, size)
 
 
-class VodMediaEndpoint:
-    """Serves ``/vod/...`` from the recordings' object store."""
+def vod_space() -> MediaSpace[RecordingSummary]:
+    return MediaSpace(PREFIX, "", _VOD_PATH, download_name, "VOD")
+
+
+class StoredMediaEndpoint(Generic[M]):
+    """Serves one ``MediaSpace`` (``/vod/...`` or ``/clip/...``) from the object store."""
 
     def __init__(
         self,
         store: ObjectStore,
-        recordings: RecordingLookup,
-        may_watch_private: PrivateCheck | None = None,
+        lookup: Callable[[str], Awaitable[M | None]],
+        may_watch_private: Callable[[Request, M], Awaitable[bool]] | None,
+        space: MediaSpace[M],
     ) -> None:
         self._store = store
-        self._recordings = recordings
+        self._recordings = lookup
         self._may_watch_private = may_watch_private
+        self._space = space
 
     async def handle(self, request: Request) -> Response:
         raw = request.scope.get("raw_path")
@@ -140,18 +186,20 @@ class VodMediaEndpoint:
     async def serve(
         self, request: Request, path: str, token_cache_control: str | None = None
     ) -> Response:
-        """Answer ``/vod/...`` ``path`` (as sent); ``token_cache_control``: the request came
-        with a valid playback token for this VOD, and this is the Cache-Control its answers
-        get (private recordings are then served too)."""
+        """Answer ``path`` (as sent) of this space (``/vod/...`` or ``/clip/...``);
+        ``token_cache_control``: the request came with a valid playback token for this VOD or
+        clip, and this is the Cache-Control its answers get (private ones are then served
+        too)."""
         if request.method == "OPTIONS":
             return Response(status_code=204, headers={**CORS, "access-control-max-age": "86400"})
-        match = _VOD_PATH.fullmatch(path)
+        space = self._space
+        match = space.pattern.fullmatch(path)
         if match is None:
             return _error(404, "not found")
         try:
             recording = await self._recordings(match["id"])
         except Exception:
-            log.exception("VOD %s: recording lookup failed", match["id"])
+            log.exception("%s %s: lookup failed", space.label, match["id"])
             return _error(503, "recordings are unavailable, try again")
         if recording is None or recording.status != READY:
             return _error(404, "no such recording")
@@ -165,15 +213,16 @@ class VodMediaEndpoint:
             )
         ):
             return _error(404, "no such recording")
-        key = match.group(0)[len(PREFIX) :]
-        if match["multivariant"] or match["playlist"]:
+        key = space.key_prefix + match.group(0)[len(space.url_prefix) :]
+        thumbnail = bool(match.groupdict().get("thumbnail"))
+        if thumbnail:
+            content_type = JPEG_TYPE
+        elif match["multivariant"] or match["playlist"]:
             content_type = PLAYLIST_TYPE
         elif match["mpd"]:
             content_type = MPD_TYPE
         elif match["download"]:
             content_type = INIT_TYPE
-        elif match["thumbnail"]:
-            content_type = JPEG_TYPE
         else:
             content_type = INIT_TYPE if match["init"] else SEGMENT_TYPE
         if token_cache_control is not None:
@@ -183,14 +232,15 @@ class VodMediaEndpoint:
         headers = {**CORS, "cache-control": cache}
         media = bool(match["segment"] or match["init"] or match["download"])
         if match["download"]:
-            headers["content-disposition"] = f'attachment; filename="{download_name(recording)}"'
+            name = space.download_name(recording)
+            headers["content-disposition"] = f'attachment; filename="{name}"'
 
         try:
             return await self._object(request, key, content_type, headers, ranged=media)
         except ObjectNotFound:
             return _error(404, "not stored")
         except ObjectStoreError as exc:
-            log.error("VOD %s: storage failed: %s", key, exc)
+            log.error("%s %s: storage failed: %s", space.label, key, exc)
             return _error(503, "storage is unavailable, try again")
 
     async def _object(
@@ -243,3 +293,15 @@ class VodMediaEndpoint:
                 # The status line is gone already: the client sees a short body.
                 log.error("VOD %s: storage failed while streaming: %s", key, exc)
                 raise
+
+
+class VodMediaEndpoint(StoredMediaEndpoint[RecordingSummary]):
+    """Serves ``/vod/...`` from the recordings' object store."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        recordings: RecordingLookup,
+        may_watch_private: PrivateCheck | None = None,
+    ) -> None:
+        super().__init__(store, recordings, may_watch_private, vod_space())

@@ -109,6 +109,9 @@ class ServerMetrics:
             registry=self.registry,
         )
 
+        self.clips_created = Counter(
+            "golive_clips_created", "Clips made (copied and playable)", registry=self.registry
+        )
         self.recording_upload_lag = Histogram(
             "golive_recording_upload_lag_seconds",
             "From a segment's completion to its being stored and indexed in its recording",

@@ -1,4 +1,4 @@
-"""A VOD's "download as MP4": its source rendition remuxed by ffmpeg (``-c copy``, no
+"""A VOD's (or a clip's) "download as MP4": its source rendition remuxed by ffmpeg (``-c copy``, no
 re-encode) into one progressive MP4, made in the background and stored beside the VOD's
 segments as ``<id>/download.mp4`` (deleted with them).
 
@@ -15,8 +15,12 @@ encoders of live streams come first): the rest wait in a bounded queue (``queue_
 beyond it ``start`` says no). The ffmpeg child runs at the transcoders' lowered
 priority (the ``preexec`` the composition root gives, with ``start_new_session``); its
 ``-progress pipe:1`` output time over the VOD's duration is the progress, written to the
-ledger at most once a second. The finished file is ``put`` into the object store (read into
-memory: the store's interface takes bytes). State lives in the ledger (``db/``): ``pending``,
+ledger at most once a second. The finished file is stored with ``put_file`` (streamed).
+
+**VODs and clips.** One ``Mp4Exports`` per kind of thing exported: what it reads (``index``:
+a VOD's index rows, or a clip's rows read back from its stored playlist), where the file
+goes (``output_key``: ``<id>/download.mp4`` or ``clips/<id>/download.mp4``) and where the
+state is kept (``ledger``) are given to it; the job is the same. State lives in the ledger (``db/``): ``pending``,
 ``running``, ``ready`` (with its size) or ``failed`` (with the reason, also logged); a failed
 export is started again by asking again. Exports a killed or stopped process left pending or
 running are marked failed at start-up (``recover``).
@@ -130,6 +134,8 @@ class Mp4Exports:
         preexec: Callable[[], None] | None = None,
         queue_limit: int = 16,
         rendition: str = SOURCE,
+        output_key: Callable[[str], str] = download_key,
+        label: str = "VOD",
     ) -> None:
         self._store = store
         self._index = index
@@ -139,6 +145,8 @@ class Mp4Exports:
         self._preexec = preexec
         self._queue_limit = queue_limit
         self._rendition = rendition
+        self._output_key = output_key
+        self._label = label
         self._queue: deque[_Job] = deque()
         self._queued: set[str] = set()
         self._wake = asyncio.Event()
@@ -209,21 +217,25 @@ class Mp4Exports:
             raise
         except Exception as exc:
             reason = _reason(exc)
-            log.error("MP4 export of VOD %s failed: %s", rid, reason)
+            log.error("MP4 export of %s %s failed: %s", self._label, rid, reason)
             with contextlib.suppress(Exception):
                 await self._ledger.put(rid, status=FAILED, error=reason)
             return
         await self._ledger.put(rid, status=READY, progress=1.0, size=size)
         self.exported += 1
         log.info(
-            "MP4 export of VOD %s ready: %d bytes in %.1f s", rid, size, time.monotonic() - began
+            "MP4 export of %s %s ready: %d bytes in %.1f s",
+            self._label,
+            rid,
+            size,
+            time.monotonic() - began,
         )
 
     async def _export(self, job: _Job) -> int:
         rid = job.recording_id
         segments = [s for s in await self._index.segments(rid) if s.rendition == self._rendition]
         if not segments:
-            raise ExportFailed(f"the VOD has no {self._rendition!r} rendition")
+            raise ExportFailed(f"the {self._label} has no {self._rendition!r} rendition")
         await asyncio.to_thread(self._work_dir.mkdir, parents=True, exist_ok=True)
         tmp = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="mp4-", dir=self._work_dir))
         try:
@@ -231,7 +243,9 @@ class Mp4Exports:
             out = tmp / "download.mp4"
             await self._remux(job, listing, out)
             size = (await asyncio.to_thread(out.stat)).st_size
-            await self._store.put_file(download_key(rid), out)  # streamed, never in memory whole
+            await self._store.put_file(
+                self._output_key(rid), out
+            )  # streamed, never in memory whole
             return size
         finally:
             await asyncio.to_thread(shutil.rmtree, tmp, True)

@@ -79,3 +79,37 @@ def download_key(recording_id: str) -> str:
 def thumbnail_key(recording_id: str) -> str:
     """The VOD's still (``vod_thumbnail``)."""
     return f"{recording_prefix(recording_id)}thumbnail.jpg"
+
+
+# -- clips ---------------------------------------------------------------------------------------
+# A clip is a copy of the segments it covers, under ``clips/<clip id>/`` (no recording id can
+# be ``clips``: ids are 16 characters or more), laid out as a recording is:
+# ``clips/<id>/<rendition>/<n>.m4s``, ``.../init-<n>.mp4`` (n counted from 0 in the clip),
+# its playlists, ``thumbnail.jpg`` and ``download.mp4``.
+CLIPS_ROOT = "clips/"
+
+
+def new_clip_id() -> str:
+    """Random and URL-safe, the shape of a recording id (so the same checks apply)."""
+    return new_recording_id()
+
+
+def clip_prefix(clip_id: str) -> str:
+    """Every key of a clip starts with this."""
+    return CLIPS_ROOT + recording_prefix(clip_id)
+
+
+def clip_segment_key(clip_id: str, rendition: str, number: int) -> str:
+    return CLIPS_ROOT + segment_key(clip_id, rendition, number)
+
+
+def clip_init_key(clip_id: str, rendition: str, number: int) -> str:
+    return CLIPS_ROOT + init_key(clip_id, rendition, number)
+
+
+def clip_thumbnail_key(clip_id: str) -> str:
+    return f"{clip_prefix(clip_id)}thumbnail.jpg"
+
+
+def clip_download_key(clip_id: str) -> str:
+    return f"{clip_prefix(clip_id)}download.mp4"

@@ -18,12 +18,12 @@ from one stored segment.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from golive.media.fmp4_reader import Mp4FormatError, fragment_samples, init_tracks
 from golive.media.frame import Track, TrackKind
 from golive.record.recording_index import IndexedSegment, RecordingIndex
-from golive.record.storage_keys import media_playlist_key, mpd_key, multivariant_key
+from golive.record.storage_keys import recording_prefix
 from golive.record.vod_playlists import (
     Variant,
     dash_mpd,
@@ -34,7 +34,7 @@ from golive.record.vod_playlists import (
 from golive.record.vod_thumbnail import VodThumbnails
 from golive.store.object_store import ObjectNotFound, ObjectStore
 
-__all__ = ["publish_vod"]
+__all__ = ["publish_playlists", "publish_vod"]
 
 log = logging.getLogger("golive.record")
 
@@ -53,14 +53,22 @@ async def publish_vod(
         return False
     if thumbnails is not None:
         await thumbnails.make(recording_id, segments)
+    await publish_playlists(store, recording_prefix(recording_id), renditions)
+    return True
+
+
+async def publish_playlists(
+    store: ObjectStore, prefix: str, renditions: Mapping[str, Sequence[IndexedSegment]]
+) -> None:
+    """Store ``<prefix><rendition>/index.m3u8`` for each rendition (its segments in order,
+    their keys under ``<prefix><rendition>/``), ``<prefix>manifest.mpd`` and, last,
+    ``<prefix>index.m3u8``. A VOD's prefix is ``<recording id>/``; a clip's
+    ``clips/<clip id>/`` (``clip_copy``)."""
     variants = {name: await _variant(store, segs) for name, segs in renditions.items()}
     for name, segs in renditions.items():
-        await store.put(media_playlist_key(recording_id, name), media_playlist(segs).encode())
-    await store.put(mpd_key(recording_id), dash_mpd(renditions, variants).encode())
-    await store.put(
-        multivariant_key(recording_id), multivariant_playlist(renditions, variants).encode()
-    )
-    return True
+        await store.put(f"{prefix}{name}/index.m3u8", media_playlist(segs).encode())
+    await store.put(f"{prefix}manifest.mpd", dash_mpd(renditions, variants).encode())
+    await store.put(f"{prefix}index.m3u8", multivariant_playlist(renditions, variants).encode())
 
 
 async def _variant(store: ObjectStore, segments: Sequence[IndexedSegment]) -> Variant:

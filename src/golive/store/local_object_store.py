@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import errno
 import os
 import secrets
@@ -75,6 +76,11 @@ class LocalObjectStore:
     async def put_file(self, key: str, path: Path) -> None:
         check_key(key)
         await self._run("put", key, self._put_file, key, path)
+
+    async def copy(self, source: str, destination: str) -> None:
+        check_key(source)
+        check_key(destination)
+        await self._run("copy", source, self._copy, source, destination)
 
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         check_key(key)
@@ -144,6 +150,29 @@ class LocalObjectStore:
     def _put_file(self, key: str, source: Path) -> None:
         with source.open("rb") as src:
             self._write(key, lambda file: shutil.copyfileobj(src, file, _COPY_CHUNK))
+
+    def _copy(self, source: str, destination: str) -> None:
+        """A hard link (no byte copied; a put replaces a file by renaming, never in place, so
+        the two names cannot diverge), renamed over the destination like a put; a byte copy
+        where links are not possible (another file system, a file system without them)."""
+        src = self._path(source)
+        if not src.is_file():
+            raise ObjectNotFound(f"{self.description}: no object {source!r}")
+        path = self._path(destination)
+        temporary = path.with_name(f"{_TEMPORARY_PREFIX}{path.name}.{secrets.token_hex(6)}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, temporary)
+        except OSError:
+            with src.open("rb") as file:
+                self._write(destination, lambda out: shutil.copyfileobj(file, out, _COPY_CHUNK))
+            return
+        try:
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         """Write ``key`` through a temporary file in its directory, then rename it in place."""

@@ -40,6 +40,13 @@ class ObjectStore(Protocol):
         """Store the file at ``path`` under ``key``, streamed: never read into memory whole."""
         ...
 
+    async def copy(self, source: str, destination: str) -> None:
+        """Store the object at ``source`` under ``destination`` too, without its bytes going
+        through golive where the backend allows (a hard link on local disk, a server-side
+        copy on S3); ObjectNotFound if ``source`` is missing. Objects are immutable, so the
+        two keys never differ, and deleting one leaves the other."""
+        ...
+
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         """The object's bytes ``[start, end)`` (``end`` None: to the end)."""
         ...

@@ -154,6 +154,15 @@ class S3ObjectStore:
         except Exception as error:
             raise self._error("put", key, error) from error
 
+    async def copy(self, source: str, destination: str) -> None:
+        check_key(source)
+        check_key(destination)
+        try:
+            # CopyObject: the bytes stay in the bucket.
+            await obstore.copy_async(self._store, source, destination)
+        except Exception as error:
+            raise self._error("copy", source, error) from error
+
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         check_key(key)
         if start < 0 or (end is not None and end < start):

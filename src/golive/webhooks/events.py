@@ -13,7 +13,9 @@ STREAM_ENDED = "stream.ended"
 # A live session's recording is finished and stored (a VOD); or nothing of it could be stored.
 RECORDING_READY = "recording.ready"
 RECORDING_FAILED = "recording.failed"
-EVENT_TYPES = (STREAM_STARTED, STREAM_ENDED, RECORDING_READY, RECORDING_FAILED)
+# A clip was made (and plays).
+CLIP_CREATED = "clip.created"
+EVENT_TYPES = (STREAM_STARTED, STREAM_ENDED, RECORDING_READY, RECORDING_FAILED, CLIP_CREATED)
 # The approval call made before a publish starts (not queued, not retried).
 PUBLISH_REQUESTED = "publish.requested"
 

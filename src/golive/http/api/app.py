@@ -14,6 +14,7 @@ from golive import __version__
 from golive.http.api import (
     channels,
     chat_moderation,
+    clips,
     playback_tokens,
     streams,
     tokens,
@@ -32,6 +33,7 @@ ROUTERS = (
     streams.router,
     vods.router,
     playback_tokens.router,
+    clips.router,
     users.router,
     tokens.router,
     webhook_deliveries.router,

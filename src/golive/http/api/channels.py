@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Response
 
@@ -16,6 +16,7 @@ from golive.http.api.schemas import (
     ChannelCreate,
     ChannelOut,
     ChannelUpdate,
+    ClipPermission,
     StreamKeyOut,
 )
 from golive.http.api.services import ApiServices
@@ -58,6 +59,7 @@ async def channel_out(
         record=channel.record,
         retention_days=channel.retention_days,
         visibility=channel.visibility,  # type: ignore[arg-type]  # checked on the way in
+        clip_permission=cast(ClipPermission, channel.clip_permission),
     )
 
 
@@ -107,7 +109,8 @@ async def get_channel(svc: Services, caller: Reader, name: ChannelName) -> Chann
 async def update_channel(
     svc: Services, caller: Writer, name: ChannelName, body: ChannelUpdate
 ) -> ChannelOut:
-    """Change the title, recording switch, retention, visibility or (admins) the owner."""
+    """Change the title, the recording switch, the retention, the visibility, who may clip,
+    or (administrators) the owner."""
     await visible_channel(svc, caller, name)
     owner_id = await _owner_id(svc, caller, body.owner)
     global_retention = "retention_days" in body.model_fields_set and body.retention_days is None
@@ -121,6 +124,7 @@ async def update_channel(
         retention_days=body.retention_days,
         global_retention=global_retention,
         visibility=body.visibility,
+        clip_permission=body.clip_permission,
     )
     if svc.channels_changed is not None:
         await svc.channels_changed()  # a private channel is closed to strangers at once

@@ -22,7 +22,6 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "user_not_found": (404, "no such user"),
     "token_not_found": (404, "no such token, or not one of the caller's"),
     "vod_not_found": (404, "no such VOD, or a private one of someone else's channel"),
-    "clip_not_found": (404, "no such clip, or one of someone else's channel"),
     "not_vod_owner": (403, "only the channel's owner or an administrator may change the VOD"),
     "method_not_allowed": (405, "the endpoint exists but not with this method"),
     "channel_exists": (409, "a channel with that name already exists"),
@@ -31,6 +30,17 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "recording_in_progress": (409, "the recording is still being written: end the stream first"),
     "vod_not_exported": (404, "the VOD has no MP4 export yet: POST to start one"),
     "export_busy": (503, "too many MP4 exports are waiting; retry later"),
+    "clip_not_found": (404, "no such clip, or a private one of someone else's channel"),
+    "clip_not_allowed": (403, "the channel's clip_permission does not let the caller clip"),
+    "not_clip_owner": (
+        403,
+        "only the clip's creator, the channel's owner or an administrator may change it",
+    ),
+    "invalid_clip": (422, "the clip's length or start is not a number, or not 5 to 60 s"),
+    "clip_out_of_range": (422, "the clip's range is outside what is recorded"),
+    "channel_not_live": (409, "the channel is not live (clip one of its VODs instead)"),
+    "channel_not_recording": (409, "the channel's live stream is not being recorded"),
+    "clip_rate_limited": (429, "too many clips made by this user lately; retry later"),
     "malformed_body": (400, "the request body is not valid JSON"),
     "invalid_request": (422, "a parameter or the body does not match the schema"),
     "invalid_channel_name": (422, "the channel name is not allowed (pattern or reserved)"),
@@ -88,6 +98,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found, or not visible to the caller",
         409: "Conflicts with an existing resource",
         422: "Invalid parameters or body",
+        429: "Too many requests; retry later",
         503: "A backend (recording storage) is unavailable; retry later",
     }
     chosen = {401, 403, 422, *statuses}

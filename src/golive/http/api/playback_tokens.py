@@ -55,7 +55,9 @@ async def _target(
             raise ApiError("vod_not_found", f"no VOD {body.vod!r} of yours")
         return PlaybackKind.VOD, vod.id, f"/vod/{vod.id}"
     assert body.clip is not None
-    channel_name = None if svc.clips is None else await svc.clips.channel_of(body.clip)
+    channel_name = (
+        None if svc.clip_channels is None else await svc.clip_channels.channel_of(body.clip)
+    )
     if channel_name is None or not await _owns(svc, caller, channel_name):
         raise ApiError("clip_not_found", f"no clip {body.clip!r} of yours")
     return PlaybackKind.CLIP, body.clip, f"/clip/{body.clip}"

@@ -14,6 +14,8 @@ USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
 VOD_ID_PATTERN = r"^[A-Za-z0-9_-]{16,32}$"
 Visibility = Literal["public", "unlisted", "private"]
 RecordingStatus = Literal["recording", "ready", "failed"]
+ClipPermission = Literal["everyone", "moderators"]
+ClipStatus = Literal["ready", "failed"]
 Scope = Literal["read", "write", "admin", "playback"]
 
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -73,6 +75,11 @@ class ChannelOut(BaseModel):
         "live media, watch page and chat need the owner's (or an administrator's) browser "
         "session or a signed playback token (POST /playback-tokens). New recordings take it.",
     )
+    clip_permission: ClipPermission = Field(
+        default="everyone",
+        description="Who may make clips: everyone (any signed-in viewer) or moderators (the "
+        "owner, chat moderators and administrators).",
+    )
 
 
 class ChannelCreate(BaseModel):
@@ -105,6 +112,9 @@ class ChannelUpdate(BaseModel):
         default=None,
         description="public, unlisted or private (takes effect at once, for the live stream "
         "too; recordings already made keep theirs).",
+    )
+    clip_permission: ClipPermission | None = Field(
+        default=None, description="Who may make clips: everyone or moderators."
     )
 
 
@@ -279,3 +289,43 @@ class PlaybackTokenOut(BaseModel):
     expires_at: datetime
     playlist_url: str = Field(description="The HLS multivariant playlist through the token.")
     mpd_url: str | None = Field(description="The DASH MPD through the token (live and VOD).")
+
+
+class ClipFromLive(BaseModel):
+    duration: float = Field(default=30.0, description="Seconds, 5 to 60.")
+    start_pdt: float | None = Field(
+        default=None,
+        description="Epoch seconds of the clip's start, inside the recorded DVR window; "
+        "null: the last `duration` seconds stored.",
+    )
+    title: PlainText = Field(default="", max_length=200)
+
+
+class ClipFromVod(BaseModel):
+    start: float = Field(default=0.0, description="Seconds from the VOD's start.")
+    duration: float = Field(default=30.0, description="Seconds, 5 to 60.")
+    title: PlainText = Field(default="", max_length=200)
+
+
+class ClipUpdate(BaseModel):
+    title: PlainText = Field(max_length=200)
+
+
+class ClipOut(BaseModel):
+    """A clip: a copy of the recorded segments it covers (it outlives its VOD)."""
+
+    id: str
+    channel: str
+    creator: str | None = Field(description="The creator's username; null once deleted.")
+    title: str
+    vod_id: str | None = Field(description="The VOD it was cut from; null once deleted.")
+    start: float = Field(description="Seconds from the recording's start to the clip's start.")
+    duration: float = Field(description="Seconds (cut on segment boundaries).")
+    created_at: datetime
+    views: int
+    status: ClipStatus
+    visibility: Visibility
+    url: str = Field(description="The clip's page.")
+    playlist_url: str = Field(description="The HLS playlist.")
+    thumbnail_url: str
+    download_url: str = Field(description="The MP4 (made in the background after the clip).")

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from golive.accounts.playback_tokens import PlaybackTokens
 from golive.chat.chat_service import ChatService
+from golive.clip_requests import ClipRequests
 from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore
@@ -96,7 +97,10 @@ class ApiServices:
     playback_tokens: PlaybackTokens | None = None
     # Called after a channel's visibility or owner changed (the origin's in-memory map).
     channels_changed: Callable[[], Awaitable[None]] | None = None
-    # Which channel a clip belongs to (set once clips exist).
-    clips: ClipChannels | None = None
+    # Which channel a clip belongs to (playback tokens for clips).
+    clip_channels: ClipChannels | None = None
     # Chat replay of VODs (None: no recordings).
     chat_replay: ChatReplay | None = None
+    # Making and managing clips (None: no recordings, so no clips).
+    clips: ClipRequests | None = None
+    clip_exports: Mp4Exports | None = None

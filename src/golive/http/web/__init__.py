@@ -23,12 +23,14 @@ from starlette.routing import BaseRoute
 from golive.accounts.attempt_window import AttemptWindow
 from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions, SessionUser
+from golive.clip_requests import ClipRequests
 from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.invites import InviteStore
 from golive.db.users import UserStore
 from golive.http.web.account_pages import account_routes
 from golive.http.web.channel_json import channel_json_routes
+from golive.http.web.clip_pages import clip_routes
 from golive.http.web.dashboard_pages import dashboard_routes
 from golive.http.web.home_page import home_routes
 from golive.http.web.site_context import LiveStreamsView, VodSite, WebContext
@@ -70,6 +72,7 @@ def web_routes(
     invites: InviteStore | None = None,
     channels_changed: Callable[[], Awaitable[None]] | None = None,
     vods: VodSite | None = None,
+    clips: ClipRequests | None = None,
 ) -> list[BaseRoute]:
     """The site's routes; place them before the ``/{channel}`` watch route."""
     ctx = WebContext(
@@ -88,6 +91,7 @@ def web_routes(
         invites=invites,
         channels_changed=channels_changed,
         vods=vods,
+        clips=clips,
     )
     return [
         *vod_page_routes(ctx),
@@ -96,4 +100,5 @@ def web_routes(
         *account_routes(ctx),
         *dashboard_routes(ctx),
         *channel_json_routes(ctx),
+        *clip_routes(ctx),
     ]

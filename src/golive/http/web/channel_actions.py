@@ -105,6 +105,7 @@ async def update_channel(
     category: str,
     record: bool | None = None,
     visibility: str | None = None,
+    clip_permission: str | None = None,
 ) -> Channel:
     channel = await owned_channel(ctx, user, name)
     if visibility is not None and visibility not in VISIBILITIES:
@@ -117,6 +118,7 @@ async def update_channel(
         category=clean_line(category, CATEGORY_LENGTH),
         record=record,
         visibility=visibility,
+        clip_permission=clip_permission,
     )
     if visibility is not None and visibility != channel.visibility:
         log.info("web: %s made channel %s %s", user.username, channel.name, visibility)

@@ -7,7 +7,7 @@
   (the watch page).
 - ``GET /web/channels/<name>/health``: the stream's ingest health, for its owner.
 - ``POST /web/channels``, ``POST /web/channels/<name>/settings`` (title, category, record,
-  visibility),
+  visibility, clip_permission),
   ``POST /web/channels/<name>/stream-key``, ``POST /web/channels/<name>/stop``: the
   dashboard's changes; same-origin
   ``application/json`` with the session's token in ``X-CSRF-Token``.
@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from golive.accounts.csrf import CSRF_HEADER
 from golive.accounts.web_sessions import SessionUser
-from golive.db.models import Channel, is_valid_channel_name
+from golive.db.models import CLIP_PERMISSIONS, Channel, is_valid_channel_name
 from golive.http.api.services import LiveStreamInfo
 from golive.http.web.channel_actions import (
     ChannelActionError,
@@ -42,7 +42,7 @@ from golive.http.web.request_body import BodyRefused, read_json
 from golive.http.web.site_context import WebContext
 from golive.http.web.web_responses import json_error, json_ok
 
-__all__ = ["channel_json_routes"]
+__all__ = ["channel_json_routes", "signed_in_body"]
 
 
 def _live_fields(info: LiveStreamInfo | None) -> dict[str, Any]:
@@ -62,6 +62,7 @@ def _channel(channel: Channel, info: LiveStreamInfo | None) -> dict[str, Any]:
         "category": channel.category,
         "record": channel.record,
         "visibility": channel.visibility,
+        "clip_permission": channel.clip_permission,
         **_live_fields(info),
     }
 
@@ -71,6 +72,23 @@ def _str_field(body: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise BodyRefused(400, "bad_request", f"{key} must be a string")
     return value
+
+
+async def signed_in_body(
+    ctx: WebContext, request: Request
+) -> tuple[SessionUser, dict[str, Any]] | Response:
+    """The user and JSON body of a state-changing call, or the refusal."""
+    user = await ctx.sessions.user(request)
+    if user is None:
+        return json_error(401, "not_signed_in", "sign in first")
+    reason = forgery_reason(ctx, request, user, request.headers.get(CSRF_HEADER))
+    if reason is not None:
+        return json_error(403, "forbidden", reason)
+    try:
+        body = await read_json(request)
+    except BodyRefused as exc:
+        return json_error(exc.status, exc.code, exc.message)
+    return user, body
 
 
 def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
@@ -112,18 +130,7 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
         return json_ok({**_channel(found, ctx.live.get(found.name)), "owner": owner})
 
     async def signed_in_json(request: Request) -> tuple[SessionUser, dict[str, Any]] | Response:
-        """The user and JSON body of a state-changing call, or the refusal."""
-        user = await ctx.sessions.user(request)
-        if user is None:
-            return json_error(401, "not_signed_in", "sign in first")
-        reason = forgery_reason(ctx, request, user, request.headers.get(CSRF_HEADER))
-        if reason is not None:
-            return json_error(403, "forbidden", reason)
-        try:
-            body = await read_json(request)
-        except BodyRefused as exc:
-            return json_error(exc.status, exc.code, exc.message)
-        return user, body
+        return await signed_in_body(ctx, request)
 
     async def health(request: Request) -> Response:
         user = await ctx.sessions.user(request)
@@ -172,6 +179,11 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
             visibility = body.get("visibility")
             if visibility is not None and not isinstance(visibility, str):
                 raise BodyRefused(400, "bad_request", "visibility must be a string")
+            clip_permission = body.get("clip_permission")
+            if clip_permission is not None and clip_permission not in CLIP_PERMISSIONS:
+                raise BodyRefused(
+                    400, "bad_request", "clip_permission must be everyone or moderators"
+                )
             updated = await update_channel(
                 ctx,
                 user,
@@ -180,6 +192,7 @@ def channel_json_routes(ctx: WebContext) -> list[BaseRoute]:
                 category=category,
                 record=record,
                 visibility=visibility,
+                clip_permission=clip_permission,
             )
         except BodyRefused as exc:
             return json_error(exc.status, exc.code, exc.message)

@@ -9,6 +9,7 @@ from typing import Protocol
 from golive.accounts.attempt_window import AttemptWindow
 from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions
+from golive.clip_requests import ClipRequests
 from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.chat_replay import ChatReplay
@@ -62,6 +63,8 @@ class WebContext:
     channels_changed: Callable[[], Awaitable[None]] | None = None
     # The VOD pages (past broadcasts, the VOD player, chat replay); None: no recordings.
     vods: VodSite | None = None
+    # Making clips and reading them (None: no recordings, so no clips).
+    clips: ClipRequests | None = None
 
     def trusted_origins(self) -> tuple[str, ...]:
         """Origins accepted besides the request's own host: the configured public URL."""

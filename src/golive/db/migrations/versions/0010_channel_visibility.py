@@ -1,7 +1,7 @@
 """Private playback: channels.visibility (public, unlisted, private)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Created: 2026-12-12
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | tuple[str, ...] | None = "0008"
+down_revision: str | tuple[str, ...] | None = "0009"
 branch_labels: str | tuple[str, ...] | None = None
 depends_on: str | tuple[str, ...] | None = None
 
