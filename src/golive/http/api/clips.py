@@ -104,7 +104,7 @@ async def _managed_clip(svc: ApiServices, caller: Principal, clip_id: str) -> Cl
     "/channels/{name}/clips",
     status_code=201,
     response_model=ClipOut,
-    responses=responses(403, 404, 409, 429, 503),
+    responses=responses(400, 403, 404, 409, 429, 503),
 )
 async def clip_live(
     svc: Services, caller: Writer, name: ChannelName, body: ClipFromLive
@@ -129,7 +129,7 @@ async def clip_live(
     "/vods/{vod_id}/clips",
     status_code=201,
     response_model=ClipOut,
-    responses=responses(403, 404, 409, 429, 503),
+    responses=responses(400, 403, 404, 409, 429, 503),
 )
 async def clip_vod(svc: Services, caller: Writer, vod_id: VodId, body: ClipFromVod) -> ClipOut:
     """Clip a VOD: ``duration`` seconds (5-60, default 30) from ``start`` seconds into it."""
@@ -167,7 +167,7 @@ async def list_clips(
     return [clip_out(svc, c) for c in listed]
 
 
-@router.patch("/clips/{clip_id}", response_model=ClipOut, responses=responses(404))
+@router.patch("/clips/{clip_id}", response_model=ClipOut, responses=responses(400, 404))
 async def update_clip(svc: Services, caller: Writer, clip_id: ClipId, body: ClipUpdate) -> ClipOut:
     """Change the title (trimmed)."""
     await _managed_clip(svc, caller, clip_id)

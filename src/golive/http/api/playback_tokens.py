@@ -63,7 +63,7 @@ async def _target(
     return PlaybackKind.CLIP, body.clip, f"/clip/{body.clip}"
 
 
-@router.post("", status_code=201, response_model=PlaybackTokenOut, responses=responses(404))
+@router.post("", status_code=201, response_model=PlaybackTokenOut, responses=responses(400, 404))
 async def create_playback_token(
     svc: Services, caller: Player, body: PlaybackTokenCreate
 ) -> PlaybackTokenOut:
