@@ -9,7 +9,12 @@
    loopback. Each seek asks for a different segment (no HTTP cache in between; the segment
    file is likely in the OS page cache, having been written seconds before). The DVR
    playlist's full and delta (``_HLS_skip=YES``) answer times are measured at the same time.
-2. **Rendering a 2-hour playlist.** In process, with no server: a DVR history of 7,200
+2. **Clip to playable.** On the same live stream, ``--clips`` times: a clip of the last 30 s
+   is asked of the API (``POST /api/v1/channels/<ch>/clips``, an administrator's write
+   token made with the CLI); the time from the request to its answer (the segments copied,
+   on local disk hard links, and the clip's playlists stored), and to the clip's playlist
+   and first segment fetched (playable).
+3. **Rendering a 2-hour playlist.** In process, with no server: a DVR history of 7,200
    one-second segments (2 h) plus a 15-segment live window, rendered full and as a delta
    update the way the origin does for a new part (``--renders`` times each; median, max).
 
@@ -32,6 +37,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common
 from common import (
     GoliveServer,
     bench_parser,
@@ -60,6 +66,65 @@ def summary(values: list[float], scale: float = 1000.0) -> str:
     return f"{statistics.median(values) * scale:.1f} / {max(values) * scale:.1f}"
 
 
+def api_token(server: GoliveServer) -> str:
+    """An administrator's write token for the bench's server (through golive's CLI)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, **common.TREE.env()}  # the tree use_tree() chose
+    cli = [sys.executable, "-m", "golive"]
+    data = ["--data-dir", str(server.data_dir)]
+    subprocess.run(
+        [*cli, "user", "add", "bench", "--admin", *data],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    out = subprocess.run(
+        [*cli, "token", "create", "bench", "--scope", "write", *data],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    found = re.search(r"Token:\s+(\S+)", out)
+    assert found is not None, out
+    return found.group(1)
+
+
+async def clip_times(
+    client: httpx.AsyncClient, server: GoliveServer, token: str, count: int
+) -> tuple[list[float], list[float]]:
+    """``count`` clips of the last 30 s: seconds to the API's answer, and to playable."""
+    channel = server.channels[0][0]
+    answered: list[float] = []
+    playable: list[float] = []
+    auth = {"authorization": f"Bearer {token}"}
+    for _ in range(count):
+        started = time.perf_counter()
+        made = await client.post(
+            f"{server.http}/api/v1/channels/{channel}/clips", json={"duration": 30}, headers=auth
+        )
+        answered.append(time.perf_counter() - started)
+        assert made.status_code == 201, made.text
+        base = f"{server.http}/clip/{made.json()['id']}/source"
+        playlist = await client.get(f"{base}/index.m3u8")
+        assert playlist.status_code == 200, playlist.text
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist.text)
+        first = next(u for u in playlist.text.splitlines() if u and not u.startswith("#"))
+        assert init is not None
+        parts = await asyncio.gather(
+            client.get(f"{base}/{init.group(1)}"), client.get(f"{base}/{first}")
+        )
+        assert all(p.status_code == 200 for p in parts)
+        playable.append(time.perf_counter() - started)
+        log(f"  clip: answered {1000 * answered[-1]:.0f} ms, playable {1000 * playable[-1]:.0f} ms")
+        await asyncio.sleep(6.5)  # under the per-user limit of 10 clips a minute
+    return answered, playable
+
+
 async def seek_run(args: argparse.Namespace) -> list[list[str]]:
     source = ensure_input()
     server = GoliveServer(1)
@@ -72,9 +137,11 @@ async def seek_run(args: argparse.Namespace) -> list[list[str]]:
     try:
         channel = server.channels[0][0]
         base = f"{server.http}/live/{channel}/source"
+        token = await asyncio.to_thread(api_token, server)
         log(f"publishing; waiting {args.warmup:.0f} s")
         await asyncio.sleep(args.warmup)
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=30) as client:
+            clips_answered, clips_playable = await clip_times(client, server, token, args.clips)
             # A blocking reload for a part that exists already is answered at once with the
             # newest playlist (a plain request waits for the next part: that is not its cost).
             now = {"_HLS_msn": "0", "_HLS_part": "0"}
@@ -112,6 +179,12 @@ async def seek_run(args: argparse.Namespace) -> list[list[str]]:
         ["seek to first frame (init + segment from the recording, decoded)", summary(seeks), ""],
         ["dvr.m3u8, full", summary(full_times), f"{full_size} bytes"],
         ["dvr.m3u8, `_HLS_skip=YES`", summary(delta_times), f"{delta_size} bytes"],
+        ["clip of the last 30 s: request to the API's 201", summary(clips_answered), ""],
+        [
+            "clip of the last 30 s: request to playable (playlist, init, 1st segment)",
+            summary(clips_playable),
+            "",
+        ],
     ]
 
 
@@ -184,6 +257,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=45.0, help="seconds before seeking")
     parser.add_argument("--seeks", type=int, default=10, help="seeks (different segments)")
     parser.add_argument("--back", type=float, default=30.0, help="seconds behind the edge")
+    parser.add_argument("--clips", type=int, default=5, help="clips of the last 30 s")
     parser.add_argument("--renders", type=int, default=50, help="in-process renders each")
     return run_bench(main_async, parser.parse_args())
 
