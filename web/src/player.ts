@@ -686,10 +686,13 @@ class WatchPage {
     }
     const following = this.follow.following;
     const range = this.range();
-    const behind = range === null ? 0 : behindLive(range);
-    this.badge.textContent = following ? "Live" : formatBehind(behind);
-    this.badge.classList.toggle("behind", !following);
-    this.badge.title = following ? "Watching live" : `Watching ${formatBehind(behind)} behind live`;
+    // (Behind with no range: the broadcast just ended; the badge keeps its last text.)
+    if (following || range !== null) {
+      const behind = range === null ? 0 : behindLive(range);
+      this.badge.textContent = following ? "Live" : formatBehind(behind);
+      this.badge.classList.toggle("behind", !following);
+      this.badge.title = following ? "Watching live" : `Watching ${formatBehind(behind)} behind live`;
+    }
     if (!stats.playing || stats.latency === null) {
       this.readout.textContent = stats.offline ? "Offline" : "–";
       this.jump.classList.remove("behind");
