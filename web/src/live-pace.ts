@@ -6,6 +6,9 @@
  *
  * hls.js's own catch-up (maxLiveSyncPlaybackRate) only runs with more than 1 s buffered, never
  * with a sub-second PART-HOLD-BACK, and never slows down; the page turns it off and uses this.
+ *
+ * Only for a viewer who follows the live edge: one who went back on purpose (a seek back, a
+ * pause; live-follow.ts decides) plays at 1 until they jump to live or reach the edge again.
  */
 
 /**
@@ -32,9 +35,14 @@ export const CATCH_UP_AHEAD_S = LOW_AHEAD_S + 0.15;
 
 /**
  * The playback rate for `ahead` seconds of media buffered ahead of the playhead, at `latency`
- * seconds behind the live edge, for a `target` latency (all in seconds).
+ * seconds behind the live edge, for a `target` latency (all in seconds). `following` is false
+ * while the viewer watches behind the edge on purpose: then 1, neither chasing the edge nor
+ * slowing down (their delay is what they chose, and stays what the indicator says).
  */
-export function paceRate(ahead: number, latency: number, target: number): number {
+export function paceRate(ahead: number, latency: number, target: number, following = true): number {
+  if (!following) {
+    return 1;
+  }
   if (ahead < LOW_AHEAD_S) {
     return SLOW_RATE;
   }

@@ -1,18 +1,26 @@
 /**
- * The golive watch page: plays /live/<channel>/index.m3u8 with hls.js in low-latency mode
- * (or natively where only the browser can play HLS), shows the channel's offline and
- * stream-ended states until a broadcast is live, offers a quality menu, a latency readout and
- * "jump to live", runs the chat panel beside the player, and exposes playback statistics on
+ * The golive watch page: plays /live/<channel>/index.m3u8 (dvr.m3u8, the same live tail with
+ * the session's older segments before it, when the channel's JSON says `"dvr": true`) with
+ * hls.js in low-latency mode (or natively where only the browser can play HLS), shows the
+ * channel's offline and stream-ended states until a broadcast is live, offers a seek bar over
+ * the playlist's range with a "LIVE" / "-12:34" indicator (seek-bar.ts, live-follow.ts), a
+ * quality menu, a latency readout, "jump to live" and, for signed-in viewers, a clip dialog
+ * (clip-dialog.ts); runs the chat panel beside the player, and exposes playback statistics on
  * `window.golive` for browser tests and benchmarks.
  *
  * Every piece of text that reaches the page is set with textContent: nothing here builds
  * HTML from data.
  */
 import Hls, { type ErrorData, ErrorDetails, ErrorTypes, Events } from "hls.js";
+import { formatBehind } from "./behind-text";
 import { type ChannelInfo, fetchChannelInfo, renderChannelInfo } from "./channel-info";
 import { ChatPanel } from "./chat-panel";
+import { ClipDialog, type ClipDialogElements, type ClipPoint } from "./clip-dialog";
+import { LiveFollow } from "./live-follow";
 import { paceRate } from "./live-pace";
+import { behindLive, hlsRange, type LiveRange, seekableRange } from "./live-range";
 import { QualityMenu } from "./quality-menu";
+import { SeekBar } from "./seek-bar";
 import { fetchSession, renderAccountNav } from "./site-header";
 
 /**
@@ -84,6 +92,15 @@ export interface PlayerStats {
   restarts: number;
   /** The last error, as "type: details". */
   lastError: string | null;
+  /** The playlist played: ".../index.m3u8", or ".../dvr.m3u8" when the channel has DVR. */
+  source: string | null;
+  /**
+   * True while the viewer follows the live edge (the indicator says "LIVE" and pacing
+   * catches up); false while they watch behind it on purpose (live-follow.ts).
+   */
+  following: boolean;
+  /** Seconds from the playhead to the live position (live-range.ts); null when not playing. */
+  behind: number | null;
 }
 
 /** What the page exposes as `window.golive`. */
@@ -94,6 +111,8 @@ export interface GolivePage {
   stats: PlayerStats;
   channel: string | null;
   jumpToLive: () => void;
+  /** The seekable range now (media seconds), or null. */
+  range: () => LiveRange | null;
   chat?: ChatPanel;
 }
 
@@ -130,6 +149,10 @@ export function channelFromPath(pathname: string): string | null {
   return CHANNEL_PATTERN.test(name) ? name : null;
 }
 
+function ok(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
 function formatSeconds(seconds: number): string {
   return `${seconds.toFixed(1)} s`;
 }
@@ -157,6 +180,9 @@ class WatchPage {
     fatalErrors: 0,
     restarts: 0,
     lastError: null,
+    source: null,
+    following: true,
+    behind: null,
   };
   readonly page: GolivePage;
 
@@ -167,9 +193,18 @@ class WatchPage {
   private readonly readout = element("latency", HTMLElement);
   private readonly badge = element("live-badge", HTMLElement);
   private readonly jump = element("jump-live", HTMLButtonElement);
+  private readonly follow = new LiveFollow();
+  private readonly seekBar: SeekBar;
+  /** The playlist of the current session (index.m3u8 or dvr.m3u8). */
+  private source: string;
+  /** The playhead before the seek in progress, and the last one seen outside seeks. */
+  private seekFrom: number | null = null;
+  private playhead = 0;
 
   private hls: Hls | null = null;
   quality: QualityMenu | null = null;
+  /** The clip button, once the viewer is known to be signed in (main). */
+  clipButton: HTMLButtonElement | null = null;
   /** `started_at` of the broadcast being played, and of the one that ended (to skip it). */
   private currentStream: number | null = null;
   private endedStream: number | null = null;
@@ -183,10 +218,12 @@ class WatchPage {
 
   constructor(
     private readonly channel: string,
-    private readonly source: string,
+    /** The live playlist, and the DVR one played when the channel's info says `dvr`. */
+    private readonly sources: { live: string; dvr: string },
     /** The channel's info, or null when the site's JSON is not available. */
     private readonly info: () => Promise<ChannelInfo | null> = async () => null,
   ) {
+    this.source = sources.live;
     this.video = element("video", HTMLVideoElement);
     this.video.muted = true;
     this.video.autoplay = true;
@@ -197,7 +234,22 @@ class WatchPage {
       stats: this.stats,
       channel,
       jumpToLive: () => this.jumpToLive(),
+      range: () => this.range(),
     };
+    this.seekBar = new SeekBar(
+      {
+        bar: element("seek-bar", HTMLElement),
+        played: element("seek-played", HTMLElement),
+        thumb: element("seek-thumb", HTMLElement),
+        hover: element("seek-hover", HTMLElement),
+      },
+      {
+        range: () => this.range(),
+        following: () => this.follow.following,
+        seekTo: (time) => this.seekTo(time),
+        toLive: () => this.jumpToLive(),
+      },
+    );
     this.listen();
   }
 
@@ -246,13 +298,20 @@ class WatchPage {
       }
       this.nextStream = info.started_at ?? null;
     }
-    const status = await this.probe();
-    return status >= 200 && status < 300;
+    // The DVR playlist when the channel has one (a field the server adds with DVR; absent
+    // from older servers), else, or when it does not answer, the live one.
+    const dvr = info !== null && (info as { dvr?: unknown }).dvr === true;
+    if (dvr && ok(await this.probe(this.sources.dvr))) {
+      this.source = this.sources.dvr;
+      return true;
+    }
+    this.source = this.sources.live;
+    return ok(await this.probe(this.source));
   }
 
-  private async probe(): Promise<number> {
+  private async probe(source: string): Promise<number> {
     try {
-      const response = await fetch(this.source, { cache: "no-store" });
+      const response = await fetch(source, { cache: "no-store" });
       return response.status;
     } catch {
       return 0; // network error: the server is restarting or unreachable
@@ -262,6 +321,9 @@ class WatchPage {
   private attach(session: number): void {
     this.mediaRecoveries = 0;
     this.currentStream = this.nextStream;
+    this.stats.source = this.source;
+    this.follow.follow();
+    this.seekFrom = null;
     if (Hls.isSupported()) {
       this.stats.mode = "hls.js";
       const hls = new Hls({
@@ -333,6 +395,8 @@ class WatchPage {
     }
     this.jump.disabled = true;
     this.badge.hidden = true;
+    this.stats.behind = null;
+    this.seekBar.render();
   }
 
   /** The broadcast is over: say so, and wait for the next one. */
@@ -408,7 +472,7 @@ class WatchPage {
     if (target === null || !Number.isFinite(hls.latency) || hls.latency <= 0) {
       return;
     }
-    const rate = paceRate(this.bufferedAhead(), hls.latency, target);
+    const rate = paceRate(this.bufferedAhead(), hls.latency, target, this.follow.following);
     if (video.playbackRate !== rate) {
       video.playbackRate = rate;
     }
@@ -416,6 +480,7 @@ class WatchPage {
 
   jumpToLive(): void {
     const video = this.video;
+    this.follow.follow();
     if (this.hls !== null) {
       const edge = this.hls.liveSyncPosition;
       if (edge !== null && Number.isFinite(edge)) {
@@ -425,6 +490,58 @@ class WatchPage {
       video.currentTime = Math.max(0, video.seekable.end(video.seekable.length - 1) - 1);
     }
     this.play();
+  }
+
+  /** The range the viewer can seek over while playing (live-range.ts); null otherwise. */
+  range(): LiveRange | null {
+    if (!this.stats.playing) {
+      return null;
+    }
+    if (this.hls !== null) {
+      return hlsRange(this.hls, this.video);
+    }
+    return this.stats.mode === "native" ? seekableRange(this.video) : null;
+  }
+
+  /** The seek bar's seek: to a media time within the range, the viewer's own choice. */
+  private seekTo(time: number): void {
+    const range = this.range();
+    if (range === null) {
+      return;
+    }
+    this.follow.seeked(range.current, time, range.live - time);
+    this.seekFrom ??= range.current;
+    this.video.currentTime = time;
+    this.render();
+  }
+
+  /**
+   * Where a clip made now ends: the playhead. At the live edge the clip is "the last
+   * <duration> seconds" (no start sent: the server's newest media decides); behind it, it
+   * starts <duration> seconds before the program date time on screen.
+   */
+  clipPoint(): ClipPoint {
+    const range = this.range();
+    const playing = this.playingDate();
+    if (this.follow.following || range === null || playing === null) {
+      return { behind: 0, fields: () => ({}) };
+    }
+    return {
+      behind: behindLive(range),
+      fields: (duration) => ({ start_pdt: Math.round(playing - duration * 1000) / 1000 }),
+    };
+  }
+
+  /** The program date time (epoch ms) of the frame on screen, or null. */
+  private playingDate(): number | null {
+    let date: number | null | undefined = null;
+    if (this.hls !== null) {
+      date = this.hls.playingDate?.getTime();
+    } else if (this.stats.mode === "native") {
+      const start = this.video.getStartDate?.().getTime();
+      date = start === undefined ? null : start + this.video.currentTime * 1000;
+    }
+    return date !== null && date !== undefined && Number.isFinite(date) ? date : null;
   }
 
   // -- video events and stalls -----------------------------------------------------------------
@@ -452,11 +569,39 @@ class WatchPage {
       }
     });
     video.addEventListener("timeupdate", () => {
+      if (!video.seeking && this.seekFrom === null) {
+        this.playhead = video.currentTime;
+      }
       if (this.stallStartedAt !== null && video.currentTime > this.stallPosition + 0.1) {
         this.endStall();
       }
     });
-    video.addEventListener("pause", () => this.endStall());
+    // Seeks and pauses decide whether the viewer follows the live edge (live-follow.ts).
+    video.addEventListener("seeking", () => {
+      this.seekFrom ??= this.playhead;
+    });
+    video.addEventListener("seeked", () => {
+      const from = this.seekFrom ?? video.currentTime;
+      this.seekFrom = null;
+      this.playhead = video.currentTime;
+      const range = this.range();
+      if (range !== null) {
+        this.follow.seeked(from, video.currentTime, behindLive(range));
+      }
+      this.render();
+    });
+    video.addEventListener("pause", () => {
+      if (this.stats.playing && !video.ended) {
+        this.follow.paused();
+      }
+      this.endStall();
+    });
+    video.addEventListener("play", () => {
+      const range = this.range();
+      if (range !== null) {
+        this.follow.resumed(behindLive(range));
+      }
+    });
     video.addEventListener("ended", () => {
       // A live stream ends with EXT-X-ENDLIST: wait for the next broadcast.
       this.streamEnded();
@@ -498,6 +643,12 @@ class WatchPage {
     if (stats.playing) {
       this.sample();
     }
+    const range = this.range();
+    stats.behind = range === null ? null : behindLive(range);
+    if (stats.behind !== null && !this.video.paused && !this.video.seeking) {
+      this.follow.sample(stats.behind);
+    }
+    stats.following = this.follow.following;
     this.render();
   }
 
@@ -529,6 +680,19 @@ class WatchPage {
 
   private render(): void {
     const stats = this.stats;
+    this.seekBar.render();
+    if (this.clipButton !== null) {
+      this.clipButton.hidden = !stats.playing;
+    }
+    const following = this.follow.following;
+    const range = this.range();
+    // (Behind with no range: the broadcast just ended; the badge keeps its last text.)
+    if (following || range !== null) {
+      const behind = range === null ? 0 : behindLive(range);
+      this.badge.textContent = following ? "Live" : formatBehind(behind);
+      this.badge.classList.toggle("behind", !following);
+      this.badge.title = following ? "Watching live" : `Watching ${formatBehind(behind)} behind live`;
+    }
     if (!stats.playing || stats.latency === null) {
       this.readout.textContent = stats.offline ? "Offline" : "–";
       this.jump.classList.remove("behind");
@@ -543,7 +707,7 @@ class WatchPage {
     }
     this.readout.textContent = text;
     const target = stats.targetLatency ?? 3;
-    this.jump.classList.toggle("behind", stats.latency > target + BEHIND_SLACK_S);
+    this.jump.classList.toggle("behind", !following || stats.latency > target + BEHIND_SLACK_S);
   }
 
   private setOffline(offline: boolean): void {
@@ -574,8 +738,9 @@ function main(): void {
   const channel = channelFromPath(window.location.pathname);
   const name = element("channel-name", HTMLElement);
   const nav = document.getElementById("account-nav");
+  const session = fetchSession();
   if (nav !== null) {
-    void fetchSession().then((session) => renderAccountNav(nav, session, window.location.pathname));
+    void session.then((got) => renderAccountNav(nav, got, window.location.pathname));
   }
   if (channel === null) {
     name.textContent = "No such channel";
@@ -596,7 +761,8 @@ function main(): void {
     }
     return got;
   };
-  const page = new WatchPage(channel, `/live/${encodeURIComponent(channel)}/index.m3u8`, info);
+  const base = `/live/${encodeURIComponent(channel)}`;
+  const page = new WatchPage(channel, { live: `${base}/index.m3u8`, dvr: `${base}/dvr.m3u8` }, info);
   const select = document.getElementById("quality");
   if (select instanceof HTMLSelectElement) {
     page.quality = new QualityMenu(select);
@@ -616,6 +782,47 @@ function main(): void {
     page.page.chat = panel;
     panel.connect();
   }
+  void session.then((got) => {
+    // Clips are for signed-in viewers: the button stays hidden for everyone else.
+    const button = document.getElementById("clip-button");
+    const elements = clipElements();
+    if (got?.user && got.csrf && button instanceof HTMLButtonElement && elements !== null) {
+      const dialog = new ClipDialog(elements, `/web/channels/${encodeURIComponent(channel)}/clips`, got.csrf);
+      button.addEventListener("click", () => dialog.open(page.clipPoint()));
+      page.clipButton = button;
+    }
+  });
+}
+
+function clipElements(): ClipDialogElements | null {
+  const get = (id: string): HTMLElement | null => document.getElementById(id);
+  const dialog = get("clip-dialog");
+  const form = get("clip-form");
+  const length = get("clip-length");
+  const lengthOut = get("clip-length-out");
+  const title = get("clip-title");
+  const summary = get("clip-summary");
+  const submit = get("clip-submit");
+  const cancel = get("clip-cancel");
+  const result = get("clip-result");
+  const link = get("clip-link");
+  const error = get("clip-error");
+  if (
+    !(dialog instanceof HTMLDialogElement) ||
+    !(form instanceof HTMLFormElement) ||
+    !(length instanceof HTMLInputElement) ||
+    !(lengthOut instanceof HTMLOutputElement) ||
+    !(title instanceof HTMLInputElement) ||
+    summary === null ||
+    !(submit instanceof HTMLButtonElement) ||
+    !(cancel instanceof HTMLButtonElement) ||
+    result === null ||
+    !(link instanceof HTMLAnchorElement) ||
+    error === null
+  ) {
+    return null;
+  }
+  return { dialog, form, length, lengthOut, title, summary, submit, cancel, result, link, error };
 }
 
 function chatElements(): ConstructorParameters<typeof ChatPanel>[1] | null {
