@@ -29,6 +29,11 @@ def stream_info(
 ) -> LiveStreamInfo:
     h = hub.health.snapshot()
     served = media.get(hub.channel) if media is not None else None
+    dvr = (
+        served.dvr
+        if served is not None and served.stream_token == hub.stream_id and served.has_dvr
+        else None
+    )
     return LiveStreamInfo(
         channel=hub.channel,
         stream_id=hub.stream_id,
@@ -51,7 +56,8 @@ def stream_info(
             "uptime": h.uptime,
             "transcoder": _transcoder_state(hub),
         },
-        dvr=served is not None and served.stream_token == hub.stream_id and served.has_dvr,
+        dvr=dvr is not None,
+        dvr_from=None if dvr is None else dvr.listed_from,
     )
 
 

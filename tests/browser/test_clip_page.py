@@ -30,7 +30,7 @@ ENDED = """() => new Promise((resolve) => {
   video.playbackRate = 2;
   video.addEventListener('ended', done);
   new MutationObserver(() => {
-    if (article.dataset.state === 'error') done();
+    if (article.dataset.state === 'error' || article.dataset.state === 'ended') done();
     if (article.dataset.state === 'playing') video.playbackRate = 2;
   }).observe(article, {attributes: true});
   setTimeout(done, 20000);

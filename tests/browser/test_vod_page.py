@@ -2,7 +2,8 @@
 replays its chat in step with playback: a message appears once the playhead reaches its
 time and not before, a seek clears the list and shows what lies before the new position;
 the channel's past broadcasts page, linked from the watch page, lists the VOD with its
-thumbnail; the owner's "Download MP4" makes the MP4 and links it."""
+thumbnail; the owner's "Download MP4" makes the MP4 and links it; a signed-in viewer's "Clip"
+makes a clip of the 5 s before the playhead, which plays at its own page."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.test_clip_page import ENDED
 from tests.e2e.test_chat_replay import source_timeline, wall_at
 from tests.e2e.test_recording import wait_until_finished
 from tests.support.publisher import finish, start_publisher
@@ -20,6 +22,7 @@ from tests.support.web_accounts import sign_up
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 FIRST, SECOND = 8, 6  # seconds published before and after the reconnect
+
 CHOSEN = {"m-one": 1.0, "m-four": 4.0, "m-ten": 10.0, "m-twelve": 12.0}
 
 # Every 100 ms: the playhead and the replayed messages shown, until `until` seconds.
@@ -154,6 +157,37 @@ async def test_the_vod_page_replays_chat_at_media_times(
         async with http_client(server) as client:
             r = await client.head(href)
             assert r.status_code == 200 and int(r.headers["content-length"]) > 10_000
+
+        # A clip from the player: the 5 s before the playhead, made on the server, played at
+        # its own page.
+        await page.evaluate(
+            "() => { const v = document.getElementById('video'); v.muted = true;"
+            " v.currentTime = 11.0; }"
+        )
+        await page.click("#clip-button")
+        await page.locator("#clip-dialog").wait_for(state="visible")
+        await page.evaluate(
+            "() => { const l = document.getElementById('clip-length'); l.value = '5';"
+            " l.dispatchEvent(new Event('input')); }"
+        )
+        assert "5 seconds before the playhead" in (
+            await page.locator("#clip-summary").text_content() or ""
+        )
+        await page.fill("#clip-title", "from the VOD page")
+        await page.click("#clip-submit")
+        clip_link = page.locator("#clip-link")
+        await clip_link.wait_for(state="visible", timeout=20_000)
+        clip_href = await clip_link.get_attribute("href") or ""
+        assert clip_href.startswith("/clips/")
+        assert server.clips is not None
+        made = await server.clips.clips.get(clip_href.removeprefix("/clips/"))
+        assert made is not None and made.title == "from the VOD page"
+        # Cut on segment boundaries: it starts at or before 6 s and is about 5 s long.
+        assert made.start <= 6.0 + 1e-6 and 3.0 <= made.duration <= 8.0, made
+        await page.goto(f"{origin}{clip_href}")
+        played = await page.evaluate(ENDED)
+        assert played["state"] == "ended", played
+        assert abs(played["time"] - played["duration"]) < 0.5, played
         await page.close()
     assert not errors, errors
     assert fatal is None

@@ -8,12 +8,14 @@
 - Clip dialog: the JSON it sends (length, title, ``start_pdt`` behind the edge and none at the
   edge, the CSRF header) and what it shows for an answer or an error. The clips endpoint is
   another branch's: the request is answered by Playwright route interception here.
-- Source: with ``"dvr": true`` in the channel's JSON the page plays ``dvr.m3u8`` (served here
-  from the live playlist by interception until the DVR playlist exists); anonymous viewers
-  get no clip button.
+- Source: at the live edge the page plays ``index.m3u8`` (every rendition) even when the
+  channel's JSON says ``"dvr": true``; anonymous viewers get no clip button.
+- DVR: with a live window of 4 segments, a click 30 s back switches to ``dvr.m3u8`` at the
+  date sought (segments served from the recording), plays within 1 s, 30 s behind by program
+  date time; "Jump to live" switches back to ``index.m3u8`` with every rendition.
 
-The live window is raised to 45 segments (45 s) so that there is something to seek back over:
-the default 15 s window is shorter than the 22 s seek (the DVR playlist is the real range).
+The first test's live window is raised to 45 segments (45 s) so that its seeks stay in the live
+window (one hls.js session throughout); the second one is the DVR switch.
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ async def test_seek_back_stays_behind_jumps_to_live_and_clips(
     base = base_url(server)
     errors: list[str] = []
 
-    # -- an anonymous viewer of a channel whose JSON says "dvr": plays dvr.m3u8, no clip button
+    # -- an anonymous viewer of a channel whose JSON says "dvr": plays index.m3u8 at the edge
+    # (every rendition; dvr.m3u8 only behind the live window), no clip button
     anonymous = await browser.new_context()
     dvr_page = await anonymous.new_page()
     dvr_page.on("pageerror", lambda e: errors.append(str(e)))
@@ -146,8 +149,8 @@ async def test_seek_back_stays_behind_jumps_to_live_and_clips(
     await dvr_page.route(re.compile(r"/live/demo/dvr\.m3u8"), dvr_playlist)
     await dvr_page.goto(f"{base}/demo")
     await dvr_page.wait_for_function("() => window.golive.stats.playing", timeout=30_000)
-    assert (await dvr_page.evaluate("() => window.golive.stats.source")) == "/live/demo/dvr.m3u8"
-    assert dvr_requests, "the page never asked for dvr.m3u8"
+    assert (await dvr_page.evaluate("() => window.golive.stats.source")) == "/live/demo/index.m3u8"
+    assert not dvr_requests, dvr_requests
     assert await dvr_page.is_hidden("#clip-button")
     # The window grows with the stream: wait until there is enough of it to seek back over.
     # (Waiting here, not on the signed-in page, keeps the media 22 s back out of that page's
@@ -164,12 +167,7 @@ async def test_seek_back_stays_behind_jumps_to_live_and_clips(
     page.on("pageerror", lambda e: errors.append(str(e)))
     await page.goto(f"{base}/demo")
     await page.wait_for_function("() => window.golive.stats.playing", timeout=30_000)
-    # index.m3u8 here; dvr.m3u8 once the server says "dvr" (the DVR branch, merged).
-    dvr_on = await page.evaluate(
-        "async () => (await (await fetch('/web/channels/demo')).json()).dvr === true"
-    )
-    source = "/live/demo/dvr.m3u8" if dvr_on else "/live/demo/index.m3u8"
-    assert (await page.evaluate("() => window.golive.stats.source")) == source
+    assert (await page.evaluate("() => window.golive.stats.source")) == "/live/demo/index.m3u8"
     await asyncio.sleep(2)
     at_edge = await state(page)
     buffered_from = await page.evaluate("() => window.golive.video.buffered.start(0)")
@@ -290,6 +288,96 @@ async def test_seek_back_stays_behind_jumps_to_live_and_clips(
     await page.screenshot(path=str(artifacts / "watch-dvr-live.png"))
     final = await page.evaluate("() => window.golive.stats")
     print("final stats", final)
+    assert final["fatalErrors"] == 0, final
+    await context.close()
+    assert not errors, errors
+
+
+DVR_WINDOW_SEGMENTS = 4
+DVR_BACK_S = 30
+
+# When the seek bar was pressed, and when the DVR session's playhead first advanced.
+DVR_PROBE = """() => {
+  const out = {pressed: null, resumed: null, from: null};
+  window.__dvr = out;
+  document.getElementById('seek-bar').addEventListener('pointerdown',
+    () => { out.pressed = performance.now(); }, true);
+  const watch = () => {
+    const g = window.golive;
+    if (out.pressed !== null && out.resumed === null && g.stats.playing && !g.video.paused
+        && g.stats.source.endsWith('/dvr.m3u8')) {
+      if (out.from === null) out.from = g.video.currentTime;
+      else if (g.video.currentTime > out.from + 0.05) out.resumed = performance.now();
+    }
+    if (out.resumed === null) requestAnimationFrame(watch);
+  };
+  requestAnimationFrame(watch);
+}"""
+
+
+@pytest.fixture
+async def short_window_server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
+    async with running_server(
+        tmp_path / "data", reconnect_grace=2.0, live_window_segments=DVR_WINDOW_SEGMENTS
+    ) as server:
+        proc = await start_publisher(
+            rtmp_url(server, server.demo_key or ""),
+            seconds=120,
+            gop=30,
+            bframes=0,
+            extra=["-tune", "zerolatency"],
+        )
+        try:
+            yield server
+        finally:
+            proc.kill()
+            await finish(proc, timeout=10)
+
+
+async def test_seek_before_the_live_window_plays_the_dvr_playlist_and_jumps_back(
+    short_window_server: GoliveServer, browser: Any
+) -> None:
+    server = short_window_server
+    errors: list[str] = []
+    context = await browser.new_context(viewport={"width": 1366, "height": 768})
+    page = await context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(f"{base_url(server)}/demo")
+    await page.wait_for_function("() => window.golive.stats.playing", timeout=30_000)
+    assert (await page.evaluate("() => window.golive.stats.source")) == "/live/demo/index.m3u8"
+    edge_levels = await page.evaluate("() => window.golive.hls.levels.length")
+    # The seek bar spans the DVR range (dvr_from in the channel's JSON), not the 4 s window.
+    await wait_state(page, f"s.span !== null && s.span > {DVR_BACK_S + 8}", timeout=60_000)
+    info = await page.evaluate("async () => (await fetch('/web/channels/demo')).json()")
+    assert info["dvr"] is True and isinstance(info["dvr_from"], float), info
+
+    await page.evaluate(DVR_PROBE)
+    await seek_bar_click(page, DVR_BACK_S)
+    await page.wait_for_function("() => window.__dvr.resumed !== null", timeout=10_000)
+    probe = await page.evaluate("() => window.__dvr")
+    resume_ms = probe["resumed"] - probe["pressed"]
+    await asyncio.sleep(0.5)  # a readout tick (250 ms) samples the date on screen
+    behind = await state(page)
+    stats = await page.evaluate("() => window.golive.stats")
+    print("dvr seek", behind, "resumed after", round(resume_ms), "ms", stats)
+    assert stats["source"] == "/live/demo/dvr.m3u8", stats
+    assert resume_ms < RESUME_BOUND_MS, probe
+    assert not behind["following"], behind
+    # 30 s behind by the DVR playlist's own range, and by the date of the frame on screen.
+    # (1.5 s: where the click lands on the bar, and the resume time itself.)
+    assert DVR_BACK_S - 1.5 < behind["behind"] < DVR_BACK_S + 1.5, behind
+    assert DVR_BACK_S - 1.5 < stats["pdtLatency"] < DVR_BACK_S + 2.5, stats
+    assert re.fullmatch(r"-0:[23]\d", behind["badge"]), behind
+    await asyncio.sleep(4)
+    later = await state(page)
+    assert later["time"] - behind["time"] > 3, (behind, later)
+    assert later["rate"] == 1 and not later["following"], later
+
+    await page.click("#jump-live")
+    await wait_state(page, f"s.following && s.latency < {LIVE_LATENCY_BOUND_S}", timeout=10_000)
+    final = await page.evaluate("() => window.golive.stats")
+    assert final["source"] == "/live/demo/index.m3u8", final
+    assert await page.evaluate("() => window.golive.hls.levels.length") == edge_levels
     assert final["fatalErrors"] == 0, final
     await context.close()
     assert not errors, errors

@@ -87,6 +87,8 @@ async def test_dvr_reaches_back_past_the_live_window(
 
                 channel = (await get(client, "/web/channels/demo")).json()
                 assert channel["live"] is True and channel["dvr"] is True
+                # Where the watch page's seek bar begins: the oldest listed media's date.
+                assert channel["started_at"] - 5 < channel["dvr_from"] < time.time(), channel
 
                 multivariant = (await get(client, "/live/demo/dvr.m3u8")).text
                 assert segment_uris(multivariant) == ["source/dvr.m3u8", "audio/dvr.m3u8"]
@@ -160,6 +162,7 @@ async def test_no_dvr_without_recording_or_with_dvr_off(
                 await wait_for_text(client, "/live/demo/source/index.m3u8", "#EXTINF")
                 channel = (await get(client, "/web/channels/demo")).json()
                 assert channel["live"] is True and channel["dvr"] is False
+                assert channel["dvr_from"] is None
                 for path in ("dvr.m3u8", "source/dvr.m3u8", "dvr.mpd"):
                     r = await client.get(f"/live/demo/{path}")
                     assert r.status_code == 404, path

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import re
 import xml.etree.ElementTree as ET
+from datetime import datetime
 
 from golive.http.live_media import LiveMediaEndpoint
 from golive.packager.hls_stream import HlsStreamPackager
@@ -190,6 +191,16 @@ def test_sliding_window_drops_the_oldest_and_counts_their_discontinuities() -> N
     durations = [float(d) for d in re.findall(r"^#EXTINF:([\d.]+),$", dvr, re.M)]
     assert 9.0 <= sum(durations) <= 11.0
     assert history.listed_before(msns(s.live_text())[0])
+    # The watch page's seek bar begins at the first listed segment's date, the latest such
+    # date of the recorded renditions (every one of them lists media from there).
+    first_pdt = re.search(r"^#EXT-X-PROGRAM-DATE-TIME:(.+)$", dvr, re.M)
+    assert first_pdt is not None and history.first_listed_pdt is not None
+    listed_date = datetime.fromisoformat(first_pdt[1].replace("Z", "+00:00")).timestamp()
+    assert abs(history.first_listed_pdt - listed_date) < 0.002
+    assert s.dvr.listed_from == max(
+        h.first_listed_pdt for h in s.dvr.histories.values() if h.first_listed_pdt is not None
+    )
+    assert ChannelDvr(10.0, s.objects).listed_from is None
     assert "#EXT-X-DISCONTINUITY\n" not in dvr
     assert header(dvr, "EXT-X-DISCONTINUITY-SEQUENCE") == 1
     # Unlisted segments stay answerable for one more window, then are forgotten.

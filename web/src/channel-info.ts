@@ -14,6 +14,9 @@ export interface ChannelInfo {
   viewers: number | null;
   /** When the current stream started (epoch seconds): tells one broadcast from the next. */
   started_at: number | null;
+  /** Whether the stream has a DVR playlist, and the oldest media it lists (epoch seconds). */
+  dvr?: boolean;
+  dvr_from?: number | null;
   owner: { name: string; display_name: string } | null;
 }
 

@@ -21,6 +21,8 @@ export interface ClipPoint {
   behind: number;
   /** The request's extra fields for a clip of `duration` seconds ending at this point. */
   fields(duration: number): Record<string, number>;
+  /** What the dialog says the clip will be (default: the live wording). */
+  describe?(duration: number): string;
 }
 
 export interface ClipDialogElements {
@@ -116,8 +118,10 @@ export class ClipDialog {
     const duration = this.duration();
     this.el.lengthOut.textContent = `${duration} s`;
     const behind = this.point?.behind ?? 0;
-    this.el.summary.textContent =
-      behind >= 1
+    const own = this.point?.describe;
+    this.el.summary.textContent = own
+      ? own(duration)
+      : behind >= 1
         ? `The ${duration} seconds before ${formatBehind(behind)} (where you are watching).`
         : `The last ${duration} seconds of the stream.`;
   }
@@ -173,4 +177,36 @@ export class ClipDialog {
     this.el.error.textContent = message;
     this.el.error.hidden = false;
   }
+}
+
+/** The dialog's elements by their ids (watch.html and the VOD page use the same ones). */
+export function clipElements(): ClipDialogElements | null {
+  const get = (id: string): HTMLElement | null => document.getElementById(id);
+  const dialog = get("clip-dialog");
+  const form = get("clip-form");
+  const length = get("clip-length");
+  const lengthOut = get("clip-length-out");
+  const title = get("clip-title");
+  const summary = get("clip-summary");
+  const submit = get("clip-submit");
+  const cancel = get("clip-cancel");
+  const result = get("clip-result");
+  const link = get("clip-link");
+  const error = get("clip-error");
+  if (
+    !(dialog instanceof HTMLDialogElement) ||
+    !(form instanceof HTMLFormElement) ||
+    !(length instanceof HTMLInputElement) ||
+    !(lengthOut instanceof HTMLOutputElement) ||
+    !(title instanceof HTMLInputElement) ||
+    summary === null ||
+    !(submit instanceof HTMLButtonElement) ||
+    !(cancel instanceof HTMLButtonElement) ||
+    result === null ||
+    !(link instanceof HTMLAnchorElement) ||
+    error === null
+  ) {
+    return null;
+  }
+  return { dialog, form, length, lengthOut, title, summary, submit, cancel, result, link, error };
 }

@@ -3,6 +3,7 @@
 // as Safari does). The page shows its state in data-state for tests and styles:
 // "loading", "playing", "ended" or "error".
 import Hls, { Events } from "hls.js";
+import { watchForStuckEnd } from "./end-watch";
 
 function start(): void {
   const video = document.getElementById("video");
@@ -16,6 +17,7 @@ function start(): void {
   setState("loading");
   video.addEventListener("playing", () => setState("playing"));
   video.addEventListener("ended", () => setState("ended"));
+  watchForStuckEnd(video, () => video.dispatchEvent(new Event("ended")));
   const play = (): void => {
     video.play().catch(() => {
       // Autoplay refused: the controls are there for the viewer.

@@ -1,21 +1,26 @@
 /**
- * The golive watch page: plays /live/<channel>/index.m3u8 (dvr.m3u8, the same live tail with
- * the session's older segments before it, when the channel's JSON says `"dvr": true`) with
- * hls.js in low-latency mode (or natively where only the browser can play HLS), shows the
- * channel's offline and stream-ended states until a broadcast is live, offers a seek bar over
- * the playlist's range with a "LIVE" / "-12:34" indicator (seek-bar.ts, live-follow.ts), a
+ * The golive watch page: plays /live/<channel>/index.m3u8 with hls.js in low-latency mode (or
+ * natively where only the browser can play HLS), shows the channel's offline and
+ * stream-ended states until a broadcast is live, offers a seek bar over the session so far
+ * with a "LIVE" / "-12:34" indicator (seek-bar.ts, live-follow.ts), a
  * quality menu, a latency readout, "jump to live" and, for signed-in viewers, a clip dialog
  * (clip-dialog.ts); runs the chat panel beside the player, and exposes playback statistics on
  * `window.golive` for browser tests and benchmarks.
  *
+ * DVR: when the channel's JSON says `"dvr": true`, the seek bar reaches back to `dvr_from`
+ * (the oldest media of the DVR playlist). The live edge is played from index.m3u8, every
+ * rendition of the ladder; a seek to before the live window switches to dvr.m3u8 (the
+ * recorded renditions: by default the source and its audio) at the program date time sought,
+ * and "jump to live" switches back.
+ *
  * Every piece of text that reaches the page is set with textContent: nothing here builds
  * HTML from data.
  */
-import Hls, { type ErrorData, ErrorDetails, ErrorTypes, Events } from "hls.js";
+import Hls, { type ErrorData, ErrorDetails, ErrorTypes, Events, type Fragment } from "hls.js";
 import { formatBehind } from "./behind-text";
 import { type ChannelInfo, fetchChannelInfo, renderChannelInfo } from "./channel-info";
 import { ChatPanel } from "./chat-panel";
-import { ClipDialog, type ClipDialogElements, type ClipPoint } from "./clip-dialog";
+import { ClipDialog, type ClipPoint, clipElements } from "./clip-dialog";
 import { LiveFollow } from "./live-follow";
 import { paceRate } from "./live-pace";
 import { behindLive, hlsRange, type LiveRange, seekableRange } from "./live-range";
@@ -92,7 +97,7 @@ export interface PlayerStats {
   restarts: number;
   /** The last error, as "type: details". */
   lastError: string | null;
-  /** The playlist played: ".../index.m3u8", or ".../dvr.m3u8" when the channel has DVR. */
+  /** The playlist played: ".../index.m3u8", or ".../dvr.m3u8" after a seek behind its window. */
   source: string | null;
   /**
    * True while the viewer follows the live edge (the indicator says "LIVE" and pacing
@@ -153,6 +158,29 @@ function ok(status: number): boolean {
   return status >= 200 && status < 300;
 }
 
+/**
+ * The media time of program date time `date` (epoch ms) in a playlist's fragments, or null
+ * when none has a date.
+ */
+function positionOf(fragments: readonly Fragment[], date: number): number | null {
+  let found: Fragment | null = null;
+  for (const frag of fragments) {
+    if (frag.programDateTime === null) {
+      continue;
+    }
+    if (found === null || frag.programDateTime <= date) {
+      found = frag;
+    }
+    if (frag.programDateTime > date) {
+      break;
+    }
+  }
+  if (found === null || found.programDateTime === null) {
+    return null;
+  }
+  return Math.max(found.start, found.start + (date - found.programDateTime) / 1000);
+}
+
 function formatSeconds(seconds: number): string {
   return `${seconds.toFixed(1)} s`;
 }
@@ -195,8 +223,10 @@ class WatchPage {
   private readonly jump = element("jump-live", HTMLButtonElement);
   private readonly follow = new LiveFollow();
   private readonly seekBar: SeekBar;
-  /** The playlist of the current session (index.m3u8 or dvr.m3u8). */
+  /** The playlist of the current session (index.m3u8, or dvr.m3u8 behind the live window). */
   private source: string;
+  /** The oldest media of the DVR playlist (epoch seconds), when the stream has one. */
+  private dvrFrom: number | null = null;
   /** The playhead before the seek in progress, and the last one seen outside seeks. */
   private seekFrom: number | null = null;
   private playhead = 0;
@@ -218,7 +248,7 @@ class WatchPage {
 
   constructor(
     private readonly channel: string,
-    /** The live playlist, and the DVR one played when the channel's info says `dvr`. */
+    /** The live playlist, and the DVR one played behind the live window. */
     private readonly sources: { live: string; dvr: string },
     /** The channel's info, or null when the site's JSON is not available. */
     private readonly info: () => Promise<ChannelInfo | null> = async () => null,
@@ -298,15 +328,15 @@ class WatchPage {
       }
       this.nextStream = info.started_at ?? null;
     }
-    // The DVR playlist when the channel has one (a field the server adds with DVR; absent
-    // from older servers), else, or when it does not answer, the live one.
-    const dvr = info !== null && (info as { dvr?: unknown }).dvr === true;
-    if (dvr && ok(await this.probe(this.sources.dvr))) {
-      this.source = this.sources.dvr;
-      return true;
-    }
+    this.noteInfo(info);
     this.source = this.sources.live;
     return ok(await this.probe(this.source));
+  }
+
+  /** Keeps the channel info's DVR range (fetched at start and every CHANNEL_INFO_MS). */
+  noteInfo(info: ChannelInfo | null): void {
+    const from = info?.dvr === true ? info.dvr_from : null;
+    this.dvrFrom = typeof from === "number" && Number.isFinite(from) ? from : null;
   }
 
   private async probe(source: string): Promise<number> {
@@ -318,11 +348,17 @@ class WatchPage {
     }
   }
 
-  private attach(session: number): void {
+  /**
+   * Starts playing `this.source`: at the live edge, or (`startDate`, epoch ms) at that
+   * program date time, behind it.
+   */
+  private attach(session: number, startDate: number | null = null): void {
     this.mediaRecoveries = 0;
     this.currentStream = this.nextStream;
     this.stats.source = this.source;
-    this.follow.follow();
+    if (startDate === null) {
+      this.follow.follow();
+    }
     this.seekFrom = null;
     if (Hls.isSupported()) {
       this.stats.mode = "hls.js";
@@ -334,6 +370,10 @@ class WatchPage {
         // CMCD (CTA-5004) as a query parameter: its session id is how the server counts
         // this player as one viewer (docs/viewers.md). Query, not headers: no CORS preflight.
         cmcd: { useHeaders: false },
+        // Behind the edge: where the DVR playlist's media time (0 at its first segment, at
+        // dvr_from) reaches the date sought; corrected once the playlist is read.
+        startPosition:
+          startDate === null || this.dvrFrom === null ? -1 : Math.max(0, startDate / 1000 - this.dvrFrom),
       });
       this.hls = hls;
       this.page.hls = hls;
@@ -353,7 +393,16 @@ class WatchPage {
         firstBufferedAt ??= performance.now();
         this.startWhenBuffered(performance.now() - firstBufferedAt >= START_WAIT_MAX_MS);
       });
+      let positioned = startDate === null;
       hls.on(Events.LEVEL_LOADED, (_event, data) => {
+        if (!positioned && session === this.session) {
+          positioned = true;
+          const exact = positionOf(data.details.fragments, startDate ?? 0);
+          if (exact !== null && Math.abs(exact - hls.startPosition) > 1) {
+            hls.stopLoad();
+            hls.startLoad(exact);
+          }
+        }
         // A playlist with EXT-X-ENDLIST before anything played: the broadcast is over (its
         // playlists stay up until the next one). While playing, play to its end instead.
         if (session === this.session && !data.details.live && !this.stats.playing) {
@@ -480,6 +529,14 @@ class WatchPage {
 
   jumpToLive(): void {
     const video = this.video;
+    if (this.source !== this.sources.live && this.hls !== null) {
+      // Back from the DVR playlist to the live one (every rendition).
+      const session = ++this.session;
+      this.teardown();
+      this.source = this.sources.live;
+      this.attach(session);
+      return;
+    }
     this.follow.follow();
     if (this.hls !== null) {
       const edge = this.hls.liveSyncPosition;
@@ -498,7 +555,14 @@ class WatchPage {
       return null;
     }
     if (this.hls !== null) {
-      return hlsRange(this.hls, this.video);
+      const range = hlsRange(this.hls, this.video);
+      const playing = this.playingDate();
+      if (range === null || playing === null || this.source !== this.sources.live || this.dvrFrom === null) {
+        return range;
+      }
+      // The DVR playlist reaches further back: the same media timeline, by date.
+      const dvrStart = range.current - (playing / 1000 - this.dvrFrom);
+      return { ...range, start: Math.min(range.start, dvrStart) };
     }
     return this.stats.mode === "native" ? seekableRange(this.video) : null;
   }
@@ -510,6 +574,16 @@ class WatchPage {
       return;
     }
     this.follow.seeked(range.current, time, range.live - time);
+    const liveWindow = this.hls === null ? null : hlsRange(this.hls, this.video);
+    const playing = this.playingDate();
+    if (liveWindow !== null && playing !== null && this.source === this.sources.live && time < liveWindow.start) {
+      // Before the live window: the DVR playlist, at the date sought.
+      const session = ++this.session;
+      this.teardown();
+      this.source = this.sources.dvr;
+      this.attach(session, playing + (time - range.current) * 1000);
+      return;
+    }
     this.seekFrom ??= range.current;
     this.video.currentTime = time;
     this.render();
@@ -758,6 +832,7 @@ function main(): void {
     if (got !== null) {
       lastInfo = got;
       renderChannelInfo(got);
+      page.noteInfo(got);
     }
     return got;
   };
@@ -792,37 +867,6 @@ function main(): void {
       page.clipButton = button;
     }
   });
-}
-
-function clipElements(): ClipDialogElements | null {
-  const get = (id: string): HTMLElement | null => document.getElementById(id);
-  const dialog = get("clip-dialog");
-  const form = get("clip-form");
-  const length = get("clip-length");
-  const lengthOut = get("clip-length-out");
-  const title = get("clip-title");
-  const summary = get("clip-summary");
-  const submit = get("clip-submit");
-  const cancel = get("clip-cancel");
-  const result = get("clip-result");
-  const link = get("clip-link");
-  const error = get("clip-error");
-  if (
-    !(dialog instanceof HTMLDialogElement) ||
-    !(form instanceof HTMLFormElement) ||
-    !(length instanceof HTMLInputElement) ||
-    !(lengthOut instanceof HTMLOutputElement) ||
-    !(title instanceof HTMLInputElement) ||
-    summary === null ||
-    !(submit instanceof HTMLButtonElement) ||
-    !(cancel instanceof HTMLButtonElement) ||
-    result === null ||
-    !(link instanceof HTMLAnchorElement) ||
-    error === null
-  ) {
-    return null;
-  }
-  return { dialog, form, length, lengthOut, title, summary, submit, cancel, result, link, error };
 }
 
 function chatElements(): ConstructorParameters<typeof ChatPanel>[1] | null {

@@ -165,6 +165,13 @@ class DvrHistory:
         return self._entries[self._listed_from].segment.msn
 
     @property
+    def first_listed_pdt(self) -> float | None:
+        """The program date time (epoch seconds) of the oldest listed segment."""
+        if self._listed_from >= len(self._entries):
+            return None
+        return self._entries[self._listed_from].segment.program_date_time
+
+    @property
     def listed_seconds(self) -> float:
         return self._listed_seconds
 
@@ -190,6 +197,14 @@ class ChannelDvr:
 
     def add(self, rendition: str, segment: StoredSegment, init: bytes | None) -> None:
         self.history(rendition).add(segment, init)
+
+    @property
+    def listed_from(self) -> float | None:
+        """The program date time (epoch seconds) from which every recorded rendition's DVR
+        playlist lists media: where the watch page's seek bar begins."""
+        starts = [h.first_listed_pdt for h in self.histories.values()]
+        known = [s for s in starts if s is not None]
+        return max(known) if known else None
 
     def stored(self, rendition: str, msn: int, key: str) -> None:
         found = self.histories.get(rendition)

@@ -33,6 +33,7 @@ class LiveStreamInfo:
     peak_viewers: int | None
     health: dict[str, float | int | str | None]
     dvr: bool = False  # the stream has a DVR playlist (/live/<channel>/dvr.m3u8)
+    dvr_from: float | None = None  # epoch seconds: the oldest media the DVR playlist lists
 
 
 class LiveStreams(Protocol):

@@ -52,6 +52,7 @@ def _live_fields(info: LiveStreamInfo | None) -> dict[str, Any]:
         "viewers": None if info is None else info.viewers,
         "started_at": None if info is None else info.started_at,
         "dvr": info is not None and info.dvr,
+        "dvr_from": None if info is None else info.dvr_from,
     }
 
 

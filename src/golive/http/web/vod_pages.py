@@ -40,6 +40,27 @@ LISTED = frozenset({"public"})
 LISTED_FOR_OWNER = frozenset({"public", "private"})
 
 
+# The clip dialog (web/src/clip-dialog.ts finds its parts by these ids, as on the watch page).
+CLIP_BUTTON = '<button id="clip-button" class="button small clip" type="button">Clip</button>'
+CLIP_DIALOG = (
+    '<dialog id="clip-dialog" class="clip-dialog" aria-labelledby="clip-heading">'
+    '<form id="clip-form" class="stack" method="dialog">'
+    '<h2 id="clip-heading" class="clip-heading">Make a clip</h2>'
+    '<label class="clip-length">Length <span class="clip-length-row">'
+    '<input id="clip-length" type="range" min="5" max="60" step="1" value="30">'
+    '<output id="clip-length-out" for="clip-length">30 s</output></span></label>'
+    '<p id="clip-summary" class="clip-summary"></p>'
+    '<label>Title (optional) <input id="clip-title" type="text" maxlength="140" '
+    'autocomplete="off"></label>'
+    '<p id="clip-error" class="form-error" role="alert" hidden></p>'
+    '<p id="clip-result" class="notice clip-result" role="status" hidden>Your clip: '
+    '<a id="clip-link" href="/"></a></p>'
+    '<div class="clip-actions"><button id="clip-cancel" class="button" type="button">Close'
+    '</button><button id="clip-submit" class="button primary" type="submit">Create clip'
+    "</button></div></form></dialog>"
+)
+
+
 def clock_text(seconds: float) -> str:
     """``1:02:03`` or ``2:03`` (whole seconds)."""
     total = max(0, int(seconds))
@@ -173,13 +194,18 @@ def vod_page_routes(ctx: WebContext) -> list[BaseRoute]:
                 '<a class="button ghost small" id="mp4-link" hidden download>Save the MP4</a>'
                 "</section>"
             )
+        # Any signed-in viewer may ask for a clip (the channel's clip_permission decides).
+        clip_button = clip_dialog = ""
+        if seen.user is not None:
+            clip_button = CLIP_BUTTON
+            clip_dialog = CLIP_DIALOG
         body = (
             f'<div class="vod-layout" id="vod" data-vod="{vid}" '
             f'data-duration="{vod.duration:.3f}">'
             '<div class="vod-stage"><div class="player">'
             '<video id="video" controls playsinline preload="metadata"></video></div>'
             '<div class="controls"><label class="quality">Quality <select id="quality" disabled>'
-            '<option value="-1">Auto</option></select></label></div>'
+            f'<option value="-1">Auto</option></select></label>{clip_button}</div>{clip_dialog}'
             f'<section class="vod-about"><h1 class="vod-title">{title}{private}</h1>'
             f'<p class="vod-meta">{avatar(vod.channel)}'
             f'<a class="vod-channel-link" href="/{cname}">{cname}</a>'
