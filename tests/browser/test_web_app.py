@@ -268,17 +268,22 @@ async def test_sign_up_sign_in_and_stream_key_in_the_browser(tmp_path: Path, bro
         assert await server.channels.authenticate(first_key) is None
         assert await server.channels.authenticate(second_key) is not None
 
-        # Title, category and visibility save in place.
+        # Title, category, visibility, recording and who may clip save in place.
         await page.fill("section[data-channel='newbie-tv'] input[name=title]", "Hello <b>world</b>")
         await page.fill("section[data-channel='newbie-tv'] input[name=category]", "Music")
         await page.select_option(
             "section[data-channel='newbie-tv'] select[name=visibility]", "unlisted"
+        )
+        await page.select_option("section[data-channel='newbie-tv'] select[name=record]", "off")
+        await page.select_option(
+            "section[data-channel='newbie-tv'] select[name=clip_permission]", "moderators"
         )
         await page.click("section[data-channel='newbie-tv'] .info-form button[type=submit]")
         await page.wait_for_selector("section[data-channel='newbie-tv'] .form-status.ok")
         channel = await server.channels.get("newbie-tv")
         assert channel is not None and channel.title == "Hello <b>world</b>"
         assert channel.visibility == "unlisted"
+        assert not channel.record and channel.clip_permission == "moderators"
 
         # Sign out, then sign in again through the form, coming back to the channel.
         await page.click("#account-nav button:has-text('Log out')")

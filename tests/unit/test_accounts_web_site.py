@@ -3,7 +3,6 @@ JSON, rate limits, escaping of hostile text, the dashboard's channel actions, re
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -76,11 +75,8 @@ class Site:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("GOLIVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def clean_env(golive_env_cleared: None) -> None:
+    """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
 @pytest.fixture
@@ -277,6 +273,42 @@ async def test_dashboard_channel_lifecycle_and_escaping(site: Site) -> None:
         assert r.status_code == 303
         channel = await site.channels.get("carol-live")
         assert channel is not None and channel.title == HOSTILE  # cleaned of control characters
+        assert channel.record and channel.clip_permission == "everyone"  # the defaults
+        # Recording and who may clip, from the same form (no JavaScript).
+        page = (await client.get("/dashboard")).text
+        assert '<select name="record">' in page and '<select name="clip_permission">' in page
+        r = await client.post(
+            "/dashboard/channels/carol-live",
+            data={
+                "title": "t",
+                "record": "off",
+                "clip_permission": "moderators",
+                "csrf": token,
+            },
+        )
+        assert r.status_code == 303
+        channel = await site.channels.get("carol-live")
+        assert channel is not None and not channel.record
+        assert channel.clip_permission == "moderators"
+        page = (await client.get("/dashboard")).text
+        assert '<option value="off" selected>' in page
+        assert '<option value="moderators" selected>' in page
+        r = await client.post(
+            "/dashboard/channels/carol-live",
+            data={"title": "t", "clip_permission": "../everyone", "csrf": token},
+        )
+        assert r.status_code == 400 and "clip_permission must be one of" in r.text
+        r = await client.post(
+            "/dashboard/channels/carol-live",
+            data={
+                "title": HOSTILE + "\u202e\n",
+                "category": "Just <b>chatting</b>",
+                "record": "on",
+                "clip_permission": "everyone",
+                "csrf": token,
+            },
+        )
+        assert r.status_code == 303
         site.live.go_live("carol-live")
         for path in ("/", "/dashboard"):
             text = (await client.get(path)).text

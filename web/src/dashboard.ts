@@ -255,20 +255,34 @@ class ChannelPanel {
       const data = new FormData(form);
       status.textContent = "Saving…";
       status.className = "form-status";
-      const body: Record<string, string> = {
+      const body: Record<string, string | boolean> = {
         title: String(data.get("title") ?? ""),
         category: String(data.get("category") ?? ""),
       };
       const visibility = data.get("visibility");
       if (typeof visibility === "string") body.visibility = visibility;
+      const record = data.get("record");
+      if (record === "on" || record === "off") body.record = record === "on";
+      const clipPermission = data.get("clip_permission");
+      if (typeof clipPermission === "string") body.clip_permission = clipPermission;
       void this.post("/settings", body).then(
         ({ ok, json }) => {
           if (ok) {
-            const saved = json as { title: string; category: string; visibility?: string };
+            const saved = json as {
+              title: string;
+              category: string;
+              visibility?: string;
+              record?: boolean;
+              clip_permission?: string;
+            };
             form.querySelector<HTMLInputElement>('input[name="title"]')!.value = saved.title;
             form.querySelector<HTMLInputElement>('input[name="category"]')!.value = saved.category;
             const select = form.querySelector<HTMLSelectElement>('select[name="visibility"]');
             if (select && saved.visibility) select.value = saved.visibility;
+            const recordSelect = form.querySelector<HTMLSelectElement>('select[name="record"]');
+            if (recordSelect && saved.record !== undefined) recordSelect.value = saved.record ? "on" : "off";
+            const clipSelect = form.querySelector<HTMLSelectElement>('select[name="clip_permission"]');
+            if (clipSelect && saved.clip_permission) clipSelect.value = saved.clip_permission;
             status.textContent = "Saved";
             status.classList.add("ok");
           } else {

@@ -8,7 +8,13 @@ import logging
 
 from golive.accounts.web_sessions import SessionUser
 from golive.db.channels import ChannelError, ChannelExists
-from golive.db.models import PRIVATE, VISIBILITIES, Channel, is_valid_channel_name
+from golive.db.models import (
+    CLIP_PERMISSIONS,
+    PRIVATE,
+    VISIBILITIES,
+    Channel,
+    is_valid_channel_name,
+)
 from golive.http.web.site_context import WebContext
 from golive.http.web.text_input import clean_line
 
@@ -111,6 +117,10 @@ async def update_channel(
     if visibility is not None and visibility not in VISIBILITIES:
         raise ChannelActionError(
             400, "bad_request", f"visibility must be one of {', '.join(VISIBILITIES)}"
+        )
+    if clip_permission is not None and clip_permission not in CLIP_PERMISSIONS:
+        raise ChannelActionError(
+            400, "bad_request", f"clip_permission must be one of {', '.join(CLIP_PERMISSIONS)}"
         )
     updated = await ctx.channels.update(
         channel.name,

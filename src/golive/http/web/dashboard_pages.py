@@ -75,12 +75,28 @@ _VISIBILITY_LABELS = (
 )
 
 
-def _visibility_select(current: str) -> str:
+_RECORD_LABELS = (("on", "Record every broadcast (VODs, DVR, clips)"), ("off", "Do not record"))
+
+_CLIP_LABELS = (
+    ("everyone", "Any signed-in viewer"),
+    ("moderators", "Only you and the site's moderators"),
+)
+
+
+def _select(label: str, name: str, current: str, labels: tuple[tuple[str, str], ...]) -> str:
     options = "".join(
-        f'<option value="{value}"{" selected" if value == current else ""}>{label}</option>'
-        for value, label in _VISIBILITY_LABELS
+        f'<option value="{value}"{" selected" if value == current else ""}>{text}</option>'
+        for value, text in labels
     )
-    return f'<label>Visibility <select name="visibility">{options}</select></label>'
+    return f'<label>{label} <select name="{name}">{options}</select></label>'
+
+
+def _settings_selects(channel: Channel) -> str:
+    return (
+        _select("Visibility", "visibility", channel.visibility, _VISIBILITY_LABELS)
+        + _select("Recording", "record", "on" if channel.record else "off", _RECORD_LABELS)
+        + _select("Who can clip", "clip_permission", channel.clip_permission, _CLIP_LABELS)
+    )
 
 
 def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
@@ -126,7 +142,7 @@ def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
             f'value="{esc(channel.title)}" placeholder="What are you streaming?"></label>'
             f'<label>Category <input name="category" maxlength="{CATEGORY_LENGTH}" '
             f'list="categories" value="{esc(channel.category)}" placeholder="Just Chatting">'
-            f"</label>{_visibility_select(channel.visibility)}"
+            f"</label>{_settings_selects(channel)}"
             '<div class="form-actions"><button class="button primary" type="submit">'
             'Save</button><span class="form-status" role="status"></span></div></form>'
             "</section>"
@@ -234,6 +250,8 @@ def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
                 title=fields.get("title", ""),
                 category=fields.get("category", ""),
                 visibility=fields.get("visibility"),
+                record={"on": True, "off": False}.get(fields.get("record", "")),
+                clip_permission=fields.get("clip_permission") or None,
             )
         except ChannelActionError as exc:
             return await page(request, user, error=exc.message, status=exc.status)
