@@ -110,3 +110,12 @@ def s3_server() -> Iterator[str]:
 # number of examples instead.
 settings.register_profile("golive", deadline=None)
 settings.load_profile("golive")
+
+
+@pytest.fixture
+def golive_env_cleared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Removes every GOLIVE_* variable and runs in ``tmp_path`` (no golive.toml found)."""
+    for name in list(os.environ):
+        if name.upper().startswith("GOLIVE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)

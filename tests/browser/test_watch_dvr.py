@@ -21,6 +21,7 @@ window (one hls.js session throughout); the second one is the DVR switch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -78,10 +79,11 @@ STATE = """() => { const g = window.golive; const r = g.range(); return {
   badge: document.getElementById('live-badge').textContent }; }"""
 
 
-@pytest.fixture
-async def live_server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
+@contextlib.asynccontextmanager
+async def published(tmp_path: Path, window_segments: int) -> AsyncIterator[GoliveServer]:
+    """A server with a live window of ``window_segments`` and a 2-minute publish to it."""
     async with running_server(
-        tmp_path / "data", reconnect_grace=2.0, live_window_segments=WINDOW_SEGMENTS
+        tmp_path / "data", reconnect_grace=2.0, live_window_segments=window_segments
     ) as server:
         proc = await start_publisher(
             rtmp_url(server, server.demo_key or ""),
@@ -95,6 +97,12 @@ async def live_server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
         finally:
             proc.kill()
             await finish(proc, timeout=10)
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
+    async with published(tmp_path, WINDOW_SEGMENTS) as server:
+        yield server
 
 
 def base_url(server: GoliveServer) -> str:
@@ -317,21 +325,8 @@ DVR_PROBE = """() => {
 
 @pytest.fixture
 async def short_window_server(tmp_path: Path) -> AsyncIterator[GoliveServer]:
-    async with running_server(
-        tmp_path / "data", reconnect_grace=2.0, live_window_segments=DVR_WINDOW_SEGMENTS
-    ) as server:
-        proc = await start_publisher(
-            rtmp_url(server, server.demo_key or ""),
-            seconds=120,
-            gop=30,
-            bframes=0,
-            extra=["-tune", "zerolatency"],
-        )
-        try:
-            yield server
-        finally:
-            proc.kill()
-            await finish(proc, timeout=10)
+    async with published(tmp_path, DVR_WINDOW_SEGMENTS) as server:
+        yield server
 
 
 async def test_seek_before_the_live_window_plays_the_dvr_playlist_and_jumps_back(

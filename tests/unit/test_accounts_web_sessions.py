@@ -4,7 +4,6 @@ cookie flags, expiry, sign-out."""
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,11 +24,8 @@ pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("GOLIVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def clean_env(golive_env_cleared: None) -> None:
+    """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
 @pytest.fixture

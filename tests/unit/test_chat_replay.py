@@ -4,7 +4,6 @@ VOD timeline across a reconnect."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +25,8 @@ RID = "rec-aaaaaaaaaaaaaaaa"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("GOLIVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def clean_env(golive_env_cleared: None) -> None:
+    """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
 @dataclass

@@ -20,11 +20,8 @@ KEY_RE = re.compile(r"^Stream key:\s+(\S+)$", re.MULTILINE)
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("GOLIVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def clean_env(golive_env_cleared: None) -> None:
+    """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
 def run_golive(

@@ -4,7 +4,6 @@ MP4 download's JSON (session, CSRF, owner only)."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -73,11 +72,8 @@ class Site:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("GOLIVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def clean_env(golive_env_cleared: None) -> None:
+    """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,11 +17,8 @@ T0 = 1_700_000_000.0
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("GOLIVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def clean_env(golive_env_cleared: None) -> None:
+    """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -72,51 +74,61 @@ def clip_routes(ctx: WebContext) -> list[BaseRoute]:
     def service() -> ClipRequests | None:
         return ctx.clips
 
-    async def from_live(request: Request) -> Response:
+    async def made(
+        request: Request,
+        unknown: Response | None,
+        make: Callable[[ClipRequests, Clipper, dict[str, Any]], Awaitable[ClipSummary]],
+    ) -> Response:
+        """A clip request from a signed-in viewer: ``unknown`` is the answer when the source
+        named in the path cannot exist (checked after the sign-in, as before any lookup)."""
         clips = service()
         if clips is None:
             return json_error(404, "not_found", "this server keeps no recordings")
         got = await signed_in_body(ctx, request)
         if isinstance(got, Response):
             return got
+        if unknown is not None:
+            return unknown
         user, body = got
-        name = request.path_params["name"]
-        if not is_valid_channel_name(name):
-            return json_error(404, "channel_not_found", "no such channel")
         try:
-            clip = await clips.from_live(
-                Clipper(user.id, user.username, user.is_admin),
-                name,
-                start_pdt=body.get("start_pdt"),
-                duration=body.get("duration"),
-                title=body.get("title"),
-            )
+            clip = await make(clips, Clipper(user.id, user.username, user.is_admin), body)
         except ClipRefused as exc:
             return json_error(exc.status, exc.code, exc.message)
         return _created(clip)
 
+    async def from_live(request: Request) -> Response:
+        name = request.path_params["name"]
+        unknown = (
+            None
+            if is_valid_channel_name(name)
+            else json_error(404, "channel_not_found", "no such channel")
+        )
+        return await made(
+            request,
+            unknown,
+            lambda clips, clipper, body: clips.from_live(
+                clipper,
+                name,
+                start_pdt=body.get("start_pdt"),
+                duration=body.get("duration"),
+                title=body.get("title"),
+            ),
+        )
+
     async def from_vod(request: Request) -> Response:
-        clips = service()
-        if clips is None:
-            return json_error(404, "not_found", "this server keeps no recordings")
-        got = await signed_in_body(ctx, request)
-        if isinstance(got, Response):
-            return got
-        user, body = got
         vod_id = request.path_params["vod_id"]
-        if not _valid_id(vod_id):
-            return json_error(404, "vod_not_found", "no such VOD")
-        try:
-            clip = await clips.from_vod(
-                Clipper(user.id, user.username, user.is_admin),
+        unknown = None if _valid_id(vod_id) else json_error(404, "vod_not_found", "no such VOD")
+        return await made(
+            request,
+            unknown,
+            lambda clips, clipper, body: clips.from_vod(
+                clipper,
                 vod_id,
                 start=body.get("start"),
                 duration=body.get("duration"),
                 title=body.get("title"),
-            )
-        except ClipRefused as exc:
-            return json_error(exc.status, exc.code, exc.message)
-        return _created(clip)
+            ),
+        )
 
     async def page(request: Request) -> Response:
         user = await ctx.sessions.user(request)
