@@ -18,7 +18,11 @@
    one-second segments (2 h) plus a 15-segment live window, rendered full and as a delta
    update the way the origin does for a new part (``--renders`` times each; median, max).
 
-Usage: .venv/bin/python bench/dvr.py [--warmup 45] [--seeks 10] [--back 30] [--no-doc]
+Items 1 and 2 run ``--repeat`` times, each on a fresh server: the table gives the median and
+max of every sample, and each run's median.
+
+Usage: .venv/bin/python bench/dvr.py [--warmup 45] [--seeks 10] [--back 30] [--clips 5]
+       [--repeat 3]
 """
 
 from __future__ import annotations
@@ -125,7 +129,39 @@ async def clip_times(
     return answered, playable
 
 
-async def seek_run(args: argparse.Namespace) -> list[list[str]]:
+SEEK_ROWS = [
+    ("seek", "seek to first frame (init + segment from the recording, decoded)"),
+    ("full", "dvr.m3u8, full"),
+    ("delta", "dvr.m3u8, `_HLS_skip=YES`"),
+    ("clip_answered", "clip of the last 30 s: request to the API's 201"),
+    ("clip_playable", "clip of the last 30 s: request to playable (playlist, init, 1st segment)"),
+]
+
+
+def runs_summary(runs: list[dict[str, list[float]]], key: str) -> str:
+    """Median / max of every sample of every run, and each run's median."""
+    every = [v for run in runs for v in run[key]]
+    if not every:
+        return "n/a"
+    medians = ", ".join(f"{statistics.median(run[key]) * 1000:.1f}" for run in runs if run[key])
+    return f"{summary(every)} (run medians {medians})"
+
+
+async def seek_runs(args: argparse.Namespace) -> list[list[str]]:
+    runs: list[dict[str, list[float]]] = []
+    sizes: dict[str, int] = {}
+    for i in range(args.repeat):
+        log(f"run {i + 1} of {args.repeat}")
+        samples, sizes = await seek_run(args)
+        runs.append(samples)
+    rows = []
+    for key, label in SEEK_ROWS:
+        size = f"{sizes[key]} bytes" if key in sizes else ""
+        rows.append([label, runs_summary(runs, key), size])
+    return rows
+
+
+async def seek_run(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str, int]]:
     source = ensure_input()
     server = GoliveServer(1)
     server.start()
@@ -175,17 +211,14 @@ async def seek_run(args: argparse.Namespace) -> list[list[str]]:
     finally:
         stop_publishers(publishers)
         server.stop()
-    return [
-        ["seek to first frame (init + segment from the recording, decoded)", summary(seeks), ""],
-        ["dvr.m3u8, full", summary(full_times), f"{full_size} bytes"],
-        ["dvr.m3u8, `_HLS_skip=YES`", summary(delta_times), f"{delta_size} bytes"],
-        ["clip of the last 30 s: request to the API's 201", summary(clips_answered), ""],
-        [
-            "clip of the last 30 s: request to playable (playlist, init, 1st segment)",
-            summary(clips_playable),
-            "",
-        ],
-    ]
+    samples = {
+        "seek": seeks,
+        "full": full_times,
+        "delta": delta_times,
+        "clip_answered": clips_answered,
+        "clip_playable": clips_playable,
+    }
+    return samples, {"full": full_size, "delta": delta_size}
 
 
 def render_run(args: argparse.Namespace) -> list[list[str]]:
@@ -241,7 +274,7 @@ def render_run(args: argparse.Namespace) -> list[list[str]]:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    rows = render_run(args) + await seek_run(args)
+    rows = render_run(args) + await seek_runs(args)
     body = md_table(["what", "ms, median / max", "size"], rows)
     print(body)
     results = Path(__file__).resolve().parent / "results"
@@ -259,6 +292,7 @@ def main() -> int:
     parser.add_argument("--back", type=float, default=30.0, help="seconds behind the edge")
     parser.add_argument("--clips", type=int, default=5, help="clips of the last 30 s")
     parser.add_argument("--renders", type=int, default=50, help="in-process renders each")
+    parser.add_argument("--repeat", type=int, default=3, help="runs, each on a fresh server")
     return run_bench(main_async, parser.parse_args())
 
 
