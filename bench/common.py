@@ -615,7 +615,7 @@ rtmp {{
             hls on;
             hls_path {hls_path};
             hls_fragment 1s;
-            hls_playlist_length 6s;
+            hls_playlist_length 6s;{record}
         }}
     }}
 }}
@@ -651,7 +651,9 @@ class NginxRtmp:
     (/dev/shm) when it exists, as golive keeps its window in memory.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, record_path: Path | None = None) -> None:
+        # With ``record_path``, every stream is also recorded there as FLV (``record all``).
+        self.record_path = record_path
         self.prefix = Path(tempfile.mkdtemp(prefix="nginx-bench-"))
         shm = Path("/dev/shm")
         base = Path(tempfile.mkdtemp(prefix="nginx-hls-", dir=shm if shm.is_dir() else None))
@@ -689,6 +691,12 @@ class NginxRtmp:
                 rtmp_port=self.rtmp_port,
                 http_port=self.http_port,
                 hls_path=self.hls_path,
+                record=(
+                    ""
+                    if self.record_path is None
+                    else f"\n            record all;\n            record_path {self.record_path};"
+                    "\n            record_unique on;"
+                ),
                 # Workers run as root when we are root, so they can use the private temp dirs.
                 user="user root;" if os.geteuid() == 0 else "",
             )

@@ -23,6 +23,10 @@ channel: the time from the one to the other is the time from stream end to a pla
 recording (target: under 5 s). Both come from the same server over the same queue, so the
 webhook delivery's own latency cancels out.
 
+The baseline, in the same run: nginx-rtmp (HLS on tmpfs, as bench/ingest.py runs it) with
+and without ``record all`` (FLV on the same disk), the same K publishers: recording's CPU in
+ms per stream-second, golive's against nginx-rtmp's (``--no-baseline`` skips it).
+
 Usage: .venv/bin/python bench/record.py [--levels 10,30] [--hold 30] [--repeat 3] [--no-doc]
 """
 
@@ -35,6 +39,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +53,7 @@ from common import (
     HOST,
     RESULTS,
     GoliveServer,
+    NginxRtmp,
     bench_parser,
     command_line,
     ensure_input,
@@ -159,6 +165,7 @@ def quantile(before: dict[float, float], after: dict[float, float], q: float) ->
 class Run:
     record: bool
     k: int
+    server: str = "golive"  # or "nginx-rtmp", the baseline
     live: int = 0
     hold_s: float = 0.0
     cpu_s: float = 0.0
@@ -231,6 +238,32 @@ async def measure(record: bool, k: int, args: argparse.Namespace, source: Path) 
     return run
 
 
+async def measure_nginx(record: bool, k: int, args: argparse.Namespace, source: Path) -> Run:
+    """The baseline: nginx-rtmp (HLS on tmpfs, as in bench/ingest.py), with ``record all``
+    to FLV files on the same disk as golive's data dir, or without it."""
+    run = Run(record, k, server="nginx-rtmp")
+    with tempfile.TemporaryDirectory(prefix="nginx-record-") as folder:
+        nginx = NginxRtmp(record_path=Path(folder) if record else None)
+        publishers: list[subprocess.Popen[bytes]] = []
+        nginx.start()
+        try:
+            urls = [nginx.rtmp_url(i) for i in range(k)]
+            publishers = start_publishers(urls, source, args.fanout)
+            await asyncio.sleep(args.warmup)
+            cpu0 = tree_cpu_seconds(nginx.pid)
+            t0 = time.monotonic()
+            await asyncio.sleep(args.hold)
+            run.cpu_s = tree_cpu_seconds(nginx.pid) - cpu0
+            run.hold_s = time.monotonic() - t0
+            if record:
+                run.bytes_written = float(sum(f.stat().st_size for f in Path(folder).iterdir()))
+                run.live = len(list(Path(folder).iterdir()))
+        finally:
+            stop_publishers(publishers)
+            nginx.stop()
+    return run
+
+
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -246,11 +279,27 @@ def median_range(values: list[float], scale: float = 1.0, digits: int = 2) -> st
     )
 
 
+def ratio_text(ours: list[float], theirs: list[float]) -> str:
+    if not ours or not theirs or statistics.median(theirs) <= 0:
+        return "n/a"
+    return f"{statistics.median(ours) / statistics.median(theirs):.2f}"
+
+
 def report(runs: list[Run]) -> str:
     rows = []
     for k in sorted({r.k for r in runs}):
-        on = [r for r in runs if r.k == k and r.record]
-        off = [r for r in runs if r.k == k and not r.record]
+        on = [r for r in runs if r.k == k and r.record and r.server == "golive"]
+        off = [r for r in runs if r.k == k and not r.record and r.server == "golive"]
+        nginx_on = [r for r in runs if r.k == k and r.record and r.server == "nginx-rtmp"]
+        nginx_off = [r for r in runs if r.k == k and not r.record and r.server == "nginx-rtmp"]
+        # Recording's own cost in ms per stream-second, golive's and nginx-rtmp's (paired).
+        added = [
+            a.cpu_ms_per_stream_s - b.cpu_ms_per_stream_s for a, b in zip(on, off, strict=False)
+        ]
+        nginx_added = [
+            a.cpu_ms_per_stream_s - b.cpu_ms_per_stream_s
+            for a, b in zip(nginx_on, nginx_off, strict=False)
+        ]
         # Paired: the i-th run on and off were measured back to back.
         extra = [
             (a.cpu_ms_per_stream_s - b.cpu_ms_per_stream_s) / b.cpu_ms_per_stream_s
@@ -269,6 +318,11 @@ def report(runs: list[Run]) -> str:
                 median_range([r.lag_p95 for r in on], 1000, 0),
                 f"{fmt(statistics.median(ready), 2)} / {fmt(max(ready), 2)}" if ready else "n/a",
                 str(sum(r.missing_ready for r in on)),
+                median_range(added),
+                median_range([r.cpu_ms_per_stream_s for r in nginx_off]),
+                median_range([r.cpu_ms_per_stream_s for r in nginx_on]),
+                median_range(nginx_added),
+                ratio_text(added, nginx_added),
             ]
         )
     return md_table(
@@ -283,6 +337,11 @@ def report(runs: list[Run]) -> str:
             "upload lag p95 ms",
             "stream end -> recording.ready s, median / max",
             "no recording.ready",
+            "recording's CPU, golive: on - off, ms per stream-s",
+            "nginx-rtmp CPU ms per stream-s, record off",
+            "nginx-rtmp, record all",
+            "recording's CPU, nginx-rtmp: on - off",
+            "golive's recording CPU / nginx-rtmp's",
         ],
         rows,
     )
@@ -298,6 +357,13 @@ async def main_async(args: argparse.Namespace) -> int:
             # Alternate which goes first, so a drift of the machine's load over a run does not
             # always favour the same side.
             order = (True, False) if n % 2 == 0 else (False, True)
+            if args.baseline:
+                for record in order:
+                    log(f"K={k} run {n + 1}/{args.repeat}: nginx-rtmp record={record}")
+                    run = await measure_nginx(record, k, args, source)
+                    runs.append(run)
+                    log(f"  nginx-rtmp CPU {run.cpu_ms_per_stream_s:.2f} ms/stream-s")
+                    await asyncio.sleep(2)
             for record in order:
                 log(f"K={k} run {n + 1}/{args.repeat}: record={'on' if record else 'off'}")
                 run = await measure(record, k, args, source)
@@ -332,7 +398,9 @@ async def main_async(args: argparse.Namespace) -> int:
             "the same golive with `GOLIVE_RECORD=false`, back to back on fresh data dirs, "
             "except for the settings bench/ingest.py also changes: the passthrough ladder and "
             "the per-address RTMP connection cap. A webhook URL is set to time "
-            "`recording.ready`.",
+            "`recording.ready`. The baseline, in the same run and the same alternating order: "
+            "nginx-rtmp (HLS on tmpfs, as in bench/ingest.py) with and without `record all` "
+            "(FLV files on the same disk as golive's data dir), fed the same publishers.",
             "",
             body,
         ]
@@ -352,6 +420,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--ready-timeout", type=float, default=30.0, help="seconds to wait for recording.ready"
+    )
+    parser.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="skip nginx-rtmp with and without record all",
     )
     return run_bench(main_async, parser.parse_args())
 
