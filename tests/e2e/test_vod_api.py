@@ -80,6 +80,14 @@ async def test_vods_are_listed_changed_hidden_deleted_and_expired(tmp_path: Path
             "/api/v1/channels/demo", json={"record": True, "retention_days": None}, headers=owner
         )
         assert (r.json()["record"], r.json()["retention_days"]) == (True, None)
+        # The channel's own size cap: set, shown, refused when negative, taken away with 0.
+        assert r.json()["retention_gb"] is None
+        r = await client.patch("/api/v1/channels/demo", json={"retention_gb": 50}, headers=owner)
+        assert r.status_code == 200 and r.json()["retention_gb"] == 50
+        r = await client.patch("/api/v1/channels/demo", json={"retention_gb": -1}, headers=owner)
+        assert r.status_code == 422
+        r = await client.patch("/api/v1/channels/demo", json={"retention_gb": 0}, headers=owner)
+        assert r.status_code == 200 and r.json()["retention_gb"] is None
 
         old = await record_once(server, 1)
         kept = await record_once(server, 2)

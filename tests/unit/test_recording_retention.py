@@ -29,6 +29,7 @@ class Rec:
     status: str = "ready"
     retention_days: int | None = None
     channel: str = "demo"
+    retention_gb: float | None = None
 
 
 def days_ago(days: float) -> float:
@@ -87,6 +88,23 @@ def test_the_size_cap_counts_what_age_left() -> None:
     # Age removes "expired"; 2 GB are left over a 1.5 GB cap: the oldest one goes, even
     # though its channel keeps recordings forever (the cap is global).
     assert [(e.id, e.reason) for e in expired] == [("expired", "age"), ("kept-forever", "size")]
+
+
+def test_a_channel_size_cap_deletes_only_that_channels_oldest() -> None:
+    recordings = [
+        Rec("a-old", days_ago(3), bytes=2 * GB, channel="a", retention_gb=3),
+        Rec("a-new", days_ago(1), bytes=2 * GB, channel="a", retention_gb=3),
+        Rec("b-old", days_ago(9), bytes=5 * GB, channel="b"),  # no cap of its own
+        Rec("c-old", days_ago(2), bytes=2 * GB, channel="c", retention_gb=0),  # 0: none
+    ]
+    expired = expired_recordings(recordings, RetentionRules(), NOW)
+    assert [(e.id, e.reason) for e in expired] == [("a-old", "channel size")]  # 4 -> 2 GB
+    # Then the global cap counts what the channel caps left: 9 GB over 7, oldest first.
+    expired = expired_recordings(recordings, RetentionRules.of(0, 7), NOW)
+    assert [(e.id, e.reason) for e in expired] == [("a-old", "channel size"), ("b-old", "size")]
+    # Age first: what age deletes no longer counts towards the channel's cap.
+    aged = [Rec("a-older", days_ago(40), bytes=2 * GB, channel="a", retention_gb=3), *recordings]
+    assert ids(aged, RetentionRules(days=30)) == ["a-older", "a-old"]
 
 
 def test_a_recording_in_progress_is_never_deleted_nor_counted() -> None:
@@ -150,6 +168,28 @@ async def test_a_pass_deletes_objects_then_rows_and_counts_them(
     assert len(deletions) == 2 and any(old in m for m in deletions)
     # A second pass has nothing left to do.
     assert await retention.run_once() == []
+
+
+async def test_a_channels_size_cap_set_in_the_index_deletes_its_oldest(
+    index: tuple[RecordingStore, ChannelStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, channels = index
+    objects = MemoryStore()
+    first, second, other = "f" * 16, "s" * 16, "t" * 16
+    for rid, channel, started in ((first, "demo", 3), (second, "demo", 2), (other, "other", 4)):
+        await recorded(store, objects, rid, channel, days_ago(started))
+        await store.finish(rid, ended_at=days_ago(started) + 2)
+    # 500 bytes each: a cap of 600 bytes keeps one of demo's two; "other" has no cap.
+    channel = await channels.update("demo", retention_gb=600 / GB)
+    assert channel.retention_gb == pytest.approx(600 / GB)
+    retention = RecordingRetention(objects, store, lambda: RetentionRules(), clock=lambda: NOW)
+    with caplog.at_level(logging.INFO, logger="golive.record"):
+        deleted = await retention.run_once()
+    assert [(e.id, e.reason) for e in deleted] == [(first, "channel size")]
+    assert await store.get(second) is not None and await store.get(other) is not None
+    assert any("over its channel's size cap" in r.getMessage() for r in caplog.records)
+    # 0 takes the channel's cap away.
+    assert (await channels.update("demo", retention_gb=0)).retention_gb is None
 
 
 async def test_a_storage_failure_keeps_the_rows_for_the_next_pass(

@@ -215,9 +215,11 @@ class ChannelStore:
         global_retention: bool = False,
         visibility: str | None = None,
         clip_permission: str | None = None,
+        retention_gb: float | None = None,
     ) -> Channel:
         """Change a channel's title, category, owner, recording switch and/or retention
-        (``global_retention``: back to the global setting); return the channel as it now is."""
+        (``global_retention``: back to the global setting; ``retention_gb`` 0: no size cap of
+        its own); return the channel as it now is."""
         values: dict[str, object] = {}
         if title is not None:
             values["title"] = title
@@ -231,6 +233,10 @@ class ChannelStore:
             values["retention_days"] = retention_days
         elif global_retention:
             values["retention_days"] = None
+        if retention_gb is not None:
+            if not retention_gb >= 0:  # also refuses NaN
+                raise ChannelError("retention_gb must be 0 or more")
+            values["retention_gb"] = retention_gb if retention_gb > 0 else None
         if visibility is not None:
             if visibility not in VISIBILITIES:
                 raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")

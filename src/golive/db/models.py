@@ -145,6 +145,9 @@ class Channel(Base):
     record: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     # Days its recordings are kept (0: forever); None: the global record_retention_days.
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    # Size cap of its finished recordings in GB (10^9 bytes), oldest deleted first; None: no
+    # cap of its own (the global record_retention_gb still counts them).
+    retention_gb: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     # public: listed; unlisted: not listed, watchable by URL; private: the owner's (or an
     # administrator's) browser session or a signed playback token. New recordings inherit it.
     visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")

@@ -124,6 +124,7 @@ class RetentionRow:
     started_at: float
     bytes: int
     retention_days: int | None
+    retention_gb: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +489,7 @@ class RecordingStore:
             Recording.started_at,
             Recording.bytes,
             Channel.retention_days,
+            Channel.retention_gb,
         ).outerjoin(Channel, Channel.id == Recording.channel_id)
         async with self._sessionmaker() as session:
             rows = (await session.execute(query)).all()
@@ -499,8 +501,9 @@ class RecordingStore:
                 started_at=started_at.timestamp(),
                 bytes=int(size or 0),
                 retention_days=days,
+                retention_gb=gigabytes,
             )
-            for rid, channel, status, started_at, size, days in rows
+            for rid, channel, status, started_at, size, days, gigabytes in rows
         ]
 
 

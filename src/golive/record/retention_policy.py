@@ -5,6 +5,8 @@ Two rules, both optional:
 - **Age**: a finished recording older than its channel's ``retention_days`` (None: the global
   ``record_retention_days``; 0: kept forever) is deleted. Age counts from the recording's
   start.
+- **A channel's size**: while a channel's finished recordings that are left weigh more than
+  its own ``retention_gb`` (None: no cap of its own), its oldest are deleted first.
 - **Total size**: while the finished recordings that are left weigh more than
   ``record_retention_gb`` (0: no cap), the oldest are deleted first, whatever their channel.
 
@@ -42,6 +44,8 @@ class RetainedRecording(Protocol):
     def bytes(self) -> int: ...
     @property
     def retention_days(self) -> int | None: ...
+    @property
+    def retention_gb(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,7 @@ class Expiry:
     id: str
     channel: str
     bytes: int
-    reason: Literal["age", "size"]
+    reason: Literal["age", "channel size", "size"]
     age_days: float
 
 
@@ -81,6 +85,7 @@ def expired_recordings(
             doomed.append(_expiry(recording, "age", age))
         else:
             kept.append(recording)
+    kept = _within_channel_caps(kept, doomed, now)
     if rules.max_bytes > 0:
         total = sum(r.bytes for r in kept)
         for recording in kept:  # oldest first
@@ -91,5 +96,27 @@ def expired_recordings(
     return doomed
 
 
-def _expiry(recording: RetainedRecording, reason: Literal["age", "size"], age: float) -> Expiry:
+def _within_channel_caps(
+    kept: list[RetainedRecording], doomed: list[Expiry], now: float
+) -> list[RetainedRecording]:
+    """``kept`` less each capped channel's oldest recordings over its cap (added to
+    ``doomed``); the order (oldest first) is kept."""
+    totals: dict[str, int] = {}
+    for recording in kept:
+        totals[recording.channel] = totals.get(recording.channel, 0) + recording.bytes
+    left = []
+    for recording in kept:  # oldest first
+        cap = recording.retention_gb
+        if cap is not None and cap > 0 and totals[recording.channel] > int(cap * GB):
+            totals[recording.channel] -= recording.bytes
+            age = max(0.0, now - recording.started_at) / DAY
+            doomed.append(_expiry(recording, "channel size", age))
+        else:
+            left.append(recording)
+    return left
+
+
+def _expiry(
+    recording: RetainedRecording, reason: Literal["age", "channel size", "size"], age: float
+) -> Expiry:
     return Expiry(recording.id, recording.channel, recording.bytes, reason, age)

@@ -30,6 +30,12 @@ __all__ = ["RETENTION_INTERVAL", "RecordingRetention", "RetentionIndex", "Retent
 
 log = logging.getLogger("golive.record")
 
+_WHY = {
+    "age": "older than its channel's retention",
+    "channel size": "over its channel's size cap",
+    "size": "over the size cap",
+}
+
 # Seconds between passes, and before the first one (the server is busy starting up).
 RETENTION_INTERVAL = 300.0
 FIRST_PASS_DELAY = 30.0
@@ -100,7 +106,7 @@ class RecordingRetention:
             "retention: deleted recording %s of %s (%s: %.1f days old, %d bytes, %d objects)",
             expiry.id,
             expiry.channel,
-            "older than its channel's retention" if expiry.reason == "age" else "over the size cap",
+            _WHY[expiry.reason],
             expiry.age_days,
             expiry.bytes,
             objects,

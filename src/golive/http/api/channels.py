@@ -58,6 +58,7 @@ async def channel_out(
         watch_url=svc.settings().watch_url(channel.name),
         record=channel.record,
         retention_days=channel.retention_days,
+        retention_gb=channel.retention_gb,
         visibility=channel.visibility,  # type: ignore[arg-type]  # checked on the way in
         clip_permission=cast(ClipPermission, channel.clip_permission),
     )
@@ -125,6 +126,7 @@ async def update_channel(
         global_retention=global_retention,
         visibility=body.visibility,
         clip_permission=body.clip_permission,
+        retention_gb=body.retention_gb,
     )
     if svc.channels_changed is not None:
         await svc.channels_changed()  # a private channel is closed to strangers at once

@@ -70,6 +70,12 @@ class ChannelOut(BaseModel):
         description="Days the channel's recordings are kept (0: forever); null: the global "
         "record_retention_days."
     )
+    retention_gb: float | None = Field(
+        default=None,
+        description="Size cap of the channel's finished recordings in GB (10^9 bytes): the "
+        "oldest are deleted first while they weigh more; null: no cap of its own (the global "
+        "record_retention_gb still counts them).",
+    )
     visibility: Visibility = Field(
         description="public: listed; unlisted: not listed, watchable by URL; private: its "
         "live media, watch page and chat need the owner's (or an administrator's) browser "
@@ -107,6 +113,13 @@ class ChannelUpdate(BaseModel):
         description="Days to keep the channel's recordings (0: forever); an explicit null goes "
         "back to the global setting. Owners may only keep recordings for less than the global "
         "record_retention_days (when it is set); administrators as long as they like.",
+    )
+    retention_gb: float | None = Field(
+        default=None,
+        ge=0,
+        le=1e9,
+        description="Size cap of the channel's finished recordings in GB (10^9 bytes), oldest "
+        "deleted first; 0: no cap of its own.",
     )
     visibility: Visibility | None = Field(
         default=None,
