@@ -339,6 +339,14 @@ class WatchPage {
     this.dvrFrom = typeof from === "number" && Number.isFinite(from) ? from : null;
   }
 
+  /** A new session on `source`, at the live edge or (`startDate`, epoch ms) at that date. */
+  private switchTo(source: string, startDate: number | null): void {
+    const session = ++this.session;
+    this.teardown();
+    this.source = source;
+    this.attach(session, startDate);
+  }
+
   private async probe(source: string): Promise<number> {
     try {
       const response = await fetch(source, { cache: "no-store" });
@@ -530,11 +538,7 @@ class WatchPage {
   jumpToLive(): void {
     const video = this.video;
     if (this.source !== this.sources.live && this.hls !== null) {
-      // Back from the DVR playlist to the live one (every rendition).
-      const session = ++this.session;
-      this.teardown();
-      this.source = this.sources.live;
-      this.attach(session);
+      this.switchTo(this.sources.live, null); // back from the DVR playlist (every rendition)
       return;
     }
     this.follow.follow();
@@ -578,10 +582,7 @@ class WatchPage {
     const playing = this.playingDate();
     if (liveWindow !== null && playing !== null && this.source === this.sources.live && time < liveWindow.start) {
       // Before the live window: the DVR playlist, at the date sought.
-      const session = ++this.session;
-      this.teardown();
-      this.source = this.sources.dvr;
-      this.attach(session, playing + (time - range.current) * 1000);
+      this.switchTo(this.sources.dvr, playing + (time - range.current) * 1000);
       return;
     }
     this.seekFrom ??= range.current;
