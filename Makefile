@@ -45,10 +45,16 @@ web: $(PLAYER)
 $(PLAYER): web/package.json web/package-lock.json web/build.mjs $(wildcard web/src/*.ts)
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
-# Browser tests drive Debian's chromium; install it when we can (root) and it is missing.
+# The servers the tests start on loopback, installed when we can (root) and one is missing:
+# chromium (browser tests), redis-server and PostgreSQL (scale-out), nginx and Varnish (edge
+# caches). The tests start their own throwaway instances; the packages' services stay off.
+SYSTEM_BINARIES := chromium redis-server varnishd nginx /usr/lib/postgresql/*/bin/initdb
+SYSTEM_PACKAGES := chromium redis-server varnish nginx postgresql
+
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	@missing=0; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null 2>&1 || [ -x $$b ] || missing=1; done; \
+	if [ $$missing = 1 ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
 LINT_DIRS := src tests $(wildcard bench)

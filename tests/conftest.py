@@ -18,6 +18,7 @@ from hypothesis import settings
 
 if TYPE_CHECKING:
     from golive.app import GoliveServer
+    from tests.support.redis_server import RedisServer
 
 # Node ids (or prefixes of them) that may still skip under CI=true, with the reason. Keep it
 # empty: an entry here is a check that CI does not make.
@@ -103,6 +104,15 @@ def s3_server() -> Iterator[str]:
 
     with running_s3_server() as srv:
         yield srv.url()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on loopback for the whole session (``.url``, ``.flush()``)."""
+    from tests.support.redis_server import running_redis_server
+
+    with running_redis_server() as srv:
+        yield srv
 
 
 # Hypothesis's 200 ms per-example deadline fails properties at random on a busy 2-core
