@@ -18,6 +18,7 @@ from hypothesis import settings
 
 if TYPE_CHECKING:
     from golive.app import GoliveServer
+    from tests.support.postgres_server import PostgresServer
     from tests.support.redis_server import RedisServer
 
 # Node ids (or prefixes of them) that may still skip under CI=true, with the reason. Keep it
@@ -129,3 +130,13 @@ def golive_env_cleared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.upper().startswith("GOLIVE_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on loopback for the whole session (``.url(db)``,
+    ``.create_database()``, ``.stop()``/``.start()``)."""
+    from tests.support.postgres_server import running_postgres_server
+
+    with running_postgres_server() as srv:
+        yield srv

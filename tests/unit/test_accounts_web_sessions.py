@@ -1,4 +1,4 @@
-"""Browser sessions over a real SQLite database: 256-bit cookie, only its SHA-256 stored,
+"""Browser sessions over a real SQLite and PostgreSQL database: 256-bit cookie, only its SHA-256 stored,
 cookie flags, expiry, sign-out."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from golive.db.engine import Database
 from golive.db.models import User, WebSession, utcnow
 from golive.db.users import UserStore
 from golive.db.web_sessions import WebSessionStore
+from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -28,9 +29,15 @@ def clean_env(golive_env_cleared: None) -> None:
     """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
+@pytest.fixture(params=DATABASE_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, or one on the PostgreSQL server."""
+    return fresh_database_url(request.param, request, tmp_path / "data")
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(Settings(data_dir=tmp_path / "data"))
+async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
     try:
         yield database
     finally:

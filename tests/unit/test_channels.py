@@ -1,4 +1,4 @@
-"""The channel store, the database engine and the migrations."""
+"""The channel store, the database engine and the migrations, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 
 import golive.db.channels as channels_module
 from golive.config import Settings
@@ -35,6 +36,7 @@ from golive.db.engine import (
     sqlite_path,
 )
 from golive.db.models import Base
+from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 
 @pytest.fixture(autouse=True)
@@ -51,9 +53,15 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "nested" / "data"
 
 
+@pytest.fixture(params=DATABASE_BACKENDS)
+def database_url(request: pytest.FixtureRequest, data_dir: Path) -> str:
+    """An empty database: the SQLite file in ``data_dir``, or one on the PostgreSQL server."""
+    return fresh_database_url(request.param, request, data_dir)
+
+
 @pytest.fixture
-async def db(data_dir: Path) -> AsyncIterator[Database]:
-    database = await Database.open(Settings(data_dir=data_dir))
+async def db(data_dir: Path, database_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(Settings(data_dir=data_dir, database_url=database_url))
     try:
         yield database
     finally:
@@ -91,17 +99,39 @@ async def test_database_open_creates_data_dir(data_dir: Path) -> None:
     assert db_file(data_dir).is_file()
 
 
-async def test_migrations_match_models(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
-    await migrate(url)
-    engine = make_engine(url)
+def _schema_diff(conn: Connection) -> list[object]:
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
 
-    def diff(conn: Connection) -> list[object]:
-        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
 
+def _table_names(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
+
+
+def _downgrade_to_base(conn: Connection) -> None:
+    command.downgrade(alembic_config(conn), "base")
+
+
+async def test_migrations_match_models(database_url: str) -> None:
+    """An empty database migrated to head has exactly the models' schema, on either backend;
+    every revision downgrades, and upgrading again gives the same schema."""
+    await migrate(database_url)
+    engine = make_engine(database_url)
     try:
         async with engine.connect() as conn:
-            assert await conn.run_sync(diff) == []
+            assert await conn.run_sync(_schema_diff) == []
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade_to_base)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_table_names) == {"alembic_version"}
+    finally:
+        await engine.dispose()
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_schema_diff) == []
+            assert Base.metadata.tables.keys() <= await conn.run_sync(_table_names)
     finally:
         await engine.dispose()
 
@@ -297,6 +327,7 @@ async def test_rotate_key_of_missing_channel(store: ChannelStore) -> None:
         await store.rotate_key("ghost")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # reads the SQLite files
 async def test_only_the_hash_is_stored(db: Database, store: ChannelStore, data_dir: Path) -> None:
     _, key = await store.add("secret")
     rotated = await store.rotate_key("secret")

@@ -1,4 +1,4 @@
-"""Chat persistence on a real SQLite database: a refused row costs no other room its
+"""Chat persistence on a real SQLite and PostgreSQL database: a refused row costs no other room its
 messages, and moderation looks messages up in their own channel only."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from golive.db.chat_store import ChatStore
 from golive.db.engine import Database, alembic_config, make_engine
 from golive.db.models import ChatMessage
 from golive.db.users import UserStore
+from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +25,15 @@ def clean_env(golive_env_cleared: None) -> None:
     """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
+@pytest.fixture(params=DATABASE_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, or one on the PostgreSQL server."""
+    return fresh_database_url(request.param, request, tmp_path / "data")
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(Settings(data_dir=tmp_path / "data"))
+async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
     try:
         yield database
     finally:
@@ -93,10 +100,10 @@ async def test_message_lookups_and_deletes_stay_in_their_channel(db: Database) -
 
 
 async def test_migration_0005_gives_old_log_rows_the_channel_that_held_the_name(
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
     """Rows logged before a channel of that name existed stay for administrators only."""
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    engine = make_engine(database_url)
 
     def upgrade(conn: Connection, to: str) -> None:
         command.upgrade(alembic_config(conn), to)

@@ -1,4 +1,4 @@
-"""Clip requests against a real index (SQLite) and an in-memory object store: the copy is
+"""Clip requests against a real index (SQLite and PostgreSQL) and an in-memory object store: the copy is
 whole and only under clips/<id>/, the refusals, and the rate limit under concurrency."""
 
 from __future__ import annotations
@@ -18,14 +18,21 @@ from golive.db.engine import Database
 from golive.db.recordings import RecordingStore
 from golive.db.users import UserStore
 from tests.support.fake_recordings import MemoryStore
+from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 T0 = 1_700_000_000.0
 VOD = "v" * 16
 
 
+@pytest.fixture(params=DATABASE_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, or one on the PostgreSQL server."""
+    return fresh_database_url(request.param, request, tmp_path)
+
+
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(Settings(data_dir=tmp_path))
+async def database(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(Settings(data_dir=tmp_path, database_url=database_url))
     try:
         yield database
     finally:

@@ -1,4 +1,5 @@
-"""The recordings index in SQLite: finishing, closing after a crash, resuming."""
+"""The recordings index in SQLite and PostgreSQL: finishing, closing after a crash,
+resuming."""
 
 from __future__ import annotations
 
@@ -14,18 +15,28 @@ from golive.db.clips import ClipExportLedger, ClipStore
 from golive.db.engine import Database
 from golive.db.recordings import RecordingStore, segment_row_writer
 from golive.db.users import UserStore
+from tests.support.postgres_server import fresh_database_url
 
 T0 = 1_700_000_000.0
 
 
-@pytest.fixture(params=["engine", "sqlite_row_writer"])
+@pytest.fixture(
+    params=[("sqlite", "engine"), ("sqlite", "sqlite_row_writer"), ("postgresql", "engine")],
+    ids=["sqlite-engine", "sqlite-row-writer", "postgresql-engine"],
+)
 async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[RecordingStore]:
-    """Every case runs with rows inserted through the engine and through the SQLite writer."""
-    settings = Settings(data_dir=tmp_path)
+    """Every case runs with rows inserted through the engine on SQLite and on PostgreSQL,
+    and through the SQLite writer."""
+    backend, path = request.param
+    database_url = fresh_database_url(backend, request, tmp_path)
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
     database = await Database.open(settings)
-    writer = segment_row_writer(settings.database_url) if request.param != "engine" else None
-    if request.param != "engine":
+    writer = segment_row_writer(database_url) if path == "sqlite_row_writer" else None
+    if path == "sqlite_row_writer":
         assert writer is not None
+    if backend == "postgresql":
+        # The direct writer is for a SQLite file only: PostgreSQL rows go through the engine.
+        assert segment_row_writer(database_url) is None
     recordings = RecordingStore(database.sessionmaker, row_writer=writer)
     try:
         channels = ChannelStore(database.sessionmaker)

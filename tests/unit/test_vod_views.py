@@ -1,4 +1,5 @@
-"""VOD view counts: written in batches (one transaction a period), memory bounded."""
+"""VOD view counts: written in batches (one transaction a period), memory bounded; on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from golive.config import Settings
 from golive.db.engine import Database
 from golive.db.recordings import RecordingStore
 from golive.db.vod_views import VodViews
+from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 T0 = 1_700_000_000.0
 
@@ -21,9 +23,15 @@ def clean_env(golive_env_cleared: None) -> None:
     """No GOLIVE_* variable of the machine running the tests reaches these settings."""
 
 
+@pytest.fixture(params=DATABASE_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, or one on the PostgreSQL server."""
+    return fresh_database_url(request.param, request, tmp_path / "data")
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(Settings(data_dir=tmp_path / "data"))
+async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
     store = RecordingStore(database.sessionmaker)
     for rid in ("views-a-0000000001", "views-b-0000000001", "views-c-0000000001"):
         await store.create(rid, channel="demo", stream_id="s", started_at=T0)

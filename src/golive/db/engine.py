@@ -60,7 +60,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create an async engine; for SQLite, create the file's directory and enable WAL."""
+    """Create an async engine; for SQLite, create the file's directory and enable WAL; for a
+    database server, check pooled connections before use."""
     kwargs: dict[str, Any] = {"echo": echo}
     if _is_sqlite(database_url):
         path = sqlite_path(database_url)
@@ -69,6 +70,10 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         else:
             # Every connection to an in-memory database would otherwise get its own, empty one.
             kwargs["poolclass"] = StaticPool
+    else:
+        # A server restart or failover kills every pooled connection; a cheap ping on
+        # checkout replaces a dead one instead of failing the request that drew it.
+        kwargs["pool_pre_ping"] = True
     engine = create_async_engine(database_url, **kwargs)
     if _is_sqlite(database_url):
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)

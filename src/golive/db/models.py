@@ -259,7 +259,8 @@ class ChatMessage(Base):
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(Text)
-    sent_at_ms: Mapped[int] = mapped_column(Integer)  # server epoch milliseconds
+    # Server epoch milliseconds: 64-bit (migration 0013); SQLite's INTEGER already is.
+    sent_at_ms: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     stream_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     media_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")

@@ -63,6 +63,6 @@ class VodExportStore:
             result = await session.execute(
                 update(VodExport)
                 .where(VodExport.status.in_([EXPORT_PENDING, EXPORT_RUNNING]))
-                .values(status=EXPORT_FAILED, error=reason, updated_at=datetime.now(UTC))
+                .values(status=EXPORT_FAILED, error=reason[:500], updated_at=datetime.now(UTC))
             )
             return int(getattr(result, "rowcount", 0) or 0)
