@@ -13,8 +13,10 @@ import ssl
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import uvicorn
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
@@ -25,6 +27,9 @@ from golive.accounts.playback_tokens import PlaybackKind, PlaybackTokens, TokenR
 from golive.chat.chat_room import ChatUser
 from golive.chat.chat_service import ChannelRef, ChatService
 from golive.clip_requests import Clipper, ClipRequests
+from golive.cluster.node_directory import NodeAnnouncer, RedisNodeDirectory
+from golive.cluster.redis_client import redis_client
+from golive.cluster.redis_publish_leases import RedisPublishLeases
 from golive.config import LIVE_RELOADABLE, Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore, hash_stream_key, stream_key_hint
@@ -46,6 +51,7 @@ from golive.http.api.services import ApiServices
 from golive.http.app import create_app
 from golive.http.bounded_http_protocol import bounded_httptools
 from golive.http.channel_access import ChannelAccess
+from golive.http.channel_forwarding import ChannelForwarder
 from golive.http.chat_socket import MAX_WIRE_FRAME_BYTES, chat_route
 from golive.http.client_address import TrustedProxies
 from golive.http.clip_media import ClipMediaEndpoint
@@ -63,9 +69,12 @@ from golive.ingest.rtmp.server import (
     StreamSink,
 )
 from golive.live.bitrate_cap import BitrateCap
+from golive.live.channel_claims import ChannelBusy, ChannelClaims, ClaimsUnavailable
 from golive.live.consumer import StreamConsumer
 from golive.live.hub import StreamHub, StreamState
+from golive.live.lease_keeper import LeaseKeeper
 from golive.live.publish_attempts import PublishAttemptLimits, PublishAttempts, peer_host
+from golive.live.publish_lease import Lease, LeaseUnavailable, LocalPublishLeases, PublishLeases
 from golive.live.registry import AlreadyPublishing, StreamRegistry
 from golive.live.stream_key_watch import StreamKeyWatch
 from golive.log_format import configure_logging
@@ -175,8 +184,12 @@ def tls_context(s: Settings) -> ssl.SSLContext:
 class GoliveServer:
     """Everything `golive serve` runs: database, RTMP ingest, live registry, HTTP origin."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, worker: bool = False) -> None:
         self.settings = settings
+        # One of several processes on this machine (worker_processes.py): its ports are
+        # shared with the others (SO_REUSEPORT), and it has an HTTP port of its own.
+        self.worker = worker
+        self._node_socket: socket.socket | None = None
         self.store = LiveStore()
         self.metrics = ServerMetrics()
         self.viewers = ViewerSessions(expiry=settings.viewer_expiry)
@@ -243,6 +256,15 @@ class GoliveServer:
         # grace runs out (channel -> where it continues, and the timer that closes it).
         self._waiting_recordings: dict[str, tuple[ResumePoint, asyncio.TimerHandle]] = {}
         self._closing_recordings: set[asyncio.Task[None]] = set()
+        # One publisher per channel: in this process, or across the cluster (redis_url).
+        self.node_id = settings.node_id or socket.gethostname()
+        self.leases: PublishLeases = LocalPublishLeases()
+        self.claims = ChannelClaims(
+            self.leases, LeaseKeeper(self.leases, self.node_id, on_lost=self._lease_lost)
+        )
+        self._node_announcer: NodeAnnouncer | None = None
+        self._node_directory: RedisNodeDirectory | None = None
+        self._redis: Redis | None = None
 
     @property
     def saved_streams_dir(self) -> Path:
@@ -265,6 +287,9 @@ class GoliveServer:
 
     async def start(self) -> None:
         s = self.settings
+        if s.clustered:
+            # First: what the start-up does to recordings depends on who holds what.
+            self._join_cluster(s)
         self.db = await Database.open(s)
         sessions = self.db.sessionmaker
         self.channels = ChannelStore(sessions)
@@ -292,7 +317,7 @@ class GoliveServer:
         await self._close_abandoned_recordings()
         self._key_watch_task = asyncio.create_task(self.key_watch.run())
         self.rtmp = RtmpServer(self._authorize, rtmp_limits(s))
-        await self.rtmp.start(s.host, s.rtmp_port)
+        await self.rtmp.start(s.host, s.rtmp_port, reuse_port=self.worker)
         if s.rtmps_enabled:
             self._tls = await asyncio.to_thread(tls_context, s)
             await self.rtmp.start_tls(s.host, s.rtmps_port, self._tls)
@@ -352,7 +377,11 @@ class GoliveServer:
                 may_join=self._may_join_chat,
             ),
         ]
-        self._http_socket = _listen(s.host, s.http_port)
+        self._http_socket = _listen(s.host, s.http_port, reuse_port=self.worker)
+        if self.worker:
+            self._node_socket = _listen(s.host, 0)
+        if self._redis is not None:
+            self._announce_node(s)
         self.thumbnails = ThumbnailEndpoint(self.store, ffmpeg_binary(s.transcode_ffmpeg))
         app = create_app(
             self.store,
@@ -392,7 +421,10 @@ class GoliveServer:
             timeout_graceful_shutdown=2,
         )
         self._http = _EmbeddedUvicorn(config)
-        self._http_task = asyncio.create_task(self._http.serve(sockets=[self._http_socket]))
+        sockets = [self._http_socket]
+        if self._node_socket is not None:
+            sockets.append(self._node_socket)
+        self._http_task = asyncio.create_task(self._http.serve(sockets=sockets))
         while not self._http.started:
             if self._http_task.done():
                 self._http_task.result()
@@ -421,7 +453,9 @@ class GoliveServer:
             await self._force_close()
 
     async def _shutdown(self) -> None:
-        resumable = self.settings.reconnect_grace > 0
+        # In a cluster a publisher that reconnects may reach any node: streams end here
+        # (their recordings become VODs) rather than wait for this node's next run.
+        resumable = self.settings.reconnect_grace > 0 and not self.settings.clustered
         hubs: list[StreamHub] = []
         if self.rtmp is not None:
             self.rtmp.stop_listening()
@@ -432,6 +466,8 @@ class GoliveServer:
         if self._access_task is not None:
             self._access_task.cancel()
         hubs = self.registry.suspend() if resumable else self.registry.close()
+        # In a cluster, a publisher that reconnects to another node goes on there.
+        await self.claims.close()
         await self._save_streams(hubs, resumable=resumable)
         await self.transcoders.close()
         if self.rtmp is not None:
@@ -452,6 +488,7 @@ class GoliveServer:
             await self.chat_store.flush()
         if self.vod_views is not None:
             await self.vod_views.close()
+        await self._leave_cluster()
         if self.db is not None:
             await self.db.close()
 
@@ -729,6 +766,9 @@ class GoliveServer:
         unfinished = await self.recordings.unfinished()
         for recording in sorted(unfinished, key=lambda r: r.started_at, reverse=True):
             if recording.id in continued:
+                continue
+            if await self._live_elsewhere(recording.channel):
+                # In a cluster, another node is recording it right now: not abandoned.
                 continue
             if (
                 grace > 0
@@ -1024,6 +1064,7 @@ class GoliveServer:
 
     def _stream_ended(self, hub: StreamHub) -> None:
         self.key_watch.forget(hub.channel)
+        self.claims.release(hub.channel)
         peak = self.viewers.peak(hub.channel)
         self.viewers.forget(hub.channel)
         recording = self._recording_sessions.pop(hub, None)
@@ -1081,11 +1122,36 @@ class GoliveServer:
             )
             if not decision.allowed:
                 raise PublishRefused("NetStream.Publish.Rejected", decision.reason)
+        try:
+            claimed = await self.claims.claim(channel.name)
+        except ChannelBusy as busy:
+            log.warning(
+                "publish refused: channel %s is already live on %s (publisher from %s)",
+                channel.name,
+                busy.holder or "this node",
+                request.remote_addr,
+            )
+            raise PublishRefused(
+                "NetStream.Publish.BadName", f"Channel {channel.name} is already live"
+            ) from None
+        except ClaimsUnavailable as exc:
+            log.error(
+                "publish refused: channel %s: cluster state unavailable (%s); publisher %s",
+                channel.name,
+                exc,
+                request.remote_addr,
+            )
+            raise PublishRefused(
+                "NetStream.Publish.Rejected",
+                "Cluster state is unavailable: try again in a few seconds",
+            ) from None
         # Read by the consumer factory if this publisher starts a new stream.
         self._channel_records[channel.name] = channel.record
         try:
             sink = self.registry.open_publisher(channel.name, disconnect=request.disconnect)
         except AlreadyPublishing:
+            if claimed:
+                self.claims.abandon(channel.name)
             log.warning(
                 "publish refused: channel %s is already live (second publisher from %s)",
                 channel.name,
@@ -1103,11 +1169,80 @@ class GoliveServer:
         assert self.channels is not None
         return await self.channels.get(name) is not None
 
+    # -- cluster ------------------------------------------------------------------------------
 
-def _listen(host: str, port: int) -> socket.socket:
+    def _join_cluster(self, s: Settings) -> None:
+        """Shared state in Redis: publish leases, and the node directory that lets any node
+        send a channel's media requests on to the node serving it."""
+        self._redis = redis = redis_client(s.redis_url)
+        self.leases = RedisPublishLeases(redis)
+        self.claims = ChannelClaims(
+            self.leases, LeaseKeeper(self.leases, self.node_id, on_lost=self._lease_lost)
+        )
+        directory = RedisNodeDirectory(redis)
+        leases = self.leases
+        node_id = self.node_id
+
+        async def locate(channel: str) -> str | None:
+            try:
+                holder = await leases.holder(channel)
+            except LeaseUnavailable:
+                return None
+            if holder is None or holder.holder == node_id:
+                return None
+            return await directory.url_of(holder.holder)
+
+        self.media.forwarder = ChannelForwarder(locate, node_id)
+        self._node_directory = directory
+        log.info("node %s joined the cluster (Redis %s)", node_id, _redis_location(s.redis_url))
+
+    def _announce_node(self, s: Settings) -> None:
+        assert self._node_directory is not None
+        port = self.http_port if self._node_socket is None else self._node_socket.getsockname()[1]
+        url = s.node_url or f"http://{_advertised_host(s.host)}:{port}"
+        self._node_announcer = NodeAnnouncer(self._node_directory, self.node_id, url)
+        self._node_announcer.start()
+
+    async def _leave_cluster(self) -> None:
+        if self._node_announcer is not None:
+            await self._node_announcer.stop()
+        if self.media.forwarder is not None:
+            await self.media.forwarder.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _live_elsewhere(self, channel: str) -> bool:
+        """Whether another node holds ``channel`` (or, with the store down, might)."""
+        try:
+            holder = await self.leases.holder(channel)
+        except LeaseUnavailable:
+            return True
+        return holder is not None and holder.holder != self.node_id
+
+    def _lease_lost(self, lease: Lease, reason: str) -> None:
+        # Another node has the channel now: this one must stop ingesting it at once.
+        self.registry.stop(lease.channel, f"publish lease lost: {reason}", end=True)
+
+
+def _advertised_host(host: str) -> str:
+    """The host other nodes reach this one at, when node_url is not set."""
+    if host in ("", "0.0.0.0", "::"):
+        return socket.gethostname()
+    return f"[{host}]" if ":" in host else host
+
+
+def _redis_location(url: str) -> str:
+    """The Redis URL without its credentials, for logs."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+
+
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -1136,11 +1271,24 @@ def _banner(settings: Settings, server: GoliveServer) -> str:
     return "\n".join(lines)
 
 
-async def serve(settings: Settings, reload: Callable[[], Settings] | None = None) -> None:
-    """Run until SIGINT or SIGTERM; SIGHUP re-reads the settings through ``reload``."""
-    server = GoliveServer(settings)
+async def serve(
+    settings: Settings,
+    reload: Callable[[], Settings] | None = None,
+    *,
+    worker_ready_fd: int | None = None,
+) -> None:
+    """Run until SIGINT or SIGTERM; SIGHUP re-reads the settings through ``reload``.
+
+    ``worker_ready_fd``: this process is a worker of worker_processes.py, which is told on
+    that pipe when it serves (and prints the banner for all of them)."""
+    server = GoliveServer(settings, worker=worker_ready_fd is not None)
     await server.start()
-    print(_banner(settings, server), flush=True)
+    if worker_ready_fd is None:
+        print(_banner(settings, server), flush=True)
+    else:
+        log.info("worker %s serving", server.node_id)
+        os.write(worker_ready_fd, b"1")
+        os.close(worker_ready_fd)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
@@ -1178,13 +1326,19 @@ async def serve(settings: Settings, reload: Callable[[], Settings] | None = None
         await server.stop()
 
 
-def run(settings: Settings, reload: Callable[[], Settings] | None = None) -> int:
-    """Entry point of `golive serve`."""
+def run(
+    settings: Settings,
+    reload: Callable[[], Settings] | None = None,
+    *,
+    worker_ready_fd: int | None = None,
+) -> int:
+    """Entry point of `golive serve` (of one worker, with ``worker_ready_fd``)."""
     configure_logging(settings.log_level, settings.log_format)
+    main = serve(settings, reload, worker_ready_fd=worker_ready_fd)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        asyncio.run(serve(settings, reload))
+        asyncio.run(main)
     else:
-        uvloop.run(serve(settings, reload))
+        uvloop.run(main)
     return 0

@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help=_option_help("log_level", "logging level"),
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help=_option_help("workers"),
+    )
+    # Set by the parent of worker processes (worker_processes.py) for each child.
+    serve.add_argument("--worker-ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(handler=_serve)
 
     channel = commands.add_parser(
@@ -215,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTINGS_OPTIONS = (
+    "workers",
     "data_dir",
     "database_url",
     "config_file",
@@ -248,11 +258,19 @@ def _describe_validation_error(exc: ValidationError) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    ready_fd: int | None = args.worker_ready_fd
+    if ready_fd is None and settings.worker_count > 1:
+        from golive.log_format import configure_logging
+        from golive.worker_processes import run_workers
+
+        configure_logging(settings.log_level, settings.log_format)
+        # Each worker parses the same command line, with its ports and role appended.
+        return run_workers(settings, sys.argv[1:], settings.worker_count)
     # Imported here so channel commands do not pay for (or depend on) the server stack.
     from golive.app import run
 
     # SIGHUP re-reads the same sources: the command line, the environment, the file.
-    status: int = run(settings, reload=lambda: settings_from_args(args))
+    status: int = run(settings, reload=lambda: settings_from_args(args), worker_ready_fd=ready_fd)
     return status
 
 

@@ -403,6 +403,32 @@ class Settings(BaseSettings):
         description="SQLAlchemy async database URL. "
         "Default: sqlite+aiosqlite:///<data_dir>/golive.db.",
     )
+    redis_url: str = Field(
+        default="",
+        description="Redis URL (redis://[:password@]host:port/db, rediss:// for TLS). Set, "
+        "this process is a node of a cluster: one publisher per channel cluster-wide (a "
+        "lease with a fencing token), chat, viewer counts and rate limits shared through "
+        "Redis. Empty: one process with everything in memory. See docs/scale-out.md.",
+    )
+    node_id: str = Field(
+        default="",
+        description="This node's name in a cluster (lease holder, routing answers, logs). "
+        "Default: the host name, with the worker number appended under --workers.",
+    )
+    node_url: str = Field(
+        default="",
+        description="The HTTP address other nodes reach this one at (http://host:port), "
+        "advertised in Redis so that a request for a channel served by another node can be "
+        "forwarded to it. Default: http://<host name>:<http_port>.",
+    )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="golive processes on this machine, sharing the RTMP and HTTP ports (the "
+        "kernel spreads connections over them, SO_REUSEPORT); each is a node of the cluster, "
+        "so more than one needs redis_url. 0: one per core when redis_url is set, else one.",
+    )
     transcode_ladder: list[Rung] = Field(
         default_factory=lambda: list(DEFAULT_LADDER),
         description="The renditions of every channel without its own ladder: rungs of kind "
@@ -664,12 +690,46 @@ class Settings(BaseSettings):
         open_object_store(value, data_dir)
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("redis_url must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("node_url")
+    @classmethod
+    def _check_node_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and (
+            urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc
+        ):
+            raise ValueError("node_url must be an http:// or https:// address")
+        return value
+
+    @property
+    def worker_count(self) -> int:
+        """How many processes ``golive serve`` runs (``workers``, 0 resolved)."""
+        if self.workers:
+            return self.workers
+        return max(1, os.cpu_count() or 1) if self.redis_url else 1
+
+    @property
+    def clustered(self) -> bool:
+        """True when this process is a node of a cluster (shared state in Redis)."""
+        return bool(self.redis_url)
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if self.segment_target < 2 * self.part_target - 1e-9:
             raise ValueError(
                 f"segment_target ({self.segment_target}) must be at least twice "
                 f"part_target ({self.part_target})"
+            )
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                "workers > 1 needs redis_url: the processes share their state through Redis"
             )
         if self.rtmp_port != 0 and self.rtmp_port == self.http_port:
             raise ValueError("rtmp_port and http_port must differ")

@@ -96,6 +96,13 @@ WHY: dict[str, str] = {
         "when scraped; nothing on the per-frame path"
     ),
     "resume/": "saves streams at shutdown and loads them back into fresh packagers",
+    "cluster/": (
+        "shared state in Redis for a cluster of nodes, each part implementing an interface "
+        "of the unit that uses it (`RedisPublishLeases` is `live/`'s `PublishLeases`, so it "
+        "imports `live/`'s lease types); off the data path and wired by the composition root "
+        "only (checked), which picks these or the in-process implementations, so a single "
+        "process has no Redis code path"
+    ),
     "clip_requests.py": (
         "making clips: checks a request against `db/` (channel, permission, recording index), "
         "cuts it with `record/`'s range selection and copies the segments into `store/`; "
@@ -105,6 +112,11 @@ WHY: dict[str, str] = {
         "the API's `LiveStreams` protocol over the registry, the hubs and the viewer sessions"
     ),
     "app.py": "the composition root: builds every object and wires them together",
+    "worker_processes.py": (
+        "`golive serve` as several processes sharing the ports: the one-time start-up in "
+        "`db/` (schema, demo channel) and the playback secret in `accounts/`, then starts, "
+        "watches and stops `golive serve` children (it runs the app only as a command)"
+    ),
     "cli.py": "the `golive` command: runs the app, checks settings, manages users and tokens",
     "__main__.py": "`python -m golive`",
     "__init__.py": "the version",
@@ -153,6 +165,10 @@ LEAVES: dict[str, str] = {
 # The composition root is imported by what starts it, nothing else.
 COMPOSITION_ROOT = "app.py"
 COMPOSITION_ROOT_IMPORTERS = {"cli.py"}
+
+# Units only the composition root imports: the other units see them through the interfaces
+# they implement.
+WIRED_BY_ROOT_ONLY = {"cluster/"}
 
 # Units off the data path that the path's last tier (http) may use: it is the serving edge.
 SERVING_EDGE = DATA_PATH[-1]
@@ -268,6 +284,12 @@ def contract_violations(graph: ImportGraph) -> list[str]:
                 continue
             if target == COMPOSITION_ROOT and source not in COMPOSITION_ROOT_IMPORTERS:
                 problems.append(f"{where}: only {COMPOSITION_ROOT_IMPORTERS} import the root")
+                continue
+            if target in WIRED_BY_ROOT_ONLY and source != COMPOSITION_ROOT:
+                problems.append(
+                    f"{where}: {target} is wired by the composition root only; use the "
+                    "interface it implements"
+                )
                 continue
             source_tier, target_tier = _tier(source), _tier(target)
             if source_tier is None or target == SHARED:

@@ -182,7 +182,13 @@ def fake_app(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     received: list[Settings] = []
     module = types.ModuleType("golive.app")
 
-    def run(settings: Settings, reload: Callable[[], Settings] | None = None) -> int:
+    def run(
+        settings: Settings,
+        reload: Callable[[], Settings] | None = None,
+        *,
+        worker_ready_fd: int | None = None,
+    ) -> int:
+        assert worker_ready_fd is None  # only worker_processes.py's children get one
         received.append(settings)
         if reload is not None:
             # SIGHUP re-reads the same sources and gets the same answer.
@@ -252,3 +258,28 @@ def test_serve_rejects_invalid_settings(
     assert fake_app == []
     err = capsys.readouterr().err
     assert err == "golive: error: invalid settings: rtmp_port and http_port must differ\n"
+
+
+def test_serve_workers_need_redis(
+    fake_app: list[Settings], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(["serve", "--workers", "2", "--data-dir", str(tmp_path)])
+    assert code == 1
+    assert "workers > 1 needs redis_url" in capsys.readouterr().err
+    assert fake_app == []
+
+
+def test_serve_one_worker_runs_in_process(fake_app: list[Settings], tmp_path: Path) -> None:
+    assert main(["serve", "--workers", "1", "--data-dir", str(tmp_path)]) == 7
+    (settings,) = fake_app
+    assert settings.workers == 1 and settings.worker_count == 1
+
+
+def test_workers_default_to_one_per_core_only_with_redis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert Settings(data_dir=tmp_path).worker_count == 1
+    clustered = Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:6379/0")
+    assert clustered.worker_count == 6 and clustered.clustered
+    assert Settings(data_dir=tmp_path, redis_url="redis://h:1/0", workers=2).worker_count == 2

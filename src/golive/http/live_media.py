@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from golive.http.channel_forwarding import ChannelForwarder
 from golive.store.dvr_history import ChannelDvr
 from golive.store.live_window import LiveStore, PlaylistSnapshot, RenditionWindow, StoredSegment
 from golive.store.object_store import ObjectNotFound, ObjectStoreError
@@ -106,9 +107,16 @@ def _media(data: bytes | memoryview) -> MediaAnswer:
 class LiveMediaEndpoint:
     """Serves ``/live/...`` from a LiveStore."""
 
-    def __init__(self, store: LiveStore, viewers: ViewerSessions | None = None) -> None:
+    def __init__(
+        self,
+        store: LiveStore,
+        viewers: ViewerSessions | None = None,
+        forwarder: ChannelForwarder | None = None,
+    ) -> None:
         self._store = store
         self.viewers = viewers
+        # In a cluster: channels another node serves are answered by that node.
+        self.forwarder = forwarder
         self.waiting = 0  # requests blocked until a playlist or part exists (a metric)
 
     def _count_viewer(
@@ -170,6 +178,12 @@ class LiveMediaEndpoint:
             return _error(404, "not found")
         media = self._store.get(match["channel"])
         if media is None:
+            if self.forwarder is not None:
+                elsewhere = await self.forwarder.forward(
+                    match["channel"], method, path, query, headers, client
+                )
+                if elsewhere is not None:
+                    return MediaAnswer(elsewhere.status, elsewhere.headers, stream=elsewhere.body)
             return _error(404, "channel is not live")
         multivariant = match["multivariant"]
         if multivariant:

@@ -126,6 +126,7 @@ class RtmpServer:
         self.limits = limits or RtmpLimits()
         self._server: asyncio.Server | None = None
         self._tls_server: asyncio.Server | None = None
+        self._reuse_port = False
         self._connections: set[_Connection] = set()
         self._per_address: dict[str, int] = {}
         self._auth_tasks: set[asyncio.Task[None]] = set()
@@ -153,8 +154,11 @@ class RtmpServer:
     def listening(self) -> bool:
         return self._server is not None and self._server.is_serving()
 
-    async def start(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` (port 0 picks a free port, see :attr:`port`)."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Listen on ``host:port`` (port 0 picks a free port, see :attr:`port`); with
+        ``reuse_port``, beside other processes listening on the same port (SO_REUSEPORT: the
+        kernel spreads new connections over them)."""
+        self._reuse_port = reuse_port
         self._server = await self._listen(host, port, None)
         log.info("RTMP ingest listening on %s:%d", host, self.port)
 
@@ -171,6 +175,7 @@ class RtmpServer:
             port,
             backlog=1024,
             reuse_address=True,
+            reuse_port=self._reuse_port or None,
             ssl=context,
             ssl_handshake_timeout=self.limits.connect_timeout if context else None,
         )
