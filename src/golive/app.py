@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
+from golive.accounts.attempt_store import AttemptStore, LocalAttemptStore
 from golive.accounts.password_hashing import hash_queue
 from golive.accounts.playback_secret import playback_secret
 from golive.accounts.playback_tokens import PlaybackKind, PlaybackTokens, TokenRefused
@@ -28,8 +29,11 @@ from golive.chat.chat_room import ChatUser
 from golive.chat.chat_service import ChannelRef, ChatService
 from golive.clip_requests import Clipper, ClipRequests
 from golive.cluster.node_directory import NodeAnnouncer, RedisNodeDirectory
+from golive.cluster.redis_attempt_window import RedisAttemptStore
+from golive.cluster.redis_chat_bus import RedisChatBus
 from golive.cluster.redis_client import redis_client
 from golive.cluster.redis_publish_leases import RedisPublishLeases
+from golive.cluster.redis_viewer_presence import RedisViewerPresence
 from golive.config import LIVE_RELOADABLE, Settings
 from golive.db.api_tokens import ApiTokenStore
 from golive.db.channels import ChannelStore, hash_stream_key, stream_key_hint
@@ -226,6 +230,8 @@ class GoliveServer:
         self.thumbnails: ThumbnailEndpoint | None = None
         self._trusted_proxies = TrustedProxies(settings.trusted_proxies)
         hash_queue.max_pending = settings.password_hash_queue
+        # Where the rate limits count: this process, or Redis for the cluster (_join_cluster).
+        self.attempt_store: AttemptStore = LocalAttemptStore()
         self.publish_attempts = PublishAttempts(publish_attempt_limits(settings))
         self.key_watch = StreamKeyWatch(
             self._stored_key_hashes, self._disconnect_publisher, interval=KEY_WATCH_INTERVAL
@@ -263,6 +269,7 @@ class GoliveServer:
             self.leases, LeaseKeeper(self.leases, self.node_id, on_lost=self._lease_lost)
         )
         self._node_announcer: NodeAnnouncer | None = None
+        self._orphan_task: asyncio.Task[None] | None = None
         self._node_directory: RedisNodeDirectory | None = None
         self._redis: Redis | None = None
 
@@ -315,6 +322,8 @@ class GoliveServer:
             await self.clip_exports.recover()
         await self._restore_saved_streams()
         await self._close_abandoned_recordings()
+        if s.clustered and self.recordings is not None:
+            self._orphan_task = asyncio.create_task(self._close_orphaned_recordings())
         self._key_watch_task = asyncio.create_task(self.key_watch.run())
         self.rtmp = RtmpServer(self._authorize, rtmp_limits(s))
         await self.rtmp.start(s.host, s.rtmp_port, reuse_port=self.worker)
@@ -366,6 +375,7 @@ class GoliveServer:
                 invites=InviteStore(sessions),
                 channels_changed=self.refresh_channel_access,
                 clips=self.clips,
+                attempt_store=self.attempt_store,
                 vods=None
                 if self.recordings is None or chat_replay is None
                 else VodSite(self.recordings, chat_replay, self.vod_views, self.mp4_exports),
@@ -463,6 +473,8 @@ class GoliveServer:
                 self.rtmp.request_reconnect("server is restarting: reconnect")
         if self._key_watch_task is not None:
             self._key_watch_task.cancel()
+        if self._orphan_task is not None:
+            self._orphan_task.cancel()
         if self._access_task is not None:
             self._access_task.cancel()
         hubs = self.registry.suspend() if resumable else self.registry.close()
@@ -569,6 +581,7 @@ class GoliveServer:
             store=store,
             is_live=lambda channel: live.get(channel) is not None,
             on_created=self._clip_created,
+            attempt_store=self.attempt_store,
         )
         self.clip_exports = Mp4Exports(
             store,
@@ -1034,6 +1047,10 @@ class GoliveServer:
             room_state=store.room_state,
             media_time=media_time,
             on_batch=self.metrics.chat_batch_observer,
+            # In a cluster, chat crosses nodes through a Redis stream per channel.
+            bus=RedisChatBus(self._redis, node_id=self.node_id)
+            if self._redis is not None
+            else None,
         )
         # Channels also change from the CLI, in another process.
         chat.follow_channels(CHAT_CHANNEL_REFRESH)
@@ -1078,7 +1095,7 @@ class GoliveServer:
         if self.shutting_down:
             raise PublishRefused("NetStream.Publish.Rejected", "server is shutting down")
         host = peer_host(request.remote_addr)
-        wait = self.publish_attempts.retry_after(host)
+        wait = await self.publish_attempts.retry_after(host)
         if wait > 0:
             # Refused before the key is even looked at: a guesser learns nothing from a hit.
             log.warning(
@@ -1098,7 +1115,7 @@ class GoliveServer:
                 stream_key_hint(request.stream_name),
                 request.remote_addr,
             )
-            if self.publish_attempts.failed(host):
+            if await self.publish_attempts.failed(host):
                 limits = self.publish_attempts.limits
                 log.warning(
                     "publish: %s failed %d times within %g s: refusing it for %g s",
@@ -1145,6 +1162,8 @@ class GoliveServer:
                 "NetStream.Publish.Rejected",
                 "Cluster state is unavailable: try again in a few seconds",
             ) from None
+        if claimed and self.settings.clustered and self.registry.hub(channel.name) is None:
+            await self._adopt_left_recording(channel.name)
         # Read by the consumer factory if this publisher starts a new stream.
         self._channel_records[channel.name] = channel.record
         try:
@@ -1176,6 +1195,12 @@ class GoliveServer:
         send a channel's media requests on to the node serving it."""
         self._redis = redis = redis_client(s.redis_url)
         self.leases = RedisPublishLeases(redis)
+        # Viewer counts add up over the nodes (a player seen on two counts once).
+        self.viewers.share(RedisViewerPresence(redis))
+        self.attempt_store = RedisAttemptStore(redis)
+        self.publish_attempts = PublishAttempts(
+            publish_attempt_limits(s), shared=self.attempt_store
+        )
         self.claims = ChannelClaims(
             self.leases, LeaseKeeper(self.leases, self.node_id, on_lost=self._lease_lost)
         )
@@ -1208,8 +1233,79 @@ class GoliveServer:
             await self._node_announcer.stop()
         if self.media.forwarder is not None:
             await self.media.forwarder.aclose()
+        await self.viewers.stop_sharing()
         if self._redis is not None:
             await self._redis.aclose()
+
+    def _left_open_window(self) -> float:
+        """How recently a recording left open by a node that went away must have stored its
+        last segment to be continued: the grace, plus the lease ttl that held the channel
+        for the dead node before anyone could take it."""
+        return self.settings.reconnect_grace + self.leases.ttl
+
+    def _ours(self, recording_id: str) -> bool:
+        return recording_id in {s.recording_id for s in self._recording_sessions.values()} or any(
+            point.recording_id == recording_id for point, _ in self._waiting_recordings.values()
+        )
+
+    async def _adopt_left_recording(self, channel: str) -> None:
+        """In a cluster, before a new stream of ``channel`` starts here: the recording a node
+        that went away left open (killed with the stream live) continues with this publisher,
+        one recording across the failover, when its last segment ended within the window;
+        an older one is finished as a VOD first."""
+        if self.recordings is None or self.archive is None or channel in self._waiting_recordings:
+            return
+        try:
+            left = await self.recordings.active_for_channel(channel)
+            if left is None or self._ours(left.id):
+                return
+            point = await self.recordings.continuation(left.id)
+        except Exception:
+            log.exception("could not look up the recording left open on %s", channel)
+            return
+        last = point.last_end if point.last_end is not None else left.started_at
+        if time.time() - last < self._left_open_window() and self.settings.reconnect_grace > 0:
+            log.info(
+                "recording %s of %s was left open by another node: it continues here",
+                left.id,
+                channel,
+            )
+            self._wait_for_publisher(channel, point, self.settings.reconnect_grace)
+        else:
+            await self._close_left_open(left.id)
+
+    async def _close_orphaned_recordings(self) -> None:
+        """In a cluster, now and then: finish the recordings left open by nodes that went
+        away when no publisher came back to continue them. The channel's lease, taken for
+        the while, keeps a publisher from starting it meanwhile and two nodes from closing
+        the same recording."""
+        assert self.recordings is not None
+        while True:
+            await asyncio.sleep(max(5.0, self._left_open_window()))
+            try:
+                unfinished = await self.recordings.unfinished()
+            except Exception:
+                log.exception("could not list the open recordings")
+                continue
+            for recording in unfinished:
+                if self._ours(recording.id) or self.registry.hub(recording.channel) is not None:
+                    continue
+                try:
+                    point = await self.recordings.continuation(recording.id)
+                    last = point.last_end if point.last_end is not None else recording.started_at
+                    if time.time() - last < self._left_open_window():
+                        continue
+                    lease = await self.leases.acquire(recording.channel, self.node_id)
+                except Exception as exc:
+                    log.warning("open recording %s: not checked now (%s)", recording.id, exc)
+                    continue
+                if lease is None:
+                    continue  # live on another node: that node's recording
+                try:
+                    await self._close_left_open(recording.id)
+                finally:
+                    with contextlib.suppress(LeaseUnavailable):
+                        await self.leases.release(lease)
 
     async def _live_elsewhere(self, channel: str) -> bool:
         """Whether another node holds ``channel`` (or, with the store down, might)."""

@@ -19,9 +19,10 @@ number or a length outside 5-60 s (422 ``invalid_clip``), a range outside what i
 ``clip_not_allowed``), a channel not live or not recorded (409), too many clips (429
 ``clip_rate_limited``), storage failing (503, nothing left behind).
 
-**Rate limit.** At most ``rate`` clips per user in its window: the attempt is counted before
-the first ``await`` (``AttemptWindow.take``), so concurrent requests cannot all pass the
-check; a refused request gives its attempt back. ``copies`` bounds the copies running at once
+**Rate limit.** At most ``rate`` clips per user in its window: the attempt is counted first,
+checked and counted in one atomic step of the attempt store (``AttemptCounter.take``, in
+memory or, in a cluster, in Redis for every node), so concurrent requests cannot all pass
+the check; a refused request gives its attempt back. ``copies`` bounds the copies running at once
 over every user.
 """
 
@@ -35,7 +36,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from golive.accounts.attempt_window import AttemptWindow
+from golive.accounts.attempt_store import AttemptCounter, AttemptStore, LocalAttemptStore
 from golive.db.channels import ChannelStore
 from golive.db.clips import ClipStore, ClipSummary
 from golive.db.models import CLIP_EVERYONE, CLIP_READY, RECORDING_READY, Channel
@@ -126,7 +127,8 @@ class ClipRequests:
         channels: ChannelStore,
         store: ObjectStore,
         is_live: Callable[[str], bool],
-        rate: AttemptWindow | None = None,
+        rate: AttemptCounter | None = None,
+        attempt_store: AttemptStore | None = None,
         on_created: Callable[[ClipSummary], None] = lambda clip: None,
         copies: int = CONCURRENT_COPIES,
     ) -> None:
@@ -135,7 +137,11 @@ class ClipRequests:
         self.channels = channels
         self.store = store
         self._is_live = is_live
-        self.rate = rate if rate is not None else AttemptWindow(CLIPS_PER_MINUTE, 60.0)
+        # The limit counts in ``attempt_store`` (this process's memory unless given).
+        attempts = LocalAttemptStore() if attempt_store is None else attempt_store
+        self.rate = (
+            attempts.counter("clip", limit=CLIPS_PER_MINUTE, window=60.0) if rate is None else rate
+        )
         self._on_created = on_created
         self._copies = asyncio.Semaphore(copies)
         self.last_copy_seconds = 0.0  # how long the latest clip's copy took (logs, tests)
@@ -145,7 +151,7 @@ class ClipRequests:
     async def from_vod(
         self, user: Clipper, vod_id: str, *, start: object, duration: object, title: object
     ) -> ClipSummary:
-        key = self._take(user)
+        key = await self._take(user)
         try:
             asked_start = _seconds(start, "start", default=0.0)
             asked = _seconds(duration, "duration", default=DEFAULT_DURATION)
@@ -173,7 +179,7 @@ class ClipRequests:
                 raise self._range_refusal(exc) from None
             return await self._make(user, vod, channel, cut, name, vod.visibility)
         except ClipRefused:
-            self.rate.give_back(key)
+            await self.rate.give_back(key)
             raise
 
     async def from_live(
@@ -185,7 +191,7 @@ class ClipRequests:
         duration: object,
         title: object,
     ) -> ClipSummary:
-        key = self._take(user)
+        key = await self._take(user)
         try:
             asked_start = _seconds(start_pdt, "start_pdt")
             asked = _seconds(duration, "duration", default=DEFAULT_DURATION)
@@ -220,13 +226,13 @@ class ClipRequests:
             cut = replace(cut, start=start)
             return await self._make(user, recording, channel, cut, name, "public")
         except ClipRefused:
-            self.rate.give_back(key)
+            await self.rate.give_back(key)
             raise
 
-    def _take(self, user: Clipper) -> str:
-        """Count the attempt now, before any await (see the module's docstring)."""
+    async def _take(self, user: Clipper) -> str:
+        """Count the attempt first, atomically (see the module's docstring)."""
         key = str(user.id)
-        wait = self.rate.take(key)
+        wait = await self.rate.take(key)
         if wait > 0:
             raise ClipRefused(
                 429,

@@ -57,11 +57,15 @@ WHY: dict[str, str] = {
         "way); renders a finished recording's VOD playlists, reading its init segments with "
         "`media/`"
     ),
-    "store/": "bytes, metadata and wake-ups; also the viewer sessions",
+    "store/": (
+        "bytes, metadata and wake-ups; also the viewer sessions and the `ViewerPresence` "
+        "interface they add up over the nodes through"
+    ),
     "http/": (
         "the origin: reads the store (live media; recordings through `db/`'s index and the "
         "object store), serves `/metrics` from `metrics/`, the chat "
-        "socket over `chat/` (checking its Origin with `accounts/`' rule), and mounts `http/web/`"
+        "socket over `chat/` (checking its Origin with `accounts/`' rule; it frames the room's "
+        "text as RFC 6455 frames, once per batch), and mounts `http/web/`"
     ),
     "http/api/": (
         "the REST API (FastAPI, mounted at `/api/v1`) over `db/`, chat moderation through "
@@ -72,8 +76,15 @@ WHY: dict[str, str] = {
         "the browser pages and their JSON: accounts, the dashboard (reuses `http/api/`'s "
         "services and schemas), `db/`, `config.py`"
     ),
-    "accounts/": "password hashing, web sessions (stored in `db/`), CSRF, sign-in limits",
-    "chat/": "chat rooms, rules and the WebSocket frame format; no storage or transport",
+    "accounts/": (
+        "password hashing, web sessions (stored in `db/`), CSRF, sign-in limits and the "
+        "`AttemptStore` interface rate limits count in (this process, or the cluster)"
+    ),
+    "chat/": (
+        "chat rooms and their rules, the JSON text payloads members receive, the room events "
+        "and the `ChatBus` interface they cross nodes through (with its in-process "
+        "implementation); no storage, transport or framing"
+    ),
     "db/": (
         "channels, users, API tokens, web sessions, the webhook delivery log and chat "
         "history; `chat_store.py` persists `chat/`'s room types; the engine and migrations "
@@ -98,10 +109,10 @@ WHY: dict[str, str] = {
     "resume/": "saves streams at shutdown and loads them back into fresh packagers",
     "cluster/": (
         "shared state in Redis for a cluster of nodes, each part implementing an interface "
-        "of the unit that uses it (`RedisPublishLeases` is `live/`'s `PublishLeases`, so it "
-        "imports `live/`'s lease types); off the data path and wired by the composition root "
-        "only (checked), which picks these or the in-process implementations, so a single "
-        "process has no Redis code path"
+        "of the unit that uses it, whose types it imports: `live/`'s `PublishLeases`, "
+        "`chat/`'s `ChatBus`, `store/`'s `ViewerPresence`, `accounts/`' `AttemptStore`; off "
+        "the data path and wired by the composition root only (checked), which picks these or "
+        "the in-process implementations, so a single process has no Redis code path"
     ),
     "clip_requests.py": (
         "making clips: checks a request against `db/` (channel, permission, recording index), "

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from golive.accounts.attempt_window import AttemptWindow
+from golive.accounts.attempt_store import LocalAttemptStore
 from golive.accounts.web_sessions import BrowserSessions
 from golive.config import Settings
 from golive.db.channels import ChannelStore
@@ -93,7 +93,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         live=live,
         settings=lambda: settings,
         ingest_url=lambda: "rtmp://live.example/live",
-        signup_limit=AttemptWindow(4, 3600),
+        signup_limit=LocalAttemptStore().counter("sign-up", limit=4, window=3600),
         max_channels_per_user=2,
     )
     try:

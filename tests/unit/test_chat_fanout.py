@@ -12,7 +12,7 @@ import pytest
 
 from golive.chat.chat_room import ChatLimits, ChatRoom, ChatUser, EndReason, RoomState
 from golive.chat.fanout import Fanout
-from golive.chat.websocket_frame import encode_text_frame
+from golive.chat.shared_text import SharedText
 
 
 class Timer:
@@ -65,10 +65,12 @@ class Member:
         self.name = name
         self.closed = False
         self.got: list[str] = []
+        self.shared: list[SharedText] = []
         self._stalls_after = stalls_after
 
-    def push(self, frame: str, wire: bytes | None = None) -> None:
-        assert wire == encode_text_frame(frame)
+    def push(self, frame: str, shared: SharedText | None = None) -> None:
+        assert shared is not None and shared.text == frame
+        self.shared.append(shared)
         if self._stalls_after is not None and len(self.got) >= self._stalls_after:
             self.closed = True  # as ChatMember does when its socket holds too much
             return
@@ -266,3 +268,24 @@ def test_a_member_that_stops_reading_is_still_closed_too_slow() -> None:
             loop.turn()
     assert stuck.end_reason is EndReason.TOO_SLOW and stuck not in r.members
     assert reader in r.members and r.dropped_members == 1
+
+
+def test_every_member_of_a_frame_gets_the_same_shared_text_encoded_once() -> None:
+    loop, ticks = FakeLoop(), Ticks()
+    members = [Member(f"m{i}") for i in range(5)]
+    f, _, _ = fanout(members, loop, ticks, slice_size=2)
+    f.send("one")
+    f.send("two")
+    while loop.turn():
+        pass
+    for index in range(2):
+        texts = {id(m.shared[index]) for m in members}
+        assert len(texts) == 1  # one object for the whole room, so one encoding
+    encodings: list[str] = []
+
+    def encode(text: str) -> bytes:
+        encodings.append(text)
+        return text.encode()
+
+    assert all(m.shared[0].encoded(encode) == b"one" for m in members)
+    assert encodings == ["one"]

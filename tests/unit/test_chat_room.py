@@ -16,8 +16,9 @@ from golive.chat.chat_request import MalformedRequest, parse_request
 from golive.chat.chat_room import ChatLimits, ChatRoom, ChatUser, EndReason, Role, RoomState
 from golive.chat.chat_service import ChannelRef, ChatService
 from golive.chat.message_text import MAX_MESSAGE_LENGTH, ChatRejected, normalize_message
+from golive.chat.shared_text import SharedText
 from golive.chat.token_bucket import TokenBucket
-from golive.chat.websocket_frame import encode_text_frame
+from golive.http.websocket_text_frame import encode_text_frame
 
 OWNER = ChatUser(1, "owner")
 MOD = ChatUser(2, "mod")
@@ -206,11 +207,11 @@ async def test_frames_go_straight_to_the_wire_and_a_stalled_wire_drops_the_membe
     async def asgi_send(text: str) -> None:
         asgi_sent.append(text)
 
-    def writer(name: str) -> Callable[[bytes], bool]:
-        def write(frame: bytes) -> bool:
+    def writer(name: str) -> Callable[[SharedText], bool]:
+        def write(text: SharedText) -> bool:
             if name == "stalled" and len(wires[name]) >= 2:
                 raise BufferError("the peer stopped reading")
-            wires[name].append(frame)
+            wires[name].append(text.encoded(encode_text_frame))
             return True
 
         return write
@@ -226,7 +227,7 @@ async def test_frames_go_straight_to_the_wire_and_a_stalled_wire_drops_the_membe
     assert len(asgi_sent) == queued  # nothing else took the ASGI path
     assert wires["fast"][-1] == encode_text_frame(json_frame(wires["fast"][-1]))
     assert len(wires["fast"]) == 3 and b"wire 2" in wires["fast"][-1]
-    assert wires["fast"][0] == wires["stalled"][0]  # one encoding for the whole room
+    assert wires["fast"][0] is wires["stalled"][0]  # one encoding for the whole room
     assert stalled.overflowed and stalled not in r.members and fast in r.members
 
 

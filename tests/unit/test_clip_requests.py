@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from golive.accounts.attempt_window import AttemptWindow
+from golive.accounts.attempt_store import AttemptCounter, LocalAttemptStore
 from golive.clip_requests import Clipper, ClipRefused, ClipRequests
 from golive.config import Settings
 from golive.db.channels import ChannelStore
@@ -40,7 +40,7 @@ async def database(tmp_path: Path, database_url: str) -> AsyncIterator[Database]
 
 
 async def make(
-    database: Database, *, rate: AttemptWindow | None = None
+    database: Database, *, rate: AttemptCounter | None = None
 ) -> tuple[ClipRequests, MemoryStore, list[ClipSummary], Clipper]:
     sessions = database.sessionmaker
     channels = ChannelStore(sessions)
@@ -126,7 +126,9 @@ async def test_refusals(
 
 
 async def test_concurrent_requests_do_not_pass_the_rate_limit(database: Database) -> None:
-    service, _, created, user = await make(database, rate=AttemptWindow(10, 60.0))
+    service, _, created, user = await make(
+        database, rate=LocalAttemptStore().counter("clip", limit=10, window=60.0)
+    )
     results = await asyncio.gather(
         *(service.from_vod(user, VOD, start=0, duration=5, title="") for _ in range(15)),
         return_exceptions=True,

@@ -3,6 +3,7 @@ playlist read back for the MP4, the media path pattern, and who may clip."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from golive.accounts.attempt_window import AttemptWindow
+from golive.accounts.attempt_store import AttemptCounter, LocalAttemptStore
 from golive.clip_requests import Clipper, ClipRefused, ClipRequests, clean_title
 from golive.db.models import CLIP_EVERYONE, CLIP_MODERATORS
 from golive.http.clip_media import PREFIX as CLIP_PREFIX
@@ -182,7 +183,7 @@ class FakeClips:
         return user_id in self.moderators
 
 
-def requests(moderators: set[int], rate: AttemptWindow | None = None) -> ClipRequests:
+def requests(moderators: set[int], rate: AttemptCounter | None = None) -> ClipRequests:
     return ClipRequests(
         recordings=None,  # type: ignore[arg-type]
         clips=FakeClips(moderators),  # type: ignore[arg-type]
@@ -209,19 +210,18 @@ async def test_who_may_clip() -> None:
         assert got == allowed, permission
 
 
-async def test_the_rate_limit_counts_before_the_first_await() -> None:
-    service = requests(set(), AttemptWindow(2, 60.0))
+async def test_the_rate_limit_counts_atomically() -> None:
+    service = requests(set(), LocalAttemptStore().counter("clip", limit=2, window=60.0))
     user = Clipper(9, "v", False)
-    # Two attempts taken synchronously, the third refused at once with no await in between.
-    service._take(user)
-    service._take(user)
-    with pytest.raises(ClipRefused) as refused:
-        service._take(user)
-    assert refused.value.status == 429 and refused.value.code == "clip_rate_limited"
+    # Three attempts at once: the check and the count are one step, so one is refused.
+    results = await asyncio.gather(*(service._take(user) for _ in range(3)), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, ClipRefused)]
+    assert len(refused) == 1
+    assert refused[0].status == 429 and refused[0].code == "clip_rate_limited"
 
 
 async def test_a_refused_request_gives_its_attempt_back() -> None:
-    service = requests(set(), AttemptWindow(1, 60.0))
+    service = requests(set(), LocalAttemptStore().counter("clip", limit=1, window=60.0))
     user = Clipper(9, "v", False)
     for _ in range(3):  # a bad length is refused before any lookup, and not counted
         with pytest.raises(ClipRefused) as refused:
@@ -231,4 +231,4 @@ async def test_a_refused_request_gives_its_attempt_back() -> None:
         with pytest.raises(ClipRefused) as refused:
             await service.from_live(user, "demo", start_pdt=None, duration=bad, title="")
         assert refused.value.code == "invalid_clip"
-    service._take(user)  # the one attempt is still free
+    await service._take(user)  # the one attempt is still free

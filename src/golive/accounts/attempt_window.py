@@ -1,4 +1,5 @@
-"""Counting attempts per key over a sliding time window (sign-in failures, sign-ups)."""
+"""Counting attempts per key over a sliding time window, in this process's memory (the
+in-process `AttemptStore`'s counters: sign-in failures, sign-ups, clips)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ class AttemptWindow:
     recently recorded is forgotten first.
     """
 
+    limit: int
+    window: float
+
     def __init__(
         self,
         limit: int,
@@ -24,13 +28,17 @@ class AttemptWindow:
         max_keys: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.reconfigure(limit, window)
+        self.max_keys = max_keys
+        self._clock = clock
+        self._attempts: dict[str, deque[float]] = {}
+
+    def reconfigure(self, limit: int, window: float) -> None:
+        """New settings; the attempts recorded so far still count."""
         if limit < 1 or window <= 0:
             raise ValueError("an attempt window needs limit >= 1 and window > 0")
         self.limit = limit
         self.window = window
-        self.max_keys = max_keys
-        self._clock = clock
-        self._attempts: dict[str, deque[float]] = {}
 
     def retry_after(self, key: str) -> float:
         """Seconds until ``key`` may try again (0: now)."""

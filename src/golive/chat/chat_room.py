@@ -16,6 +16,12 @@ mode, may delete messages and time out or ban viewers; only the owner appoints m
 and sets slow mode. Roles are ordered owner > moderator > viewer and every moderation action
 needs a role above the target's, in this channel: nobody acts on the owner, moderators do
 not act on moderators. A message is only deleted in the room it was sent to.
+
+Across nodes, every node keeps its own copy of a room: the rules run on the node where a
+request arrives, and what they accept goes out as a ``RoomEvent`` through ``publish``; events
+from other nodes come in through ``apply``, which changes the local copy without checking rules
+again. The room knows no transport: members receive text payloads (JSON), which the socket
+layer frames.
 """
 
 from __future__ import annotations
@@ -32,8 +38,18 @@ from typing import Any, Protocol
 
 from golive.chat.fanout import Fanout
 from golive.chat.message_text import ChatRejected, normalize_message
+from golive.chat.room_event import (
+    MessagePosted,
+    MessagesDeleted,
+    ModeratorChanged,
+    RoomEvent,
+    SharingChanged,
+    SlowModeChanged,
+    UserBanned,
+    UserUnbanned,
+)
+from golive.chat.shared_text import SharedText
 from golive.chat.token_bucket import TokenBucket
-from golive.chat.websocket_frame import encode_text_frame
 
 __all__ = [
     "SERVER",
@@ -157,8 +173,9 @@ class ChatMember:
     reader) does the send finish in a task, and frames queue behind it, up to ``limit``;
     past that the member is closed rather than let memory grow.
 
-    Faster still, when the socket offers a ``write_wire`` function (http/websocket_wire.py),
-    a frame encoded once for the whole room is written straight to the member's transport.
+    Faster still, when the socket offers a ``write_direct`` function (the socket layer's
+    direct path), a fan-out's ``SharedText`` goes to it: the transport encodes it once for
+    the whole room and writes it straight to the member's connection.
     """
 
     def __init__(self, user: ChatUser | None, limit: int) -> None:
@@ -171,33 +188,37 @@ class ChatMember:
         self._send: Callable[[str], Coroutine[Any, Any, None]] | None = None
         self._busy = False
         self._task: asyncio.Task[None] | None = None
-        self._write_wire: Callable[[bytes], bool] | None = None
+        self._write_direct: Callable[[SharedText], bool] | None = None
 
     async def start(
         self,
         send: Callable[[str], Coroutine[Any, Any, None]],
-        write_wire: Callable[[bytes], bool] | None = None,
+        write_direct: Callable[[SharedText], bool] | None = None,
     ) -> None:
-        """Write what was queued before the socket was ready, then write frames directly."""
+        """Write what was queued before the socket was ready, then write frames directly.
+
+        ``write_direct`` writes a payload bypassing ``send``: it answers False when the
+        connection is no longer open and raises BufferError when the peer stopped reading."""
         while self.frames:
             await send(self.frames.popleft())
         self._send = send
-        self._write_wire = write_wire
+        self._write_direct = write_direct
 
     @property
     def writes_directly(self) -> bool:
         """True when frames go straight to the socket's transport, not through ASGI."""
-        return self._write_wire is not None
+        return self._write_direct is not None
 
-    def push(self, frame: str, wire: bytes | None = None) -> None:
-        """Send ``frame``; ``wire`` is the same frame already encoded, if the caller has it."""
+    def push(self, frame: str, shared: SharedText | None = None) -> None:
+        """Send ``frame``; ``shared`` is the same text as handed to every member of a
+        fan-out, if the caller has it (so its encoding is shared too)."""
         if self.closed:
             return
         send = self._send
-        write_wire = self._write_wire
-        if write_wire is not None and not self._busy:
+        write_direct = self._write_direct
+        if write_direct is not None and not self._busy:
             try:
-                if write_wire(encode_text_frame(frame) if wire is None else wire):
+                if write_direct(SharedText(frame) if shared is None else shared):
                     return
             except BufferError:
                 self._close(overflowed=True)
@@ -273,6 +294,16 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _name(actor: ChatUser | None) -> str | None:
+    return None if actor is None else actor.name
+
+
+_LIMITED_NOTICE = _frame(
+    "notice", code="local_only", message="chat is limited to this server for now"
+)
+_SHARED_NOTICE = _frame("notice", code="shared", message="chat reaches every server again")
+
+
 @dataclass(slots=True)
 class _Pending:
     """A message accepted for the next batch."""
@@ -300,9 +331,11 @@ class ChatRoom:
         monotonic: Callable[[], float] = time.monotonic,
         on_batch: BatchObserver | None = None,
         loop: EventLoop | None = None,
+        publish: Callable[[RoomEvent], None] = lambda event: None,
     ) -> None:
         """``loop``: the event loop to schedule batches and fan-out slices on (the running
-        loop when None)."""
+        loop when None); ``publish``: where accepted changes go for the other nodes (the chat
+        bus)."""
         self.channel = channel
         self.channel_id = channel_id
         self.owner_id = owner_id
@@ -313,6 +346,8 @@ class ChatRoom:
         self._clock = clock
         self._monotonic = monotonic
         self._on_batch = on_batch
+        self._publish = publish
+        self.shared = True  # False while the bus cannot reach the other nodes
         self.members: set[ChatMember] = set()
         self.history: deque[tuple[int, dict[str, Any]]] = deque(
             state.history[-self.limits.history :], maxlen=self.limits.history
@@ -389,6 +424,8 @@ class ChatRoom:
             )
         )
         member.push(_frame("history", messages=[m for _, m in self.history]))
+        if not self.shared:
+            member.push(_LIMITED_NOTICE)
         return member
 
     def leave(self, member: ChatMember) -> None:
@@ -438,16 +475,21 @@ class ChatRoom:
             "time": int(now * 1000),
             "media_time": None if position is None else round(position[1], 3),
         }
-        self.history.append((user.id, message))
         self._store.save_message(
             self.channel_id,
             user.id,
             {**message, "stream_id": None if position is None else position[0]},
         )
+        self._post(user.id, message)
+        self._publish(MessagePosted(user.id, message))
+        return message
+
+    def _post(self, user_id: int, message: dict[str, Any]) -> None:
+        """Keep a message in the history and queue it for the next batch."""
+        self.history.append((user_id, message))
         text = _json(message)
         self._pending.append(_Pending(self._monotonic(), message, text, len(text.encode())))
         self._schedule_flush()
-        return message
 
     def _event_loop(self) -> EventLoop:
         return self._loop if self._loop is not None else asyncio.get_running_loop()
@@ -521,11 +563,18 @@ class ChatRoom:
         if author is None:
             raise ChatRejected("not_found", "no such message in this chat")
         self._may_act_on(actor, author, self_allowed=True)
-        if entry is not None and entry in self.history:
-            self.history.remove(entry)
-        self._pending = [p for p in self._pending if p.message["id"] != message_id]
+        self._forget_messages((message_id,))
         await self._store.mark_deleted(self.channel_id, [message_id])
         self.broadcast(_frame("deleted", ids=[message_id]))
+        self._publish(MessagesDeleted((message_id,)))
+
+    def _forget_messages(self, ids: tuple[str, ...]) -> None:
+        gone = set(ids)
+        self.history = deque(
+            ((uid, m) for uid, m in self.history if m["id"] not in gone),
+            maxlen=self.limits.history,
+        )
+        self._pending = [p for p in self._pending if p.message["id"] not in gone]
 
     async def timeout(self, actor: ChatUser | None, name: object, seconds: object) -> None:
         limit = self.limits.max_timeout
@@ -540,7 +589,8 @@ class ChatRoom:
         target = await self._target(actor, name, moderator=True)
         self.state.bans.pop(target.id, None)
         await self._store.remove_ban(self.channel_id, target.id)
-        self._announce("unban", target, actor, None)
+        self._announce("unban", target.name, actor, None)
+        self._publish(UserUnbanned(target.id, target.name, _name(actor)))
 
     async def set_moderator(self, actor: ChatUser | None, name: object, moderator: bool) -> None:
         target = await self._target(actor, name, moderator=False)
@@ -549,7 +599,8 @@ class ChatRoom:
         else:
             self.state.moderators.discard(target.id)
         await self._store.set_moderator(self.channel_id, target.id, moderator)
-        self._announce("mod" if moderator else "unmod", target, actor, None)
+        self._announce("mod" if moderator else "unmod", target.name, actor, None)
+        self._publish(ModeratorChanged(target.id, target.name, moderator, _name(actor)))
 
     async def set_slow_mode(self, actor: ChatUser | None, seconds: object) -> None:
         self._require(actor, moderator=False)
@@ -558,6 +609,7 @@ class ChatRoom:
         self.state.slow_mode = seconds
         await self._store.set_slow_mode(self.channel_id, seconds)
         self.broadcast(_frame("settings", slow_mode=seconds))
+        self._publish(SlowModeChanged(seconds))
 
     async def _ban(
         self,
@@ -569,28 +621,75 @@ class ChatRoom:
     ) -> None:
         target = await self._target(actor, name, moderator=True)
         assert actor is not None
-        self.state.bans[target.id] = until
-        self.history = deque(
-            ((uid, m) for uid, m in self.history if uid != target.id), maxlen=self.limits.history
-        )
-        self._pending = [p for p in self._pending if p.message["user"]["name"] != target.name]
+        self._clear_user(target.id, target.name, until)
         await self._store.set_ban(self.channel_id, target.id, until, actor.id)
         await self._store.delete_user_messages(self.channel_id, target.id)
         self.broadcast(_frame("cleared_user", user=target.name))
-        self._announce(action, target, actor, seconds)
+        self._announce(action, target.name, actor, seconds)
+        self._publish(UserBanned(target.id, target.name, until, action, seconds, actor.name))
+
+    def _clear_user(self, user_id: int, name: str, until: float | None) -> None:
+        self.state.bans[user_id] = until
+        self.history = deque(
+            ((uid, m) for uid, m in self.history if uid != user_id), maxlen=self.limits.history
+        )
+        self._pending = [p for p in self._pending if p.message["user"]["name"] != name]
 
     def _announce(
-        self, action: str, target: ChatUser, actor: ChatUser | None, seconds: int | None
+        self, action: str, target: str, actor: ChatUser | str | None, seconds: int | None
     ) -> None:
         self.broadcast(
             _frame(
                 "moderated",
                 action=action,
-                user=target.name,
+                user=target,
                 seconds=seconds,
-                by=None if actor is None else actor.name,
+                by=actor.name if isinstance(actor, ChatUser) else actor,
             )
         )
+
+    # -- other nodes --------------------------------------------------------------------------
+
+    def apply(self, event: RoomEvent) -> None:
+        """An event another node's copy of this room accepted (or the bus's own news):
+        change this copy and tell its members as if it had happened here. Its rules were
+        checked where it happened, and the database was written there."""
+        if self.closed:
+            return
+        if isinstance(event, MessagePosted):
+            message_id = event.message.get("id")
+            if any(m["id"] == message_id for _, m in self.history):
+                return  # delivered twice (the bus is at-least-once)
+            self._post(event.user_id, event.message)
+        elif isinstance(event, MessagesDeleted):
+            self._forget_messages(event.ids)
+            self.broadcast(_frame("deleted", ids=list(event.ids)))
+        elif isinstance(event, UserBanned):
+            self._clear_user(event.user_id, event.name, event.until)
+            self.broadcast(_frame("cleared_user", user=event.name))
+            self._announce(event.action, event.name, event.by, event.seconds)
+        elif isinstance(event, UserUnbanned):
+            self.state.bans.pop(event.user_id, None)
+            self._announce("unban", event.name, event.by, None)
+        elif isinstance(event, ModeratorChanged):
+            if event.moderator:
+                self.state.moderators.add(event.user_id)
+            else:
+                self.state.moderators.discard(event.user_id)
+            self._announce("mod" if event.moderator else "unmod", event.name, event.by, None)
+        elif isinstance(event, SlowModeChanged):
+            self.state.slow_mode = event.seconds
+            self.broadcast(_frame("settings", slow_mode=event.seconds))
+        elif isinstance(event, SharingChanged) and event.shared != self.shared:
+            self.shared = event.shared
+            self.broadcast(_LIMITED_NOTICE if not event.shared else _SHARED_NOTICE)
+
+    def add_history(self, recent: list[tuple[int, dict[str, Any]]]) -> None:
+        """Merge messages from the shared store into the history (by id, in time order)."""
+        known = {m["id"] for _, m in self.history}
+        merged = list(self.history) + [e for e in recent if e[1]["id"] not in known]
+        merged.sort(key=lambda entry: entry[1]["time"])
+        self.history = deque(merged[-self.limits.history :], maxlen=self.limits.history)
 
     async def _target(self, actor: ChatUser | None, name: object, *, moderator: bool) -> ChatUser:
         self._require(actor, moderator=moderator)

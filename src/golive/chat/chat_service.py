@@ -5,6 +5,10 @@ action, when the API changes a channel, and every few seconds for all open rooms
 changes channels from another process). A new owner takes the owner's role at once; when
 the channel is deleted (or deleted and created again under the same name) its room closes
 every connection and a later room starts from the new channel.
+
+Each room is joined to the chat bus when it opens: what its rules accept is published to the
+other nodes, their events are applied to it, and its history is the database's merged with
+the bus's recent messages (a message still on its way to another node's database is there).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
+from golive.chat.chat_bus import ChatBus, InProcessChatBus
 from golive.chat.chat_room import BatchObserver, ChatLimits, ChatPersistence, ChatRoom, RoomState
 
 __all__ = ["ChannelRef", "ChatService"]
@@ -45,8 +50,12 @@ class ChatService:
         media_time: Callable[[str], tuple[str, float] | None] = lambda channel: None,
         limits: ChatLimits | None = None,
         on_batch: Callable[[str], BatchObserver | None] = lambda channel: None,
+        bus: ChatBus | None = None,
     ) -> None:
+        """``bus``: how rooms reach the same rooms on other nodes (closed with the service);
+        by default this process is alone."""
         self._store = store
+        self.bus: ChatBus = bus if bus is not None else InProcessChatBus()
         self._on_batch = on_batch
         self._channel = channel
         self._channels_by_id = channels_by_id
@@ -89,6 +98,7 @@ class ChatService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._follower
             self._follower = None
+        await self.bus.close()
 
     async def _follow_every(self, every: float) -> None:
         while True:
@@ -112,6 +122,7 @@ class ChatService:
                 len(room.members),
             )
             room.close()
+            self.bus.leave(name)
         if ref is None:
             return None
         opening = self._opening.get(name)
@@ -140,6 +151,10 @@ class ChatService:
             limits=self.limits,
             media_time=lambda: self._media_time(ref.name),
             on_batch=self._on_batch(ref.name),
+            publish=lambda event: self.bus.publish(ref.name, ref.id, event),
         )
+        recent = await self.bus.join(ref.name, ref.id, room.apply, self.limits.history)
+        if recent:
+            room.add_history(recent)
         self.rooms[ref.name] = room
         return room

@@ -9,8 +9,10 @@ every member sees the same order. Members are taken when a frame's fan-out start
 joins meanwhile gets the next frame (their history already holds this one's messages), one
 who leaves meanwhile is skipped (a closed member ignores ``push``).
 
-Knows nothing of sockets: a member is anything with ``push`` and ``closed`` (chat_room.py's
-``ChatMember``); the clock and the loop's ``call_soon`` are injected.
+Knows nothing of sockets or framing: a member is anything with ``push`` and ``closed``
+(chat_room.py's ``ChatMember``), and every member of one fan-out is handed the same
+``SharedText``, so a transport encodes the frame once for all of them. The clock and the
+loop's ``call_soon`` are injected.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from golive.chat.websocket_frame import encode_text_frame
+from golive.chat.shared_text import SharedText
 
 __all__ = ["Fanout", "Recipient"]
 
@@ -29,7 +31,7 @@ class Recipient(Protocol):
     @property
     def closed(self) -> bool: ...
 
-    def push(self, frame: str, wire: bytes | None = None) -> None: ...
+    def push(self, frame: str, shared: SharedText | None = None) -> None: ...
 
 
 # Told when a frame's fan-out has ended: when it started and ended (monotonic seconds) and
@@ -41,7 +43,7 @@ FrameDone = Callable[[float, float, int], None]
 class _Frame:
     text: str
     done: FrameDone | None
-    wire: bytes = b""
+    shared: SharedText | None = None
     members: list[Any] | None = None  # taken when its fan-out starts
     next: int = 0
     started: float = 0.0
@@ -98,15 +100,15 @@ class Fanout:
         if members is None:
             if frame.done is not None:
                 frame.started = self._monotonic()
-            frame.wire = encode_text_frame(frame.text)
+            frame.shared = SharedText(frame.text)
             members = frame.members = list(self._members())
         end = min(len(members), frame.next + self._slice)
-        text, wire = frame.text, frame.wire
+        text, shared = frame.text, frame.shared
         for i in range(frame.next, end):
             member = members[i]
             if member.closed:
                 continue  # left since the fan-out started
-            member.push(text, wire)
+            member.push(text, shared)
             if member.closed:
                 self._on_dropped(member)
         frame.next = end

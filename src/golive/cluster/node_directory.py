@@ -60,13 +60,17 @@ class NodeAnnouncer:
         self._url = url
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
+        self._running = False
 
     def start(self) -> None:
+        self._running = True
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         failing = False
-        while True:
+        # The flag, not only the cancellation: redis-py now and then finishes a command whose
+        # task was cancelled as if nothing happened, and the loop would go on.
+        while self._running:
             try:
                 await self._directory.announce(self._node_id, self._url)
                 if failing:
@@ -79,10 +83,12 @@ class NodeAnnouncer:
             await self._sleep(self._directory.ttl / 3)
 
     async def stop(self) -> None:
+        self._running = False
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Not `await task` under suppress(CancelledError): that would swallow a
+            # cancellation of the caller too.
+            await asyncio.wait({task}, timeout=2.0)
         with contextlib.suppress(RedisError, OSError):
             await self._directory.withdraw(self._node_id)

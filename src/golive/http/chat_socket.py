@@ -24,7 +24,7 @@ from golive.chat.chat_request import MalformedRequest, parse_request
 from golive.chat.chat_room import ChatMember, ChatRoom, ChatUser, EndReason
 from golive.chat.chat_service import ChatService
 from golive.chat.message_text import ChatRejected
-from golive.http.websocket_wire import wire_writer
+from golive.http.websocket_wire import direct_writer
 
 __all__ = ["MAX_FRAME_BYTES", "MAX_WIRE_FRAME_BYTES", "chat_route"]
 
@@ -78,7 +78,7 @@ def chat_route(
         user = await resolve_user(socket)
         await socket.accept()
         member = room.join(user)
-        await member.start(socket.send_text, wire_writer(socket.scope))
+        await member.start(socket.send_text, direct_writer(socket.scope))
         sender = asyncio.create_task(_close_when_dropped(socket, member))
         try:
             await _receive(socket, service, room, member, user)

@@ -121,6 +121,10 @@ class LeaseKeeper:
         unverified = False
         while True:
             await self._sleep_until(min(attempt, deadline))
+            if not self._keeping(lease.channel):
+                # Released or replaced: redis-py may let a cancelled call finish normally,
+                # so the cancellation alone does not end this loop.
+                return
             started = self._clock()
             if started >= deadline:
                 self._lost(lease, REASON_NOT_RENEWED)
@@ -199,10 +203,15 @@ class LeaseKeeper:
     async def _sleep_until(self, moment: float) -> None:
         await self._sleep(max(0.0, moment - self._clock()))
 
+    def _keeping(self, channel: str) -> bool:
+        """Whether the running task is still the one keeping ``channel``'s lease."""
+        kept = self._kept.get(channel)
+        return kept is not None and kept[1] is asyncio.current_task()
+
     def _lost(self, lease: Lease, reason: str) -> None:
-        kept = self._kept.get(lease.channel)
-        if kept is not None and kept[0] == lease:
-            del self._kept[lease.channel]
+        if not self._keeping(lease.channel):
+            return  # released or replaced meanwhile: nothing of ours was lost
+        del self._kept[lease.channel]
         log.error("lost the publish lease of %s: %s", lease.channel, reason)
         try:
             self._on_lost(lease, reason)

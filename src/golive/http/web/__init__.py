@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.routing import BaseRoute
 
-from golive.accounts.attempt_window import AttemptWindow
+from golive.accounts.attempt_store import AttemptCounter, AttemptStore, LocalAttemptStore
 from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions, SessionUser
 from golive.clip_requests import ClipRequests
@@ -67,14 +67,20 @@ def web_routes(
     settings: Callable[[], Settings],
     ingest_url: Callable[[], str] | None = None,
     login_limit: LoginRateLimit | None = None,
-    signup_limit: AttemptWindow | None = None,
+    signup_limit: AttemptCounter | None = None,
+    attempt_store: AttemptStore | None = None,
     max_channels_per_user: int = 5,
     invites: InviteStore | None = None,
     channels_changed: Callable[[], Awaitable[None]] | None = None,
     vods: VodSite | None = None,
     clips: ClipRequests | None = None,
 ) -> list[BaseRoute]:
-    """The site's routes; place them before the ``/{channel}`` watch route."""
+    """The site's routes; place them before the ``/{channel}`` watch route.
+
+    The sign-in and sign-up limits count in ``attempt_store`` (this process's memory unless
+    given: Redis in a cluster) unless given themselves.
+    """
+    store = LocalAttemptStore() if attempt_store is None else attempt_store
     ctx = WebContext(
         channels=channels,
         users=users,
@@ -82,9 +88,8 @@ def web_routes(
         live=live,
         settings=settings,
         ingest_url=(lambda: settings().rtmp_base_url) if ingest_url is None else ingest_url,
-        login_limit=LoginRateLimit() if login_limit is None else login_limit,
-        # (An empty AttemptWindow is falsy: it has a length.)
-        signup_limit=AttemptWindow(SIGNUPS_PER_HOUR, 3600.0)
+        login_limit=LoginRateLimit(attempt_store=store) if login_limit is None else login_limit,
+        signup_limit=store.counter("sign-up", limit=SIGNUPS_PER_HOUR, window=3600.0)
         if signup_limit is None
         else signup_limit,
         max_channels_per_user=max_channels_per_user,

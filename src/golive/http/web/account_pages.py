@@ -206,8 +206,9 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
         except PasswordPolicyError as exc:
             return again(f"Choose another password: {exc}.")
         address = _client(request)
-        # Counted before the first await: concurrent sign-ups cannot all pass the check.
-        wait = ctx.signup_limit.take(address)
+        # Checked and counted in one atomic step (on every node): concurrent sign-ups cannot
+        # all pass the check.
+        wait = await ctx.signup_limit.take(address)
         if wait > 0:
             log.warning("web: sign-up from %s refused: too many sign-ups", address)
             return again(
@@ -219,7 +220,7 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
         if mode == "invite":
             assert ctx.invites is not None
             if not await ctx.invites.claim(invite):
-                ctx.signup_limit.give_back(address)
+                await ctx.signup_limit.give_back(address)
                 log.info("web: sign-up of %r from %s refused: bad invite code", username, address)
                 return again("That invite code is unknown or already used.", 403)
         user = None
@@ -238,7 +239,7 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
         finally:
             if user is None:
                 # Nothing was created: this attempt does not count, and the invite stays good.
-                ctx.signup_limit.give_back(address)
+                await ctx.signup_limit.give_back(address)
                 if mode == "invite" and ctx.invites is not None:
                     await ctx.invites.release(invite)
         if mode == "invite" and ctx.invites is not None:
@@ -263,9 +264,9 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
         password = fields.get("password", "")
         next_path = safe_next(fields.get("next"), "/dashboard")
         address = _client(request)
-        # The attempt is counted before the first await, so concurrent guesses cannot all
-        # pass the check before any of them failed.
-        wait = ctx.login_limit.begin(username, address)
+        # The attempt is counted before the password is checked, in one atomic step with the
+        # check, so concurrent guesses (on any node) cannot all pass before any of them failed.
+        wait = await ctx.login_limit.begin(username, address)
         if wait > 0:
             log.warning("web: sign-in of %r from %s refused: too many failures", username, address)
             return form_page(
@@ -281,7 +282,7 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
             user = await ctx.users.by_name(username)
             matches = await verify_password(None if user is None else user.password_hash, password)
         except HashingBusy:
-            ctx.login_limit.cancelled(username, address)
+            await ctx.login_limit.cancelled(username, address)
             log.warning(
                 "web: sign-in of %r from %s refused: password queue full", username, address
             )
@@ -305,7 +306,7 @@ def account_routes(ctx: WebContext) -> list[BaseRoute]:
                 next_path=next_path,
             )
         assert user is not None
-        ctx.login_limit.succeeded(username, address)
+        await ctx.login_limit.succeeded(username, address)
         return await signed_in(request, user.id, next_path)
 
     async def logout(request: Request) -> Response:

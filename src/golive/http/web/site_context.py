@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from golive.accounts.attempt_window import AttemptWindow
+from golive.accounts.attempt_store import AttemptCounter
 from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.accounts.web_sessions import BrowserSessions
 from golive.clip_requests import ClipRequests
@@ -55,7 +55,7 @@ class WebContext:
     # The RTMP server URL streamers put into OBS (without the key).
     ingest_url: Callable[[], str]
     login_limit: LoginRateLimit
-    signup_limit: AttemptWindow
+    signup_limit: AttemptCounter
     max_channels_per_user: int
     # Where invite codes are checked when the signup setting is "invite".
     invites: InviteStore | None = None
