@@ -1,5 +1,7 @@
-"""Cluster benchmarks. One subcommand per part; only ``edge`` exists so far (chat fan-out and
-workers are to come as further subcommands).
+"""Cluster benchmarks: edge cache (parts 1, 2), chat over two nodes (3), --workers 2 (4).
+
+One subcommand per part: ``edge`` (below), ``chat`` (bench/cluster_chat.py) and ``workers``
+(bench/cluster_workers.py).
 
 ``edge``: golive's LL-HLS behind the Varnish edge (deploy/edge/varnish/golive.vcl).
 One ``golive serve`` origin (passthrough ladder, defaults otherwise, loopback ports), one
@@ -18,7 +20,14 @@ httpx costs too much CPU per request to drive 1,000 players on two cores).
     players' own scheduling on a saturated machine). All clocks are CLOCK_MONOTONIC, shared by
     the processes.
 
+(3) ``chat``: one chat room over two golive nodes joined through Redis (clients and senders
+    spread over both), against the same clients on one node without Redis.
+(4) ``workers``: ``golive serve --workers 2`` (with Redis) against one process: CPU per
+    stream and streams that keep up, at K passthrough publishers.
+
 Usage: .venv/bin/python bench/cluster.py edge [--players 1,100,1000] [--seconds 20]
+       .venv/bin/python bench/cluster.py chat [--clients 10000] [--rate 100] [--runs 3]
+       .venv/bin/python bench/cluster.py workers [--levels 10,30,60] [--headline 30] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -45,11 +54,14 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.varnish_server import VarnishEdge, running_varnish, varnish_binaries
 
+from cluster_chat import chat_report, chat_run
+from cluster_workers import workers_main, workers_report
 from common import (
     HOST,
     REPO,
     GoliveServer,
     command_line,
+    ensure_input,
     ffmpeg_exe,
     fmt,
     free_port,
@@ -620,6 +632,70 @@ async def edge_main(args: argparse.Namespace) -> int:
     return 0
 
 
+async def chat_main(args: argparse.Namespace) -> int:
+    t_start = time.time()
+    runs = []
+    for i in range(args.runs):
+        log(f"chat: run {i + 1} of {args.runs}, {args.clients} clients, {args.rate:.0f} msg/s")
+        runs.append(await chat_run(args.clients, args.rate, args.seconds, args.client_procs))
+    body = chat_report(runs, args.rate, args.seconds)
+    print(body)
+    if args.doc:
+        update_doc_section(
+            "cluster-chat",
+            f"## Chat across two nodes (`bench/cluster.py chat`)\n\n"
+            f"Command: `{command_line()}` (took {(time.time() - t_start) / 60:.1f} min)\n\n"
+            f"{machine_info()}\n\n"
+            "Cluster: a redis-server and two `golive serve` nodes, each with its defaults "
+            "but for the cluster settings: `redis_url` (the same), `node_id` (distinct), "
+            "`workers = 1`, and node B's `database_url` naming node A's SQLite file (one "
+            "database). Clients alternate between the nodes, and so do the 100 signed-in "
+            "senders (message k goes to node k mod 2), so half of each client's messages "
+            "cross nodes through the channel's Redis Stream. Baseline, in the same run just "
+            "before: bench/chat.py's trial, the same clients on one node without Redis. "
+            f"{args.client_procs} client processes on the same 2-core machine; every 20th "
+            "client of each node decodes every frame. Per run: "
+            f"{args.seconds:.0f} s of sending once every client is connected. Latency: "
+            "receive time minus the send time written in the message; same node / cross "
+            "node: whether the message was sent to the client's node. Lost: every message "
+            "a sender had acknowledged in the window must reach every sampled client "
+            "(cluster: counted by message number; baseline: chat.py's received share, "
+            "approximate). CPU: user + system over the window, in cores.\n\n" + body,
+        )
+    return 0
+
+
+async def workers_cmd(args: argparse.Namespace) -> int:
+    t_start = time.time()
+    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    runs = await workers_main(
+        levels, args.headline, args.repeat, ensure_input(), args.warmup, args.hold, args.fanout
+    )
+    body = workers_report(runs)
+    print(body)
+    if args.doc:
+        update_doc_section(
+            "cluster-workers",
+            f"## `--workers 2` against one process (`bench/cluster.py workers`)\n\n"
+            f"Command: `{command_line()}` (took {(time.time() - t_start) / 60:.1f} min)\n\n"
+            f"{machine_info()}\n\n"
+            "One process: `golive serve` with its defaults (no Redis). Workers: the same "
+            "with a real redis-server, `redis_url` set and `workers = 2` (the minimum "
+            "change). Both with bench/ingest.py's two lifted defaults (the passthrough "
+            "ladder; the per-address RTMP cap, as every publisher connects from 127.0.0.1). "
+            "K publishers of the 720p30 3 Mbps input, `ffmpeg -re -stream_loop -1 -c copy`, "
+            f"{args.fanout} outputs per ffmpeg process, nice 10; fresh servers per row, one "
+            f"process and workers back to back. {args.warmup:.0f} s warm-up, then "
+            f"{args.hold:.0f} s held. CPU: the golive process tree (the parent and its "
+            "workers), user + system; idle: the same over 3 s before any publisher. Kept "
+            "up: every stream's playlist read every 2 s; the segments it gained over the "
+            "hold add up to at least the hold minus 4 s. "
+            "Streams per worker: the `holder` of each `golive:lease:*` key after the "
+            f"warm-up. K={args.headline} is repeated {args.repeat} times.\n\n" + body,
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -635,6 +711,22 @@ def main() -> int:
     edge.add_argument("--seconds", type=float, default=20.0, help="measured time per size")
     edge.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/")
     edge.add_argument("--ref", help="run golive from this commit instead of the working tree")
+    chat = commands.add_parser("chat", help="one chat room over two nodes joined by Redis")
+    chat.add_argument("--clients", type=int, default=10_000, help="clients over both nodes")
+    chat.add_argument("--rate", type=float, default=100.0, help="messages per second")
+    chat.add_argument("--runs", type=int, default=3, help="repetitions (median and spread)")
+    chat.add_argument("--seconds", type=float, default=20.0, help="sending time per run")
+    chat.add_argument("--client-procs", type=int, default=2, help="client processes")
+    workers = commands.add_parser("workers", help="--workers 2 against one process")
+    workers.add_argument("--levels", default="10,30,60", help="K publishers, comma-separated")
+    workers.add_argument("--headline", type=int, default=30, help="the K repeated --repeat times")
+    workers.add_argument("--repeat", type=int, default=3)
+    workers.add_argument("--warmup", type=float, default=10.0, help="seconds before the hold")
+    workers.add_argument("--hold", type=float, default=30.0, help="measured seconds per row")
+    workers.add_argument("--fanout", type=int, default=10, help="RTMP outputs per ffmpeg")
+    for sub in (chat, workers):
+        sub.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/")
+        sub.add_argument("--ref", help="run golive from this commit instead of the working tree")
     players = commands.add_parser("players", help=argparse.SUPPRESS)
     players.add_argument("--port", type=int, required=True)
     players.add_argument("--playlist", required=True)
@@ -646,7 +738,8 @@ def main() -> int:
         return asyncio.run(players_main(args))
     tree = use_tree(args.ref)
     try:
-        return asyncio.run(edge_main(args))
+        run = {"edge": edge_main, "chat": chat_main, "workers": workers_cmd}[args.command]
+        return asyncio.run(run(args))
     finally:
         tree.cleanup()
 

@@ -32,6 +32,7 @@ from golive.cluster.node_directory import NodeAnnouncer, RedisNodeDirectory
 from golive.cluster.redis_attempt_window import RedisAttemptStore
 from golive.cluster.redis_chat_bus import RedisChatBus
 from golive.cluster.redis_client import redis_client
+from golive.cluster.redis_live_directory import RedisLiveDirectory
 from golive.cluster.redis_publish_leases import RedisPublishLeases
 from golive.cluster.redis_viewer_presence import RedisViewerPresence
 from golive.config import LIVE_RELOADABLE, Settings
@@ -43,7 +44,7 @@ from golive.db.clips import ClipExportLedger, ClipStore, ClipSummary
 from golive.db.engine import Database
 from golive.db.invites import InviteStore
 from golive.db.models import is_valid_channel_name
-from golive.db.recordings import RecordingStore, ResumePoint, segment_row_writer
+from golive.db.recordings import RecordingStore, ResumePoint, StaleWriter, segment_row_writer
 from golive.db.recordings import RecordingSummary as StoredRecording
 from golive.db.users import UserStore
 from golive.db.vod_exports import VodExportStore
@@ -99,7 +100,7 @@ from golive.record.storage_keys import (
 )
 from golive.record.vod_publisher import publish_vod
 from golive.record.vod_thumbnail import VodThumbnails
-from golive.registry_live_streams import RegistryLiveStreams
+from golive.registry_live_streams import RegistryLiveStreams, SharedLiveStreams
 from golive.resume import saved_stream
 from golive.store.dvr_history import ChannelDvr
 from golive.store.live_window import LiveStore
@@ -270,6 +271,8 @@ class GoliveServer:
         )
         self._node_announcer: NodeAnnouncer | None = None
         self._orphan_task: asyncio.Task[None] | None = None
+        # In a cluster: every node's live streams, for the API and the site (live here or not).
+        self.live_sharing: SharedLiveStreams | None = None
         self._node_directory: RedisNodeDirectory | None = None
         self._redis: Redis | None = None
 
@@ -346,7 +349,7 @@ class GoliveServer:
                 users=self.users,
                 tokens=self.tokens,
                 deliveries=self.deliveries,
-                live=RegistryLiveStreams(self.registry, self.viewers, self.store),
+                live=self._live_streams(),
                 settings=lambda: self.settings,
                 chat=self.chat,
                 chat_store=self.chat_store,
@@ -369,7 +372,7 @@ class GoliveServer:
                 channels=self.channels,
                 users=self.users,
                 sessions=self.web_sessions,
-                live=RegistryLiveStreams(self.registry, self.viewers, self.store),
+                live=self._live_streams(),
                 settings=lambda: self.settings,
                 ingest_url=self._ingest_url,
                 invites=InviteStore(sessions),
@@ -569,7 +572,7 @@ class GoliveServer:
             preexec=child_setup(s.transcode_nice),
         )
         self.metrics.watch_recordings(lambda: archive.stats, lambda: retention.stats)
-        live = RegistryLiveStreams(self.registry, self.viewers)
+        live = RegistryLiveStreams(self.registry, self.viewers, shared=self.live_sharing)
         assert self.channels is not None
         self._clip_events = ClipEventNotifier(
             self.webhooks, base_url=lambda: self.settings.http_base_url
@@ -623,6 +626,7 @@ class GoliveServer:
             )
         session = self.archive.open(
             point.recording_id if point is not None else new_recording_id(),
+            fence_token=self._fence_token(hub.channel),
             channel=hub.channel,
             stream_id=hub.stream_id,
             started_at=hub.started_at,
@@ -773,15 +777,17 @@ class GoliveServer:
         first), or ``failed`` with none.
         """
         assert self.recordings is not None and self.archive is not None
+        if self.settings.clustered:
+            # In a cluster the recordings left open are other nodes' business too: one is
+            # continued by the node its publisher reaches (_adopt_left_recording), or closed
+            # by the node that takes its channel's lease to do it (_close_orphaned_recordings).
+            return
         grace = self.settings.reconnect_grace
         now = time.time()
         continued = {session.recording_id for session in self._recording_sessions.values()}
         unfinished = await self.recordings.unfinished()
         for recording in sorted(unfinished, key=lambda r: r.started_at, reverse=True):
             if recording.id in continued:
-                continue
-            if await self._live_elsewhere(recording.channel):
-                # In a cluster, another node is recording it right now: not abandoned.
                 continue
             if (
                 grace > 0
@@ -814,18 +820,23 @@ class GoliveServer:
         if waiting is None:
             return
         task = asyncio.get_running_loop().create_task(
-            self._close_left_open(waiting[0].recording_id)
+            self._close_left_open(waiting[0].recording_id, self._fence_token(channel))
         )
         self._closing_recordings.add(task)
         task.add_done_callback(self._closing_recordings.discard)
 
-    async def _close_left_open(self, recording_id: str) -> None:
+    async def _close_left_open(self, recording_id: str, fence_token: int = 0) -> None:
         assert self.recordings is not None and self.archive is not None
         try:
             await publish_vod(
                 self.archive.store, self.recordings, recording_id, self.archive.thumbnails
             )
-            summary = await self.recordings.finish(recording_id, ended_at=None)
+            summary = await self.recordings.finish(
+                recording_id, ended_at=None, fence_token=fence_token
+            )
+        except StaleWriter:
+            log.info("recording %s continues on another node: not closed here", recording_id)
+            return
         except Exception:
             log.exception("could not close recording %s", recording_id)
             return
@@ -1027,6 +1038,15 @@ class GoliveServer:
     def _stream_started(self, hub: StreamHub) -> None:
         if self._stream_events is not None:
             self._stream_events.started(hub)
+        if self.live_sharing is not None:
+            self.live_sharing.changed()
+
+    def _live_streams(self) -> RegistryLiveStreams:
+        """The live streams as the API and the site see them: this node's, and in a cluster
+        the other nodes' too."""
+        return RegistryLiveStreams(
+            self.registry, self.viewers, self.store, shared=self.live_sharing
+        )
 
     def _chat_service(self, sessions: async_sessionmaker[AsyncSession]) -> ChatService:
         self.chat_store = store = ChatStore(sessions)
@@ -1082,6 +1102,8 @@ class GoliveServer:
     def _stream_ended(self, hub: StreamHub) -> None:
         self.key_watch.forget(hub.channel)
         self.claims.release(hub.channel)
+        if self.live_sharing is not None:
+            self.live_sharing.changed()
         peak = self.viewers.peak(hub.channel)
         self.viewers.forget(hub.channel)
         recording = self._recording_sessions.pop(hub, None)
@@ -1218,6 +1240,12 @@ class GoliveServer:
             return await directory.url_of(holder.holder)
 
         self.media.forwarder = ChannelForwarder(locate, node_id)
+        self.live_sharing = SharedLiveStreams(
+            RedisLiveDirectory(redis),
+            node_id,
+            RegistryLiveStreams(self.registry, self.viewers, self.store),
+        )
+        self.live_sharing.start()
         self._node_directory = directory
         log.info("node %s joined the cluster (Redis %s)", node_id, _redis_location(s.redis_url))
 
@@ -1234,6 +1262,8 @@ class GoliveServer:
         if self.media.forwarder is not None:
             await self.media.forwarder.aclose()
         await self.viewers.stop_sharing()
+        if self.live_sharing is not None:
+            await self.live_sharing.close()
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -1255,10 +1285,18 @@ class GoliveServer:
         an older one is finished as a VOD first."""
         if self.recordings is None or self.archive is None or channel in self._waiting_recordings:
             return
+        token = self._fence_token(channel)
         try:
             left = await self.recordings.active_for_channel(channel)
             if left is None or self._ours(left.id):
                 return
+            # Claimed first (a larger fencing token on the recording): whatever the node that
+            # went away still writes is refused from now on, so the resume point is final.
+            if not await self.recordings.claim(left.id, token):
+                return
+            current = await self.recordings.get(left.id)
+            if current is None or current.status != "recording":
+                return  # finished meanwhile by the node that had it
             point = await self.recordings.continuation(left.id)
         except Exception:
             log.exception("could not look up the recording left open on %s", channel)
@@ -1272,7 +1310,7 @@ class GoliveServer:
             )
             self._wait_for_publisher(channel, point, self.settings.reconnect_grace)
         else:
-            await self._close_left_open(left.id)
+            await self._close_left_open(left.id, token)
 
     async def _close_orphaned_recordings(self) -> None:
         """In a cluster, now and then: finish the recordings left open by nodes that went
@@ -1302,18 +1340,20 @@ class GoliveServer:
                 if lease is None:
                     continue  # live on another node: that node's recording
                 try:
-                    await self._close_left_open(recording.id)
+                    if await self.recordings.claim(recording.id, lease.token):
+                        await self._close_left_open(recording.id, lease.token)
+                except Exception:
+                    log.exception("could not close the open recording %s", recording.id)
                 finally:
                     with contextlib.suppress(LeaseUnavailable):
                         await self.leases.release(lease)
 
-    async def _live_elsewhere(self, channel: str) -> bool:
-        """Whether another node holds ``channel`` (or, with the store down, might)."""
-        try:
-            holder = await self.leases.holder(channel)
-        except LeaseUnavailable:
-            return True
-        return holder is not None and holder.holder != self.node_id
+    def _fence_token(self, channel: str) -> int:
+        """The token this node's writes to ``channel``'s recording carry: its lease's, in a
+        cluster; 0 in a single process (its in-process tokens start over at each run, and
+        no other writer exists)."""
+        lease = self.claims.held(channel)
+        return lease.token if self.settings.clustered and lease is not None else 0
 
     def _lease_lost(self, lease: Lease, reason: str) -> None:
         # Another node has the channel now: this one must stop ingesting it at once.

@@ -48,3 +48,6 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request at INFO: in a cluster each media request sent on to another
+    # node would be a line. Its warnings still show.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -10,7 +10,8 @@ packages the stream, once; a viewer's request reaching another child is sent on 
 (http/channel_forwarding.py). Shared state goes through Redis, so workers need redis_url.
 
 The parent passes SIGINT, SIGTERM and SIGHUP on, starts a child again when one dies (after a
-pause that doubles up to 30 s while they keep dying), and exits once every child has stopped.
+pause that doubles up to 30 s while they keep dying), and exits once every child has stopped;
+killed outright (SIGKILL), it takes the children along (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from golive.accounts.playback_secret import playback_secret
 from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.engine import Database
+from golive.transcode.parent_death import child_preexec
 
 __all__ = ["WorkerPool", "run_workers"]
 
@@ -109,6 +111,9 @@ class WorkerPool:
                 env=self._environment(child),
                 pass_fds=(write_fd,),
                 stdin=asyncio.subprocess.DEVNULL,
+                # A parent killed outright takes its workers along: orphans would keep
+                # serving and holding their channels' leases as if nothing happened.
+                preexec_fn=child_preexec(),
             )
         finally:
             os.close(write_fd)

@@ -110,7 +110,9 @@ WHY: dict[str, str] = {
     "cluster/": (
         "shared state in Redis for a cluster of nodes, each part implementing an interface "
         "of the unit that uses it, whose types it imports: `live/`'s `PublishLeases`, "
-        "`chat/`'s `ChatBus`, `store/`'s `ViewerPresence`, `accounts/`' `AttemptStore`; off "
+        "`chat/`'s `ChatBus`, `store/`'s `ViewerPresence`, `accounts/`' `AttemptStore`; "
+        "`RedisLiveDirectory` is `registry_live_streams.py`'s `SharedLiveDirectory` "
+        "structurally, carrying plain JSON, so it imports nothing of golive (never `http/`); off "
         "the data path and wired by the composition root only (checked), which picks these or "
         "the in-process implementations, so a single process has no Redis code path"
     ),
@@ -120,7 +122,10 @@ WHY: dict[str, str] = {
         "the API and the site's JSON call it"
     ),
     "registry_live_streams.py": (
-        "the API's `LiveStreams` protocol over the registry, the hubs and the viewer sessions"
+        "the API's `LiveStreams` protocol over the registry, the hubs and the viewer "
+        "sessions; in a cluster also the other nodes' streams, shared through the "
+        "`SharedLiveDirectory` interface it defines (the streams' fields as plain dicts, "
+        "converted here, so `cluster/` needs no `http/` type)"
     ),
     "app.py": "the composition root: builds every object and wires them together",
     "worker_processes.py": (

@@ -1,5 +1,5 @@
 """The recordings index in SQLite and PostgreSQL: finishing, closing after a crash,
-resuming."""
+resuming, fencing a writer whose publish lease was taken over."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.clips import ClipExportLedger, ClipStore
 from golive.db.engine import Database
-from golive.db.recordings import RecordingStore, segment_row_writer
+from golive.db.models import Recording
+from golive.db.recordings import RecordingStore, StaleWriter, segment_row_writer
 from golive.db.users import UserStore
+from golive.record.recording_index import is_stale_writer
 from tests.support.postgres_server import fresh_database_url
 
 T0 = 1_700_000_000.0
@@ -48,7 +51,9 @@ async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
         await database.close()
 
 
-async def add(store: RecordingStore, rid: str, rendition: str, seq: int, dur: float) -> None:
+async def add(
+    store: RecordingStore, rid: str, rendition: str, seq: int, dur: float, token: int = 0
+) -> None:
     await store.add_segment(
         rid,
         rendition=rendition,
@@ -62,6 +67,7 @@ async def add(store: RecordingStore, rid: str, rendition: str, seq: int, dur: fl
         init_key=f"{rid}/{rendition}/init-0.mp4",
         discontinuity=False,
         gap_before=False,
+        fence_token=token,
     )
 
 
@@ -248,3 +254,132 @@ async def test_a_clip_outlives_its_recording(store: RecordingStore) -> None:
     state = await ledger.get(made.id)
     assert state is not None and state.status == "failed"
     assert await clips.delete(made.id) and await clips.get(made.id) is None
+
+
+# -- fencing: a node taking a channel over continues its recording with a larger token -----
+
+
+async def stored_token(store: RecordingStore, rid: str) -> int:
+    async with store._sessionmaker() as session:
+        row = await session.get(Recording, rid)
+        assert row is not None
+        return int(row.fence_token)
+
+
+async def test_a_stale_writer_is_refused_after_a_takeover(store: RecordingStore) -> None:
+    rid = "p" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0, fence_token=5)
+    for seq in range(3):
+        await add(store, rid, "source", seq, 1.0, token=5)
+    # Node B takes the channel (token 7) and claims the recording before reading where it
+    # continues: nothing of node A's lands after that.
+    assert await store.claim(rid, 7)
+    point = await store.continuation(rid)
+    assert point.next_sequences == {"source": 3}
+    # Node A wakes up from its pause and goes on writing: refused, row and end.
+    with pytest.raises(StaleWriter) as refused:
+        await add(store, rid, "source", 3, 1.0, token=5)
+    assert refused.value.recording_id == rid and is_stale_writer(refused.value)
+    with pytest.raises(StaleWriter):
+        await store.finish(rid, ended_at=T0 + 3, fence_token=5)
+    unfinished = await store.get(rid)
+    assert unfinished is not None and unfinished.status == "recording"
+    assert unfinished.ended_at is None
+    # Node B's rows and end go through.
+    for seq in range(3, 5):
+        await add(store, rid, "source", seq, 1.0, token=7)
+    done = await store.finish(rid, ended_at=T0 + 9, fence_token=7)
+    assert (done.status, done.duration, done.ended_at) == ("ready", 5.0, T0 + 9)
+    assert [r.sequence for r in await store.segments(rid)] == [0, 1, 2, 3, 4]
+    assert await stored_token(store, rid) == 7
+
+
+async def test_a_stale_row_racing_a_takeover_waits_for_it_and_is_refused(
+    store: RecordingStore,
+) -> None:
+    """The check and the insert are one: a stale row arriving while the takeover's
+    transaction is open waits for it, then sees the new token (checked first and inserted
+    after the takeover committed, it would land behind the new holder's resume point)."""
+    rid = "v" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0, fence_token=5)
+    await add(store, rid, "source", 0, 1.0, token=5)
+    async with store._sessionmaker() as session, session.begin():
+        # The claim's statement, its transaction held open.
+        await session.execute(update(Recording).where(Recording.id == rid).values(fence_token=7))
+        writing = asyncio.create_task(add(store, rid, "source", 1, 1.0, token=5))
+        await asyncio.sleep(0.3)
+        assert not writing.done()  # waiting for the takeover's lock
+    with pytest.raises(StaleWriter):
+        await writing
+    assert [r.sequence for r in await store.segments(rid)] == [0]
+
+
+async def test_a_claim_with_a_smaller_token_is_refused(store: RecordingStore) -> None:
+    rid = "q" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0, fence_token=5)
+    assert await store.claim(rid, 7)
+    assert not await store.claim(rid, 6)  # a node whose lease came before the holder's
+    assert await stored_token(store, rid) == 7
+    assert await store.claim(rid, 7)  # the holder again: still its own
+    assert not await store.claim("x" * 16, 9)  # no such recording
+
+
+async def test_a_stale_recordings_rows_fail_alone_in_their_batch(store: RecordingStore) -> None:
+    store._batch_delay = 1.0  # every row below joins one batch
+    stale, fresh = "r" * 16, "s" * 16
+    await store.create(stale, channel="demo", stream_id="s1", started_at=T0, fence_token=5)
+    await store.create(fresh, channel="demo", stream_id="s2", started_at=T0, fence_token=3)
+    await add(store, stale, "source", 0, 1.0, token=5)
+    assert await store.claim(stale, 7)
+    before = store.transactions
+    results = await asyncio.gather(
+        add(store, stale, "source", 1, 1.0, token=5),
+        add(store, fresh, "source", 0, 1.0, token=3),
+        add(store, stale, "audio", 0, 1.0, token=5),
+        add(store, fresh, "audio", 0, 1.0, token=3),
+        add(store, stale, "source", 1, 1.0, token=7),  # the new holder's row, same batch
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == [
+        "StaleWriter",
+        "NoneType",
+        "StaleWriter",
+        "NoneType",
+        "NoneType",
+    ]
+    # Refusing the stale rows did not fail the batch: one transaction wrote the others.
+    assert store.transactions - before == 1
+    assert [(r.rendition, r.sequence) for r in await store.segments(fresh)] == [
+        ("audio", 0),
+        ("source", 0),
+    ]
+    assert [(r.rendition, r.sequence) for r in await store.segments(stale)] == [
+        ("source", 0),
+        ("source", 1),
+    ]
+    assert (await store.finish(fresh, ended_at=None, fence_token=3)).status == "ready"
+
+
+async def test_a_row_with_a_larger_token_takes_the_recording_over(store: RecordingStore) -> None:
+    """The index keeps the largest token it has seen, claimed or not."""
+    rid = "t" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0, fence_token=5)
+    await add(store, rid, "source", 0, 1.0, token=9)
+    assert await stored_token(store, rid) == 9
+    with pytest.raises(StaleWriter):
+        await add(store, rid, "source", 1, 1.0, token=5)
+    assert not await store.claim(rid, 7)
+    assert (await store.finish(rid, ended_at=None, fence_token=9)).status == "ready"
+
+
+async def test_a_single_process_writes_with_token_zero(store: RecordingStore) -> None:
+    rid = "u" * 16
+    await store.create(rid, channel="demo", stream_id="s1", started_at=T0)  # no token: 0
+    assert await stored_token(store, rid) == 0
+    await add(store, rid, "source", 0, 1.0)
+    # A graceful restart resumes it with token 0 again.
+    point = await store.resume_point("demo", "s1")
+    assert point is not None and point.next_sequences == {"source": 1}
+    await add(store, rid, "source", 1, 1.0)
+    assert (await store.finish(rid, ended_at=None)).status == "ready"
+    assert await stored_token(store, rid) == 0

@@ -88,26 +88,53 @@ class Summary:
     gaps: int = 0
 
 
+class Stale(Exception):
+    """What the database's StaleWriter is to the archive: an error marked ``stale_writer``."""
+
+    stale_writer = True
+
+
 @dataclass
 class MemoryIndex:
+    """The index in lists; ``tokens`` holds each recording's fencing token, as the database
+    does (raise one to play a node taking the recording over)."""
+
     created: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
+    tokens: dict[str, int] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # the writes refused as stale
+
+    def _check(self, recording_id: str, fence_token: int, what: str) -> None:
+        if self.tokens.get(recording_id, 0) > fence_token:
+            self.refused.append(what)
+            raise Stale(f"{recording_id} is held by a larger token than {fence_token}")
 
     async def create(
-        self, recording_id: str, *, channel: str, stream_id: str, started_at: float
+        self,
+        recording_id: str,
+        *,
+        channel: str,
+        stream_id: str,
+        started_at: float,
+        fence_token: int,
     ) -> None:
         self.created.append(recording_id)
+        self.tokens[recording_id] = fence_token
 
-    async def add_segment(self, recording_id: str, **row: Any) -> None:
+    async def add_segment(self, recording_id: str, *, fence_token: int, **row: Any) -> None:
         assert recording_id in self.created, "a segment row before its recording"
-        self.rows.append({"recording_id": recording_id, **row})
+        self._check(recording_id, fence_token, "row")
+        self.rows.append({"recording_id": recording_id, "fence_token": fence_token, **row})
 
     async def segments(self, recording_id: str) -> list[SimpleNamespace]:
         rows = [SimpleNamespace(**r) for r in self.rows if r["recording_id"] == recording_id]
         return sorted(rows, key=lambda r: (r.rendition, r.sequence))
 
-    async def finish(self, recording_id: str, *, ended_at: float | None) -> Summary:
+    async def finish(
+        self, recording_id: str, *, ended_at: float | None, fence_token: int
+    ) -> Summary:
+        self._check(recording_id, fence_token, "finish")
         self.finished.append(recording_id)
         mine = [r for r in self.rows if r["recording_id"] == recording_id]
         return Summary(
@@ -589,4 +616,112 @@ async def test_the_buffer_bound_covers_every_session_together() -> None:
         assert msns[0] == 0 and msns[-1] == 19 and msns == sorted(msns)
         assert [r["gap_before"] for r in rows] == [False, True] + [False] * (len(rows) - 2)
     assert len(index.rows) + archive.stats.segments_dropped == 40
+    await archive.close(1)
+
+
+# -- fencing --------------------------------------------------------------------------------
+
+
+def fenced_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "continues on another node" in r.getMessage()]
+
+
+async def test_a_session_whose_recording_was_taken_over_stops_writing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, index = MemoryStore(), MemoryIndex()
+    losses: list[RecordingLoss] = []
+    archive, finished, _ = make_archive(store, index, on_loss=losses.append)
+    rid = new_recording_id()
+
+    def open_with(token: int, next_sequences: dict[str, int] | None) -> ArchiveSession:
+        return archive.open(
+            rid,
+            channel="demo",
+            stream_id="s1",
+            started_at=0.0,
+            records_rendition=POLICY.records_rendition,
+            next_sequences=next_sequences,
+            fence_token=token,
+        )
+
+    stale = open_with(5, None)
+    for msn in range(2):
+        stale.segment_done("source", segment(msn), b"init")
+    assert await archive.flush(5)
+    assert index.tokens[rid] == 5 and [r["fence_token"] for r in index.rows] == [5, 5]
+    # This node is paused with three segments on their way; another node takes the channel
+    # over with token 7 and continues the recording where its index ends.
+    store.gate = asyncio.Event()
+    for msn in range(2, 5):
+        stale.segment_done("source", segment(msn), b"init")
+    index.tokens[rid] = 7
+    fresh = open_with(7, {"source": 2})
+    with caplog.at_level(logging.INFO, logger="golive.record"):
+        store.gate.set()  # the paused node wakes up
+        assert await archive.flush(5)
+        stale.segment_done("source", segment(5), b"init")  # ignored from now on
+        for msn in range(100, 102):
+            fresh.segment_done("source", segment(msn), b"init")
+        stale.end(1.0)
+        assert await archive.flush(5)
+    # One write was tried and refused; nothing more of it was tried, counted as a storage
+    # failure or reported as a loss (the recording goes on elsewhere).
+    assert index.refused == ["row"] and stale.fenced and not fresh.fenced
+    assert len(fenced_lines(caplog)) == 1
+    assert archive.stats.storage_errors == 0 and losses == []
+    assert not any("storage failing" in r.getMessage() for r in caplog.records)
+    assert [(r["sequence"], r["fence_token"]) for r in index.rows] == [
+        (0, 5),
+        (1, 5),
+        (2, 7),
+        (3, 7),
+    ]
+    # Its segments queued behind the refused one were let go, not stored.
+    assert not any(segment_key(rid, "source", n) in store.objects for n in (4, 5))
+    assert index.finished == [] and finished == []  # the stale end finished nothing
+    fresh.end(2.0)
+    assert await archive.flush(5)
+    assert index.finished == [rid] and [s.status for s in finished] == ["ready"]
+    assert archive.stats.recordings_in_progress == 0 and archive.stats.queued_bytes == 0
+    await archive.close(1)
+
+
+async def test_a_stale_end_does_not_finish_the_recording(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, index = MemoryStore(), MemoryIndex()
+    archive, finished, _ = make_archive(store, index)
+    session = archive.open(
+        new_recording_id(),
+        channel="demo",
+        stream_id="s1",
+        started_at=0.0,
+        records_rendition=POLICY.records_rendition,
+        fence_token=5,
+    )
+    for msn in range(3):
+        session.segment_done("source", segment(msn), b"init")
+    assert await archive.flush(5)
+    index.tokens[session.recording_id] = 7  # taken over
+    with caplog.at_level(logging.INFO, logger="golive.record"):
+        session.end(1.0)
+        assert await archive.flush(5)
+    assert index.refused == ["finish"] and session.fenced  # tried once, not retried
+    assert index.finished == [] and finished == []
+    assert len(fenced_lines(caplog)) == 1 and archive.stats.storage_errors == 0
+    assert archive.stats.recordings_in_progress == 0
+    await archive.close(1)
+
+
+async def test_a_single_process_writes_with_token_zero() -> None:
+    store, index = MemoryStore(), MemoryIndex()
+    archive, finished, _ = make_archive(store, index)
+    session = open_session(archive)  # no fence_token: a single process
+    session.segment_done("source", segment(0), b"init")
+    session.end(1.0)
+    assert await archive.flush(5)
+    assert index.tokens[session.recording_id] == 0
+    assert [r["fence_token"] for r in index.rows] == [0] and index.refused == []
+    assert [s.status for s in finished] == ["ready"]
     await archive.close(1)

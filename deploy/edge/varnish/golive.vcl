@@ -13,7 +13,9 @@
 #   and 5xx for 1 s.
 #
 # Origin: edit .host/.port below (or start varnishd with -b host:port and without this
-# backend). Routing a channel to one of several origins is left for later.
+# backend). With several origins, declare them and a director before including this file
+# (deploy/compose/edge.vcl): any golive node answers for any channel, forwarding inside the
+# cluster, so the edge routes nothing itself.
 
 vcl 4.1;
 

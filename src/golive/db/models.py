@@ -340,6 +340,9 @@ class Recording(Base):
     bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Times the VOD was watched (counted by the VOD player's side, not by the API).
     views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The fencing token of the publish lease whose node writes it (0 in a single process):
+    # writes carrying a smaller token are refused (a node that lost the channel).
+    fence_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RecordingSegment(Base):

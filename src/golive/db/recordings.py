@@ -21,6 +21,18 @@ SQLite, the batches go through a ``SqliteRowWriter`` (``db/sqlite_row_writer.py`
 thread hop per batch, about 0.2 ms) when one is given; otherwise a Core ``executemany`` on
 the table through the engine. The writer also waits ``batch_delay`` (50 ms) after the first
 row before it commits, so rows of streams whose segments end close together share one.
+
+**Fencing.** In a cluster a recording is written by the node holding its channel's publish
+lease, and continued by the next holder when that node goes away (docs/scale-out.md). Each
+write carries its writer's ``fence_token`` (the lease's token; 0 in a single process), and
+the recording stores the largest token it has seen: ``create`` sets it, ``claim`` raises it
+(a takeover, before it reads where the recording continues), and a segment row or ``finish``
+with a larger token raises it too. A row or ``finish`` with a smaller one (a node paused past
+its lease, waking up) is refused with ``StaleWriter``. The check and the write are one
+transaction that keeps the recording's token from changing in between: the row writer's
+``BEGIN IMMEDIATE`` on a SQLite file, a ``FOR SHARE`` lock on the recordings of a batch on
+PostgreSQL (``finish`` and ``claim`` update the row, which locks it). A stale row fails
+alone: the rest of its batch commits in the same transaction.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Float, Integer, Table, cast, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -44,10 +56,11 @@ from golive.db.models import (
     RecordingSegment,
     VodExport,
 )
-from golive.db.sqlite_row_writer import SqliteRowWriter
+from golive.db.sqlite_row_writer import RowFence, SqliteRowWriter, fence_rows
 
 # The table, not the mapped class: a Core executemany skips the ORM's bulk-insert machinery.
 _SEGMENTS: Table = RecordingSegment.__table__  # type: ignore[assignment]  # a mapped class's table
+_RECORDINGS: Table = Recording.__table__  # type: ignore[assignment]
 SEGMENT_COLUMNS = (
     "recording_id",
     "rendition",
@@ -62,6 +75,30 @@ SEGMENT_COLUMNS = (
     "discontinuity",
     "gap_before",
 )
+# A segment row carries its writer's token, checked against its recording's.
+SEGMENT_FENCE = RowFence(
+    owner_table="recordings",
+    owner_key="id",
+    token="fence_token",
+    row_key="recording_id",
+    row_token="fence_token",
+)
+
+
+class StaleWriter(Exception):
+    """A write to a recording refused: a writer with a larger fencing token (the node that
+    took the channel over) holds it now."""
+
+    # How ``record/`` tells it apart without importing ``db/`` (``is_stale_writer``).
+    stale_writer: ClassVar[bool] = True
+
+    def __init__(self, recording_id: str, fence_token: int) -> None:
+        super().__init__(
+            f"recording {recording_id} is held by a writer with a fencing token larger than "
+            f"{fence_token}"
+        )
+        self.recording_id = recording_id
+        self.fence_token = fence_token
 
 
 def segment_row_writer(database_url: str) -> SqliteRowWriter | None:
@@ -69,7 +106,7 @@ def segment_row_writer(database_url: str) -> SqliteRowWriter | None:
     path = sqlite_path(database_url)
     if path is None:
         return None
-    return SqliteRowWriter(path, _SEGMENTS, SEGMENT_COLUMNS)
+    return SqliteRowWriter(path, _SEGMENTS, SEGMENT_COLUMNS, fence=SEGMENT_FENCE)
 
 
 def _utc(epoch: float) -> datetime:
@@ -156,10 +193,16 @@ class RecordingStore:
         self.transactions = 0  # segment-row transactions committed (tests read it)
 
     async def create(
-        self, recording_id: str, *, channel: str, stream_id: str, started_at: float
+        self,
+        recording_id: str,
+        *,
+        channel: str,
+        stream_id: str,
+        started_at: float,
+        fence_token: int = 0,
     ) -> None:
         """A new recording of ``channel``'s stream, titled like the channel and as visible
-        (a private channel's recordings are private VODs)."""
+        (a private channel's recordings are private VODs), held by ``fence_token``."""
         async with self._sessionmaker() as session, session.begin():
             row = (
                 await session.execute(select(Channel).where(Channel.name == channel))
@@ -174,8 +217,18 @@ class RecordingStore:
                     visibility=row.visibility if row is not None else "public",
                     status=RECORDING_ACTIVE,
                     started_at=_utc(started_at),
+                    fence_token=fence_token,
                 )
             )
+
+    async def claim(self, recording_id: str, fence_token: int) -> bool:
+        """Take a recording over for the writer of ``fence_token`` (a node that took its
+        channel's lease): its token is raised to ``fence_token``, so writes with a smaller
+        one are refused from now on. False when a writer with a larger token holds it, or
+        there is no such recording. Call it before reading where the recording continues:
+        no stale row lands after that."""
+        async with self._sessionmaker() as session, session.begin():
+            return await _hold(session, recording_id, fence_token)
 
     async def add_segment(
         self,
@@ -192,7 +245,10 @@ class RecordingStore:
         init_key: str,
         discontinuity: bool,
         gap_before: bool,
+        fence_token: int = 0,
     ) -> None:
+        """Add a stored segment's row (group commit); ``StaleWriter`` when a writer with a
+        larger token holds the recording."""
         row: dict[str, Any] = {
             "recording_id": recording_id,
             "rendition": rendition,
@@ -206,6 +262,7 @@ class RecordingStore:
             "init_key": init_key,
             "discontinuity": discontinuity,
             "gap_before": gap_before,
+            "fence_token": fence_token,
         }
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -226,21 +283,21 @@ class RecordingStore:
                 if not batch:
                     continue
                 try:
-                    await self._insert([row for row, _ in batch])
+                    refused = await self._insert([row for row, _ in batch])
                 except Exception as exc:
                     if len(batch) == 1:
                         _settle(batch[0][1], exc)
                         continue
                     for row, done in batch:  # find the row at fault: one per transaction
                         try:
-                            await self._insert([row])
+                            alone = await self._insert([row])
                         except Exception as one:
                             _settle(done, one)
                         else:
-                            _settle(done, None)
+                            _settle(done, _stale(row) if alone else None)
                 else:
-                    for _, done in batch:
-                        _settle(done, None)
+                    for i, (row, done) in enumerate(batch):
+                        _settle(done, _stale(row) if i in refused else None)
                 batch = []
         finally:
             self._writer = None
@@ -249,29 +306,54 @@ class RecordingStore:
                 done.cancel()
             self._rows = []
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+    async def _insert(self, rows: list[dict[str, Any]]) -> set[int]:
+        """Insert ``rows`` in one transaction but for those their recording's token refuses;
+        the positions of those."""
         if self._row_writer is not None:
-            await self._row_writer.insert(rows)
+            refused = await self._row_writer.insert(rows)
         else:
             async with self._sessionmaker() as session, session.begin():
-                await session.execute(insert(_SEGMENTS), rows)
+                keys = sorted({row["recording_id"] for row in rows})
+                stored = await _lock_tokens(session, keys)
+                refused, raised = fence_rows(rows, stored, SEGMENT_FENCE)
+                for recording_id, token in raised.items():
+                    await session.execute(
+                        update(_RECORDINGS)
+                        .where(_RECORDINGS.c.id == recording_id)
+                        .values(fence_token=token)
+                    )
+                accepted = [
+                    {name: row[name] for name in SEGMENT_COLUMNS}
+                    for i, row in enumerate(rows)
+                    if i not in refused
+                ]
+                if accepted:
+                    await session.execute(insert(_SEGMENTS), accepted)
         self.transactions += 1
+        return refused
 
     async def close(self) -> None:
         """Close the row writer's connection (after the archive has flushed)."""
         if self._row_writer is not None:
             await self._row_writer.close()
 
-    async def finish(self, recording_id: str, *, ended_at: float | None) -> RecordingSummary:
+    async def finish(
+        self, recording_id: str, *, ended_at: float | None, fence_token: int = 0
+    ) -> RecordingSummary:
         """Close a recording: ``ready`` if it has segments, else ``failed``.
 
         Its duration is that of its longest rendition; ``ended_at`` None (a recording a killed
         process left open) is the end of its last segment, or its start if it has none.
+        ``StaleWriter`` when a writer with a larger token than ``fence_token`` holds it.
         """
         async with self._sessionmaker() as session, session.begin():
+            # First, so the row stays locked (and its token unchanged) until the commit.
+            held = await _hold(session, recording_id, fence_token)
             row = await session.get(Recording, recording_id)
             if row is None:
                 raise LookupError(recording_id)
+            if not held:
+                raise StaleWriter(recording_id, fence_token)
             per_rendition = (
                 await session.execute(
                     select(
@@ -505,6 +587,41 @@ class RecordingStore:
             )
             for rid, channel, status, started_at, size, days, gigabytes in rows
         ]
+
+
+async def _hold(session: AsyncSession, recording_id: str, fence_token: int) -> bool:
+    """Raise the recording's token to ``fence_token`` unless it is larger; whether it was
+    not (and the recording exists). The UPDATE locks the row (SQLite: the database) until the
+    transaction ends, and compares in the database, where every writer meets."""
+    result = await session.execute(
+        update(_RECORDINGS)
+        .where(_RECORDINGS.c.id == recording_id, _RECORDINGS.c.fence_token <= fence_token)
+        .values(fence_token=fence_token)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def _lock_tokens(session: AsyncSession, recording_ids: list[str]) -> dict[str, int]:
+    """The stored tokens of ``recording_ids``, which stay as they are until the transaction
+    ends."""
+    if session.get_bind().dialect.name == "sqlite":
+        # pysqlite begins the transaction at the first write, not at a SELECT: a write
+        # (changing nothing) first takes the database's write lock for the rest of it.
+        await session.execute(
+            update(_RECORDINGS)
+            .where(_RECORDINGS.c.id.in_(recording_ids))
+            .values(fence_token=_RECORDINGS.c.fence_token)
+        )
+        query = select(_RECORDINGS.c.id, _RECORDINGS.c.fence_token)
+    else:
+        # A shared lock: another batch may read them too, a claim or finish waits.
+        query = select(_RECORDINGS.c.id, _RECORDINGS.c.fence_token).with_for_update(read=True)
+    rows = (await session.execute(query.where(_RECORDINGS.c.id.in_(recording_ids)))).all()
+    return {str(rid): int(token) for rid, token in rows}
+
+
+def _stale(row: dict[str, Any]) -> StaleWriter:
+    return StaleWriter(row["recording_id"], row["fence_token"])
 
 
 def _settle(done: asyncio.Future[None], error: Exception | None) -> None:

@@ -1,5 +1,11 @@
 """What the archive writer needs from the database; ``db.recordings.RecordingStore``
-implements it structurally (neither package imports the other)."""
+implements it structurally (neither package imports the other).
+
+Every write carries the writer's fencing token (its channel's publish lease token; 0 in a
+single process). The index refuses a write whose token is smaller than the largest its
+recording has seen (another node took the channel over and continues it) with an exception
+whose ``stale_writer`` attribute is true: ``is_stale_writer``.
+"""
 
 from __future__ import annotations
 
@@ -61,9 +67,21 @@ class IndexedSegment(Protocol):
     def gap_before(self) -> bool: ...
 
 
+def is_stale_writer(error: BaseException) -> bool:
+    """Whether the index refused a write because a writer with a larger token holds the
+    recording (retrying cannot help)."""
+    return getattr(error, "stale_writer", False) is True
+
+
 class RecordingIndex(Protocol):
     async def create(
-        self, recording_id: str, *, channel: str, stream_id: str, started_at: float
+        self,
+        recording_id: str,
+        *,
+        channel: str,
+        stream_id: str,
+        started_at: float,
+        fence_token: int,
     ) -> None: ...
 
     async def add_segment(
@@ -81,9 +99,12 @@ class RecordingIndex(Protocol):
         init_key: str,
         discontinuity: bool,
         gap_before: bool,
+        fence_token: int,
     ) -> None: ...
 
-    async def finish(self, recording_id: str, *, ended_at: float | None) -> RecordingSummary: ...
+    async def finish(
+        self, recording_id: str, *, ended_at: float | None, fence_token: int
+    ) -> RecordingSummary: ...
 
     async def segments(self, recording_id: str) -> Sequence[IndexedSegment]:
         """Every stored segment of a recording, by rendition then sequence."""

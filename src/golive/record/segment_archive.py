@@ -36,6 +36,12 @@ recording goes on: once storage is back it gets the following segments, and it i
 process was killed: the live stream is a new one, its packager starts over) marks the first
 stored segment of each rendition as a discontinuity.
 
+**Fencing.** A session writes with its recording's fencing token (the channel's publish lease
+token; 0 in a single process). When the index refuses a write because another node took the
+channel over with a larger token and continues the recording, the session is *fenced*: one
+log line says so, and nothing more of it is written or retried (its queued segments are let
+go, without a loss report: the recording goes on elsewhere; it is not finished here).
+
 **End.** A session that has ended waits at most ``flush_timeout`` for storage: past it, its
 unwritten segments are given up and the recording is finished with what was stored.
 ``close`` waits (bounded) for the queue to drain; what is left then is finished by the next
@@ -52,7 +58,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from golive.record.recording_index import RecordingIndex, RecordingSummary
+from golive.record.recording_index import RecordingIndex, RecordingSummary, is_stale_writer
 from golive.record.storage_keys import UnsafeKey, check_rendition, init_key, segment_key
 from golive.record.vod_publisher import publish_vod
 from golive.record.vod_thumbnail import VodThumbnails
@@ -138,6 +144,9 @@ class ArchiveSession:
     ended: bool = False
     # The recording's row could not be made: nothing of it is written.
     broken: bool = False
+    # The fencing token its writes carry; ``fenced``: a larger one took the recording over.
+    fence_token: int = 0
+    fenced: bool = False
     # The live stream's DVR, told of every recorded segment, where it is stored, and of
     # those lost (see store.dvr_history); None without DVR.
     dvr: ChannelDvr | None = None
@@ -158,7 +167,7 @@ class ArchiveSession:
 
         Called on the live path: never blocks, never raises for storage trouble.
         """
-        if self.ended or rendition in self._refused:
+        if self.ended or self.fenced or rendition in self._refused:
             return
         if rendition not in self._accepted:
             if not self.records_rendition(rendition):
@@ -241,11 +250,14 @@ class SegmentArchive:
         next_sequences: dict[str, int] | None = None,
         new_timeline: bool = False,
         log_extra: dict[str, object] | None = None,
+        fence_token: int = 0,
     ) -> ArchiveSession:
         """A session for a recording; a new one (``next_sequences`` None) gets its row first.
 
         ``new_timeline``: an existing recording continued by a new live stream (its first
-        stored segment of each rendition is a discontinuity).
+        stored segment of each rendition is a discontinuity). ``fence_token``: the token of
+        the channel's publish lease, carried by every write (a recording taken over from
+        another node is claimed with it first, by the caller).
         """
         session = ArchiveSession(
             self,
@@ -257,6 +269,7 @@ class SegmentArchive:
             next_sequences=dict(next_sequences or {}),
             new_timeline=new_timeline,
             log_extra={**(log_extra or {}), "recording_id": recording_id},
+            fence_token=fence_token,
         )
         self.stats.recordings_in_progress += 1
         if next_sequences is None:
@@ -411,12 +424,18 @@ class SegmentArchive:
             elif isinstance(job, _Finish):
                 self.stats.recordings_in_progress -= 1
             return
+        if session.fenced:
+            self._let_go(job)
+            return
         delay = self._first_delay
         while True:
             try:
                 async with self._slots:
                     await self._attempt(job)
             except Exception as exc:
+                if is_stale_writer(exc):
+                    self._fence(job, exc)
+                    return
                 self._failed(job, exc)
                 if session.abandon_at is not None and self._clock() >= session.abandon_at:
                     self._give_up(job)
@@ -436,6 +455,7 @@ class SegmentArchive:
                 channel=session.channel,
                 stream_id=session.stream_id,
                 started_at=session.started_at,
+                fence_token=session.fence_token,
             )
         elif isinstance(job, _Segment):
             seg = job.segment
@@ -469,6 +489,7 @@ class SegmentArchive:
                 discontinuity=seg.discontinuity
                 or (session.new_timeline and job.rendition not in session._started_timeline),
                 gap_before=job.gap_before,
+                fence_token=session.fence_token,
             )
             session._started_timeline.add(job.rendition)
             session.next_sequences[job.rendition] = sequence + 1
@@ -481,7 +502,9 @@ class SegmentArchive:
             # The VOD's playlists first: a recording is never "ready" without them, and one
             # left "recording" (storage down past the flush timeout) is finished by a start-up.
             await publish_vod(self.store, self.index, rid, self.thumbnails)
-            summary = await self.index.finish(rid, ended_at=job.ended_at)
+            summary = await self.index.finish(
+                rid, ended_at=job.ended_at, fence_token=session.fence_token
+            )
             self.stats.recordings_in_progress -= 1
             log.info(
                 "recording %s %s: %.1f s, %d bytes",
@@ -496,6 +519,28 @@ class SegmentArchive:
                     self.on_finished(summary)
                 except Exception:
                     log.exception("recording listener failed", extra=session.log_extra)
+
+    def _fence(self, job: _Job, exc: Exception) -> None:
+        """Another node holds the recording now: stop writing it (logged once a session)."""
+        session = job.session
+        session.fenced = True
+        log.warning(
+            "recording %s continues on another node (%s): this node stops writing it",
+            session.recording_id,
+            exc,
+            extra=session.log_extra,
+        )
+        self._let_go(job)
+
+    def _let_go(self, job: _Job) -> None:
+        """Drop a fenced session's job: no loss is reported, the recording goes on elsewhere."""
+        session = job.session
+        if isinstance(job, _Segment):
+            if not job.stored and session.dvr is not None:
+                session.dvr.lost(job.rendition, job.msn)  # its bytes were held for the upload
+            job.segment = job.init = None
+        elif isinstance(job, _Finish):
+            self.stats.recordings_in_progress -= 1
 
     def _failed(self, job: _Job, exc: Exception) -> None:
         self.stats.storage_errors += 1
