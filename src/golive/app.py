@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
@@ -983,7 +984,10 @@ class GoliveServer:
             problems.append("shutting down")
         if self.rtmp is None or not self.rtmp.listening:
             problems.append("RTMP ingest is not listening")
-        if self.db is not None:
+        # In a cluster the database is every node's: its outage would take them all out of
+        # their load balancers at once and cut off the viewers of running streams, which go on
+        # without it. A lone process is not ready without its database.
+        if self.db is not None and not self.settings.clustered:
             try:
                 async with asyncio.timeout(2.0), self.db.engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
@@ -1130,7 +1134,19 @@ class GoliveServer:
                 "NetStream.Publish.Rejected",
                 f"Too many failed publish attempts: try again in {math.ceil(wait)} s",
             )
-        channel = await self.channels.authenticate(request.stream_name)
+        try:
+            channel = await self.channels.authenticate(request.stream_name)
+        except (SQLAlchemyError, OSError) as exc:
+            # The database is down: running streams go on, new ones wait until it is back.
+            log.error(
+                "publish refused: the database is unavailable (%s); publisher %s",
+                type(exc).__name__,
+                request.remote_addr,
+            )
+            raise PublishRefused(
+                "NetStream.Publish.Rejected",
+                "Database unavailable: try again in a few seconds",
+            ) from None
         if channel is None:
             log.warning(
                 "publish refused: unknown stream key %s… from %s",

@@ -24,6 +24,7 @@ from tests.support.postgres_server import PostgresServer
 from tests.support.publisher import finish, start_publisher
 from tests.support.redis_server import RedisServer, running_redis_server
 from tests.support.server import http_client, rtmp_url, running_server
+from tests.support.varnish_server import running_varnish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -192,3 +193,50 @@ async def test_a_node_starting_up_leaves_another_nodes_live_recording_alone(
             (done,) = await b.recordings.for_channel("demo")
             assert done.status == "ready"
             assert done.duration == pytest.approx(6, abs=1.0)
+
+
+async def test_watched_through_the_edge_and_counted_once_across_nodes(
+    cluster: tuple[GoliveServer, GoliveServer], tmp_path: Path
+) -> None:
+    """Publish to node A; a Varnish edge in front of node B only (B sends everything on to
+    A): a crowd's blocking reloads for the next part reach the cluster once. Two players
+    on different nodes count on both nodes; one player seen on both counts once."""
+    a, b = cluster
+    assert a.demo_key is not None
+    publisher = await start_publisher(rtmp_url(a, a.demo_key), seconds=40)
+    async with (
+        running_varnish(b.http_port, tmp_path / "edge") as edge,
+        httpx.AsyncClient(base_url=edge.base_url, timeout=20) as viewer,
+        http_client(a) as on_a,
+        http_client(b) as on_b,
+    ):
+        text = await playlist_when(viewer, "#EXT-X-PART:")
+        latest = parse_media_playlist(text)
+        msn = latest.segments[-1].msn + 2
+        url = f"{PLAYLIST}?_HLS_msn={msn}&_HLS_part=0"
+        crowd = await asyncio.gather(*(viewer.get(url) for _ in range(30)))
+        assert {r.status_code for r in crowd} == {200}
+        assert len({r.content for r in crowd}) == 1
+        assert (await edge.backend_urls()).count(url) == 1
+
+        # Viewers: players tell themselves apart by their CMCD session id.
+        def cmcd(sid: str) -> dict[str, str]:
+            return {"CMCD": f'sid="{sid}"'}
+
+        deadline = time.monotonic() + 15
+        while True:
+            for client, sid in ((on_a, "player-1"), (on_b, "player-2"), (on_b, "player-1")):
+                assert (await client.get(PLAYLIST, params=cmcd(sid))).status_code == 200
+            counts = [
+                (await client.get("/web/channels/demo")).json()["viewers"]
+                for client in (on_a, on_b)
+            ]
+            # Three: the two players, and the edge, whose collapsed requests (CMCD stripped)
+            # are one viewer to the origin (docs/viewers.md). player-1, seen on both nodes,
+            # counts once.
+            if counts == [3, 3]:
+                break
+            assert time.monotonic() < deadline, counts
+            await asyncio.sleep(0.5)
+    publisher.terminate()
+    await finish(publisher)

@@ -21,7 +21,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -30,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.support.loopback import free_port, missing_dependency
 
 START_TIMEOUT_S = 30
 SUPERUSER = "golive"
@@ -69,15 +70,7 @@ def require_postgres() -> Path:
     ):
         return bin_dir
     message = "PostgreSQL server binaries not found (apt-get install postgresql)"
-    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    missing_dependency(message)
 
 
 def _server_account() -> pwd.struct_passwd | None:
@@ -101,7 +94,7 @@ class PostgresServer:
         self.data_dir = folder / "data"
         self.socket_dir = folder / "socket"
         self.log_file = folder / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self._account = _server_account()
         self.running = False
 

@@ -14,7 +14,6 @@ Without redis-server the tests skip locally and fail under `CI=true` (`require_r
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -25,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests.support.loopback import free_port, missing_dependency
 
 START_TIMEOUT = 15.0
 
@@ -42,15 +41,7 @@ def require_redis() -> str:
     if binary is not None:
         return binary
     message = "redis-server is not installed (apt-get install redis-server; make test does)"
-    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    missing_dependency(message)
 
 
 def _ping(port: int) -> bool:
@@ -68,7 +59,7 @@ class RedisServer:
     def __init__(self, binary: str, folder: Path) -> None:
         self.binary = binary
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

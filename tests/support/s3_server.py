@@ -12,9 +12,7 @@ Without moto the tests skip locally and fail under `CI=true` (`require_moto`).
 from __future__ import annotations
 
 import importlib.util
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests.support.loopback import free_port, missing_dependency
 
 BUCKET = "golive-test"
 ACCESS_KEY_ID = "golive-test-key"
@@ -44,22 +42,14 @@ def require_moto() -> None:
     if moto_available():
         return
     message = "moto[server] is not installed (pip install -e '.[test]')"
-    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    missing_dependency(message)
 
 
 class S3Server:
     """One moto server process; the port stays the same across stop() and start()."""
 
     def __init__(self, log: Path, bucket: str = BUCKET) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.bucket = bucket
         self._log = log
         self._proc: subprocess.Popen[bytes] | None = None

@@ -5,13 +5,10 @@ first) holds on both."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
-from pathlib import Path
 
 import pytest
 
-from golive.config import Settings
 from golive.db.api_tokens import ApiTokenStore, InvalidScopes, TokenNotFound, normalize_scopes
 from golive.db.channels import ChannelStore
 from golive.db.engine import Database
@@ -19,27 +16,11 @@ from golive.db.invites import InviteStore
 from golive.db.models import utcnow
 from golive.db.users import UserExists, UserNotFound, UserStore
 from golive.db.webhook_deliveries import DELIVERED, FAILED, PENDING, WebhookDeliveryLog
-from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 
 @pytest.fixture(autouse=True)
 def clean_env(golive_env_cleared: None) -> None:
     """No GOLIVE_* variable of the machine running the tests reaches these settings."""
-
-
-@pytest.fixture(params=DATABASE_BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: a SQLite file, or one on the PostgreSQL server."""
-    return fresh_database_url(request.param, request, tmp_path / "data")
-
-
-@pytest.fixture
-async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
-    database = await Database.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def test_users_are_unique_listed_by_name_and_deleted_with_their_tokens(

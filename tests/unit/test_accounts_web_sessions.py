@@ -4,9 +4,7 @@ cookie flags, expiry, sign-out."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -14,12 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from golive.accounts.web_sessions import SESSION_COOKIE, BrowserSessions
-from golive.config import Settings
 from golive.db.engine import Database
 from golive.db.models import User, WebSession, utcnow
 from golive.db.users import UserStore
 from golive.db.web_sessions import WebSessionStore
-from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -27,21 +23,6 @@ pytestmark = pytest.mark.timeout(30)
 @pytest.fixture(autouse=True)
 def clean_env(golive_env_cleared: None) -> None:
     """No GOLIVE_* variable of the machine running the tests reaches these settings."""
-
-
-@pytest.fixture(params=DATABASE_BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: a SQLite file, or one on the PostgreSQL server."""
-    return fresh_database_url(request.param, request, tmp_path / "data")
-
-
-@pytest.fixture
-async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
-    database = await Database.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

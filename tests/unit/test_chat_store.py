@@ -4,40 +4,21 @@ messages, and moderation looks messages up in their own channel only."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import Connection, select, text
 
-from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.chat_store import ChatStore
 from golive.db.engine import Database, alembic_config, make_engine
 from golive.db.models import ChatMessage
 from golive.db.users import UserStore
-from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 
 @pytest.fixture(autouse=True)
 def clean_env(golive_env_cleared: None) -> None:
     """No GOLIVE_* variable of the machine running the tests reaches these settings."""
-
-
-@pytest.fixture(params=DATABASE_BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: a SQLite file, or one on the PostgreSQL server."""
-    return fresh_database_url(request.param, request, tmp_path / "data")
-
-
-@pytest.fixture
-async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
-    database = await Database.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def message(id_: str, text: str) -> dict[str, object]:

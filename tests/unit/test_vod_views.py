@@ -13,7 +13,6 @@ from golive.config import Settings
 from golive.db.engine import Database
 from golive.db.recordings import RecordingStore
 from golive.db.vod_views import VodViews
-from tests.support.postgres_server import DATABASE_BACKENDS, fresh_database_url
 
 T0 = 1_700_000_000.0
 
@@ -21,12 +20,6 @@ T0 = 1_700_000_000.0
 @pytest.fixture(autouse=True)
 def clean_env(golive_env_cleared: None) -> None:
     """No GOLIVE_* variable of the machine running the tests reaches these settings."""
-
-
-@pytest.fixture(params=DATABASE_BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: a SQLite file, or one on the PostgreSQL server."""
-    return fresh_database_url(request.param, request, tmp_path / "data")
 
 
 @pytest.fixture
