@@ -1,10 +1,12 @@
-"""Fixtures of the unit tests: the database stores run on SQLite and on PostgreSQL."""
+"""Fixtures of the unit tests: the database stores run on SQLite and on PostgreSQL; the Redis
+implementations on fakeredis (one fake server per test, ``redis`` a client of it)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import fakeredis
 import pytest
 
 from golive.config import Settings
@@ -27,3 +29,17 @@ async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+def fake_redis_server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+async def redis(
+    fake_redis_server: fakeredis.FakeServer,
+) -> AsyncIterator[fakeredis.FakeAsyncRedis]:
+    client = fakeredis.FakeAsyncRedis(server=fake_redis_server)
+    yield client
+    await client.aclose()

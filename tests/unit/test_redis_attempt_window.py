@@ -9,7 +9,6 @@ tests/e2e/test_redis_rate_limits.py. Here a fallen-back ``take`` never reaches t
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import fakeredis
 import pytest
@@ -26,18 +25,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
-
-
-@pytest.fixture
-async def redis(server: fakeredis.FakeServer) -> AsyncIterator[fakeredis.FakeAsyncRedis]:
-    client = fakeredis.FakeAsyncRedis(server=server)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -117,13 +104,13 @@ async def test_give_back_removes_the_latest_attempt_and_clear_all(
 
 async def test_an_unreachable_redis_falls_back_to_this_node_with_one_warning(
     store: RedisAttemptStore,
-    server: fakeredis.FakeServer,
+    fake_redis_server: fakeredis.FakeServer,
     monotonic: Clock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="golive.cluster.rate")
     counter = store.counter("sign-in-pair", limit=2, window=300)
-    server.connected = False
+    fake_redis_server.connected = False
     # The limit holds on this node meanwhile, in its memory.
     assert await counter.take("k") == 0
     assert await counter.take("k") == 0
@@ -138,16 +125,16 @@ async def test_an_unreachable_redis_falls_back_to_this_node_with_one_warning(
 
 async def test_redis_is_tried_again_after_the_recheck_interval(
     store: RedisAttemptStore,
-    server: fakeredis.FakeServer,
+    fake_redis_server: fakeredis.FakeServer,
     redis: fakeredis.FakeAsyncRedis,
     monotonic: Clock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="golive.cluster.rate")
     counter = store.counter("sign-up", limit=1, window=60)
-    server.connected = False
+    fake_redis_server.connected = False
     assert await counter.take("10.0.0.1") == 0  # counted on this node
-    server.connected = True
+    fake_redis_server.connected = True
     await redis.zadd(rate_key("sign-up", "10.0.0.2"), {"a": ms(NOW)})
     # Within the recheck interval Redis is not asked: the local count answers.
     monotonic.now += 4.9
@@ -162,13 +149,13 @@ async def test_redis_is_tried_again_after_the_recheck_interval(
 
 async def test_a_failed_recheck_keeps_the_fallback_without_another_warning(
     store: RedisAttemptStore,
-    server: fakeredis.FakeServer,
+    fake_redis_server: fakeredis.FakeServer,
     monotonic: Clock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="golive.cluster.rate")
     counter = store.counter("clip", limit=1, window=60)
-    server.connected = False
+    fake_redis_server.connected = False
     for _ in range(4):
         await counter.retry_after("7")
         monotonic.now += 6

@@ -7,7 +7,7 @@ redis-server in tests/e2e/test_redis_publish_leases.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import fakeredis
 import pytest
@@ -21,18 +21,6 @@ from golive.cluster.redis_publish_leases import (
 from golive.live.publish_lease import Lease, LeaseHolder, LeaseUnavailable
 
 LEASE = Lease("news", "node-a", 1_700_000_000_001, 6.0)
-
-
-@pytest.fixture
-def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
-
-
-@pytest.fixture
-async def redis(server: fakeredis.FakeServer) -> AsyncIterator[fakeredis.FakeAsyncRedis]:
-    client = fakeredis.FakeAsyncRedis(server=server)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -88,9 +76,9 @@ def _operations(
 
 
 async def test_every_operation_raises_lease_unavailable_when_the_server_is_gone(
-    leases: RedisPublishLeases, server: fakeredis.FakeServer
+    leases: RedisPublishLeases, fake_redis_server: fakeredis.FakeServer
 ) -> None:
-    server.connected = False
+    fake_redis_server.connected = False
     refused = []
     for name, operation in _operations(leases):
         with pytest.raises(LeaseUnavailable, match="cannot be reached"):

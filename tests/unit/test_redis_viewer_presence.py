@@ -52,18 +52,6 @@ class Cluster:
             await self.nodes[index].flush()
 
 
-@pytest.fixture
-def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
-
-
-@pytest.fixture
-async def redis(server: fakeredis.FakeServer) -> AsyncIterator[fakeredis.FakeAsyncRedis]:
-    client = fakeredis.FakeAsyncRedis(server=server)
-    yield client
-    await client.aclose()
-
-
 async def _never(seconds: float) -> None:
     await asyncio.Event().wait()
 
@@ -234,7 +222,7 @@ async def test_redis_holds_at_most_max_sessions_per_stream_the_most_recent(
 
 async def test_an_outage_falls_back_to_this_nodes_count_and_recovers(
     cluster: Cluster,
-    server: fakeredis.FakeServer,
+    fake_redis_server: fakeredis.FakeServer,
     redis: fakeredis.FakeAsyncRedis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -243,7 +231,7 @@ async def test_an_outage_falls_back_to_this_nodes_count_and_recovers(
     b.seen("news", "t1", "c:y")
     await cluster.flush(0, 1, 0)
     assert a.count("news") == 2
-    server.connected = False  # every command raises redis's ConnectionError
+    fake_redis_server.connected = False  # every command raises redis's ConnectionError
     caplog.set_level(logging.INFO, logger="golive.viewers")
     await cluster.flush(0)
     assert a.count("news") == 1  # at once, not after the figure goes stale
@@ -255,7 +243,7 @@ async def test_an_outage_falls_back_to_this_nodes_count_and_recovers(
     assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
     # Redis comes back empty (a restart): a, which saw the outage, sends all its sessions
     # again, not only the new ones; b, which did not, sends what its players reload.
-    server.connected = True
+    fake_redis_server.connected = True
     await redis.flushall()
     await cluster.flush(0)
     assert a.count("news") == 2
@@ -267,9 +255,9 @@ async def test_an_outage_falls_back_to_this_nodes_count_and_recovers(
 
 
 async def test_the_store_raises_presence_unavailable_when_unreachable(
-    redis: fakeredis.FakeAsyncRedis, server: fakeredis.FakeServer
+    redis: fakeredis.FakeAsyncRedis, fake_redis_server: fakeredis.FakeServer
 ) -> None:
-    server.connected = False
+    fake_redis_server.connected = False
     stream = StreamPresence("news", "t1", {"c:x": 1.0}, peak=0)
     with pytest.raises(PresenceUnavailable, match="cannot be reached"):
         await RedisViewerPresence(redis).share([stream], now=2.0, expiry=30, max_sessions=10)
