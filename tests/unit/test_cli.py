@@ -283,3 +283,13 @@ def test_workers_default_to_one_per_core_only_with_redis(
     clustered = Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:6379/0")
     assert clustered.worker_count == 6 and clustered.clustered
     assert Settings(data_dir=tmp_path, redis_url="redis://h:1/0", workers=2).worker_count == 2
+
+
+def test_cluster_urls_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="redis_url must be a redis://"):
+        Settings(data_dir=tmp_path, redis_url="http://127.0.0.1:6379")
+    with pytest.raises(ValueError, match="node_url must be an http"):
+        Settings(data_dir=tmp_path, redis_url="redis://h:1/0", node_url="node-a:8080")
+    assert Settings(data_dir=tmp_path, node_url="http://10.0.0.2:8080/").node_url == (
+        "http://10.0.0.2:8080"
+    )
