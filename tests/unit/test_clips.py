@@ -165,6 +165,13 @@ def test_the_clip_media_paths_are_strict() -> None:
     assert not any(pattern.fullmatch(p) for p in bad)
     # VOD paths keep their own pattern: no thumbnail there (the pages helper's).
     assert media_path_pattern("/vod/").fullmatch(f"/vod/{CLIP}/thumbnail.jpg") is None
+    # A fenced writer's token folder (record/storage_keys.py), and nothing else, may sit
+    # between a rendition and its media.
+    vod = media_path_pattern("/vod/")
+    assert vod.fullmatch(f"/vod/{CLIP}/source/t1765000000000/12.m4s")
+    assert vod.fullmatch(f"/vod/{CLIP}/source/t9/init-3.mp4")
+    for odd in ("t/1.m4s", "tx9/1.m4s", "t9/t9/1.m4s", "t9/index.m3u8", "9/1.m4s"):
+        assert vod.fullmatch(f"/vod/{CLIP}/source/{odd}") is None, odd
 
 
 def test_titles_are_one_clean_line() -> None:

@@ -131,6 +131,13 @@ class MemoryIndex:
         rows = [SimpleNamespace(**r) for r in self.rows if r["recording_id"] == recording_id]
         return sorted(rows, key=lambda r: (r.rendition, r.sequence))
 
+    async def claim(self, recording_id: str, fence_token: int) -> bool:
+        if self.tokens.get(recording_id, 0) > fence_token:
+            self.refused.append("claim")
+            return False
+        self.tokens[recording_id] = fence_token
+        return True
+
     async def finish(
         self, recording_id: str, *, ended_at: float | None, fence_token: int
     ) -> Summary:
@@ -678,7 +685,12 @@ async def test_a_session_whose_recording_was_taken_over_stops_writing(
         (3, 7),
     ]
     # Its segments queued behind the refused one were let go, not stored.
-    assert not any(segment_key(rid, "source", n) in store.objects for n in (4, 5))
+    assert not any(segment_key(rid, "source", n, 5) in store.objects for n in (3, 4, 5))
+    # The upload it had in flight landed in its own token folder, beside the new holder's
+    # object of the same sequence number, not on it; the index names the holder's.
+    assert store.objects[segment_key(rid, "source", 2, 5)] == segment(2).data
+    assert store.objects[segment_key(rid, "source", 2, 7)] == segment(100).data
+    assert index.rows[2]["storage_key"] == segment_key(rid, "source", 2, 7)
     assert index.finished == [] and finished == []  # the stale end finished nothing
     fresh.end(2.0)
     assert await archive.flush(5)
@@ -704,10 +716,13 @@ async def test_a_stale_end_does_not_finish_the_recording(
         session.segment_done("source", segment(msn), b"init")
     assert await archive.flush(5)
     index.tokens[session.recording_id] = 7  # taken over
+    before = set(store.objects)
     with caplog.at_level(logging.INFO, logger="golive.record"):
         session.end(1.0)
         assert await archive.flush(5)
-    assert index.refused == ["finish"] and session.fenced  # tried once, not retried
+    assert index.refused == ["claim"] and session.fenced  # tried once, not retried
+    # No VOD playlist, MPD or thumbnail of a recording another node is still writing.
+    assert set(store.objects) == before
     assert index.finished == [] and finished == []
     assert len(fenced_lines(caplog)) == 1 and archive.stats.storage_errors == 0
     assert archive.stats.recordings_in_progress == 0

@@ -69,12 +69,16 @@ def rows(
     init_at: tuple[int, ...] = (0,),
     size: int = 100_000,
     jump: float = 30.0,
+    tokens: dict[int, int] | None = None,
 ) -> list[Row]:
     """Contiguous segments; a discontinuity restarts the date ``jump`` s later (a reconnect)."""
+    """``tokens``: from which segment on a writer with that fencing token wrote them."""
     out = []
     media = date = 0.0
     init = 0
+    token = 0
     for seq, d in enumerate(durations):
+        token = (tokens or {}).get(seq, token)
         if seq in init_at:
             init = seq
         if seq in disc_at or seq in gap_at:
@@ -89,8 +93,8 @@ def rows(
                 d,
                 size,
                 T0 + date,
-                segment_key(RID, rendition, seq),
-                init_key(RID, rendition, init),
+                segment_key(RID, rendition, seq, token),
+                init_key(RID, rendition, init, token),
                 discontinuity=seq in disc_at,
                 gap_before=seq in gap_at,
             )
@@ -251,6 +255,29 @@ def test_static_mpd_one_period_per_timeline() -> None:
     assert first is not None
     s = [e.attrib for e in first.findall("d:SegmentTimeline/d:S", MPD_NS)]
     assert s == [{"t": "0", "d": "180000", "r": "2"}]
+
+
+def test_a_takeover_writes_in_its_token_folder_and_both_playlists_point_there() -> None:
+    """Node A (token 7) wrote 0-2; node B took over (token 9) and went on at 3."""
+    segs = rows("source", [2.0] * 5, disc_at=(3,), init_at=(0, 3), tokens={0: 7, 3: 9})
+    assert segs[2].storage_key == f"{RID}/source/t7/2.m4s"
+    assert segs[3].storage_key == f"{RID}/source/t9/3.m4s"
+    text = media_playlist(segs)
+    assert 'URI="t7/init-0.mp4"' in text and 't9/init-3.mp4"' in text
+    assert "\nt7/2.m4s\n" in text and "\nt9/3.m4s\n" in text
+    root = ET.fromstring(dash_mpd(split_renditions(segs), VARIANTS))
+    templates = root.findall(".//d:SegmentTemplate", MPD_NS)
+    assert [(t.get("initialization"), t.get("media")) for t in templates] == [
+        ("source/t7/init-0.mp4", "source/t7/$Number$.m4s"),
+        ("source/t9/init-3.mp4", "source/t9/$Number$.m4s"),
+    ]
+
+
+def test_a_token_folder_change_splits_the_mpd_period_even_without_a_discontinuity() -> None:
+    segs = rows("source", [2.0] * 4, tokens={0: 7, 2: 9})
+    root = ET.fromstring(dash_mpd(split_renditions(segs), VARIANTS))
+    media = [t.get("media") for t in root.findall(".//d:SegmentTemplate", MPD_NS)]
+    assert media == ["source/t7/$Number$.m4s", "source/t9/$Number$.m4s"]
 
 
 def test_a_gap_inside_a_timeline_is_a_jump_in_the_mpd() -> None:

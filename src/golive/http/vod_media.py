@@ -67,7 +67,9 @@ def media_path_pattern(prefix: str, *, thumbnail: bool = False) -> re.Pattern[st
         r"(?:(?P<multivariant>index\.m3u8)|(?P<mpd>manifest\.mpd)|(?P<download>download\.mp4)"
         + still
         + r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
-        r"(?:(?P<playlist>index\.m3u8)|(?P<segment>\d{1,12}\.m4s)|(?P<init>init-\d{1,12}\.mp4)))"
+        # A segment or init segment may sit in its writer's token folder (storage_keys.py).
+        r"(?:(?P<playlist>index\.m3u8)"
+        r"|(?P<segment>(?:t\d{1,20}/)?\d{1,12}\.m4s)|(?P<init>(?:t\d{1,20}/)?init-\d{1,12}\.mp4)))"
     )
 
 

@@ -73,6 +73,12 @@ def is_stale_writer(error: BaseException) -> bool:
     return getattr(error, "stale_writer", False) is True
 
 
+class Superseded(Exception):
+    """This writer's fencing token is no longer the recording's: another node holds it."""
+
+    stale_writer = True
+
+
 class RecordingIndex(Protocol):
     async def create(
         self,
@@ -105,6 +111,11 @@ class RecordingIndex(Protocol):
     async def finish(
         self, recording_id: str, *, ended_at: float | None, fence_token: int
     ) -> RecordingSummary: ...
+
+    async def claim(self, recording_id: str, fence_token: int) -> bool:
+        """Hold the recording for the writer of ``fence_token``; False when a writer with a
+        larger one holds it (or there is no such recording)."""
+        ...
 
     async def segments(self, recording_id: str) -> Sequence[IndexedSegment]:
         """Every stored segment of a recording, by rendition then sequence."""

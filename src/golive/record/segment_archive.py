@@ -58,7 +58,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from golive.record.recording_index import RecordingIndex, RecordingSummary, is_stale_writer
+from golive.record.recording_index import (
+    RecordingIndex,
+    RecordingSummary,
+    Superseded,
+    is_stale_writer,
+)
 from golive.record.storage_keys import UnsafeKey, check_rendition, init_key, segment_key
 from golive.record.vod_publisher import publish_vod
 from golive.record.vod_thumbnail import VodThumbnails
@@ -465,10 +470,10 @@ class SegmentArchive:
             if init is None:
                 if job.init is None:
                     raise LookupError(f"init segment {seg.init_id} of {job.rendition} is missing")
-                key = init_key(rid, job.rendition, sequence)
+                key = init_key(rid, job.rendition, sequence, session.fence_token)
                 await self.store.put(key, job.init)
                 session._inits[(job.rendition, seg.init_id)] = init = key
-            key = segment_key(rid, job.rendition, sequence)
+            key = segment_key(rid, job.rendition, sequence, session.fence_token)
             if not job.stored:
                 await self.store.put(key, seg.data)
                 job.stored = True
@@ -499,6 +504,11 @@ class SegmentArchive:
             if self.on_stored is not None:
                 self.on_stored(self._clock() - job.completed_at)
         else:
+            # A paused node's end may be the first job it runs on waking: check it still holds
+            # the recording before writing the VOD's objects (finish, below, is fenced too,
+            # but it comes after them).
+            if session.fence_token > 0 and not await self.index.claim(rid, session.fence_token):
+                raise Superseded(f"a larger fencing token than {session.fence_token} holds it")
             # The VOD's playlists first: a recording is never "ready" without them, and one
             # left "recording" (storage down past the flush timeout) is finished by a start-up.
             await publish_vod(self.store, self.index, rid, self.thumbnails)

@@ -7,6 +7,14 @@ Nothing a user types reaches a key: the recording id is random (``new_recording_
 rendition names come from the ladder and must match a strict pattern, the rest are integers.
 A name that does not match is refused (``UnsafeKey``) rather than cleaned up, so two names
 can never map to one key.
+
+**Fenced writers.** In a cluster a recording is written under its publish lease's fencing
+token, and a node that takes a channel over continues the recording with a larger one
+(docs/scale-out.md). Its media objects go in a folder of that token,
+``<recording id>/<rendition>/t<token>/<sequence>.m4s``, so an upload a stale node still had in
+flight lands beside them, never on them: the same sequence number under two tokens is two
+keys, and the index (fenced too) names only the holder's. A single process writes with
+token 0 and keeps the plain layout.
 """
 
 from __future__ import annotations
@@ -40,13 +48,28 @@ def check_rendition(recording_id: str, rendition: str) -> None:
     _checked(recording_id, rendition)
 
 
-def segment_key(recording_id: str, rendition: str, sequence: int) -> str:
-    return f"{_checked(recording_id, rendition)}/{int(sequence)}.m4s"
+def _folder(recording_id: str, rendition: str, fence_token: int) -> str:
+    folder = _checked(recording_id, rendition)
+    return f"{folder}/t{int(fence_token)}" if fence_token > 0 else folder
 
 
-def init_key(recording_id: str, rendition: str, number: int) -> str:
+def segment_key(recording_id: str, rendition: str, sequence: int, fence_token: int = 0) -> str:
+    return f"{_folder(recording_id, rendition, fence_token)}/{int(sequence)}.m4s"
+
+
+def init_key(recording_id: str, rendition: str, number: int, fence_token: int = 0) -> str:
     """The init segment first used by segment ``number`` of the rendition."""
-    return f"{_checked(recording_id, rendition)}/init-{int(number)}.mp4"
+    return f"{_folder(recording_id, rendition, fence_token)}/init-{int(number)}.mp4"
+
+
+def rendition_relative(key: str, rendition: str) -> str:
+    """``key`` relative to its rendition's folder (where its media playlist is): the file
+    name, after its token folder if it has one. Recording ids, clip ids and the clips root
+    hold no slash-delimited rendition name, so the first ``/<rendition>/`` is the one."""
+    _, found, rest = key.partition(f"/{rendition}/")
+    if not found:
+        raise UnsafeKey(f"{key!r} is not in rendition {rendition!r}")
+    return rest
 
 
 def recording_prefix(recording_id: str) -> str:

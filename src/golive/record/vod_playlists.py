@@ -1,7 +1,7 @@
 """The playlists of a finished recording (a VOD), rendered from its index rows: pure, no I/O.
 
 A recording's objects are ``<id>/<rendition>/<sequence>.m4s`` and ``init-<sequence>.mp4``
-(``storage_keys``); beside them go
+(in a cluster under a ``t<token>/`` folder per writer: ``storage_keys``); beside them go
 
 - ``<id>/<rendition>/index.m3u8``: an HLS VOD media playlist per recorded rendition
   (RFC 8216bis): ``EXT-X-PLAYLIST-TYPE:VOD``, ``EXT-X-ENDLIST``, the stored segments with
@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from golive.record.recording_index import IndexedSegment
+from golive.record.storage_keys import rendition_relative
 
 __all__ = [
     "Variant",
@@ -72,9 +73,15 @@ def split_renditions(rows: Sequence[IndexedSegment]) -> dict[str, list[IndexedSe
     return out
 
 
-def _name(key: str) -> str:
-    """The last part of a storage key: the URI relative to the rendition's playlist."""
-    return key.rpartition("/")[2]
+def _name(seg: IndexedSegment, key: str) -> str:
+    """The URI of ``seg``'s object ``key`` relative to the rendition's playlist."""
+    return rendition_relative(key, seg.rendition)
+
+
+def _folder(seg: IndexedSegment) -> str:
+    """The token folder ``seg`` was written in, with its slash ("" for none)."""
+    folder, slash, _ = _name(seg, seg.storage_key).rpartition("/")
+    return folder + slash
 
 
 def _date(epoch: float) -> str:
@@ -106,10 +113,10 @@ def media_playlist(segments: Sequence[IndexedSegment]) -> str:
             lines.append("#EXT-X-DISCONTINUITY")
         if seg.init_key != init:
             init = seg.init_key
-            lines.append(f'#EXT-X-MAP:URI="{_name(init)}"')
+            lines.append(f'#EXT-X-MAP:URI="{_name(seg, init)}"')
         if i == 0 or new_timeline:
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_date(seg.program_date_time)}")
-        lines += [f"#EXTINF:{_extinf(seg.duration)},", _name(seg.storage_key)]
+        lines += [f"#EXTINF:{_extinf(seg.duration)},", _name(seg, seg.storage_key)]
     lines += ["#EXT-X-ENDLIST", ""]
     return "\n".join(lines)
 
@@ -167,10 +174,12 @@ def multivariant_playlist(
 
 
 def _timelines(segments: Sequence[IndexedSegment]) -> list[list[IndexedSegment]]:
-    """A rendition's segments split where a new timeline starts (``discontinuity``)."""
+    """A rendition's segments split where a new timeline starts (``discontinuity``), and
+    where the writer's token folder changes (a takeover always starts a new timeline; this
+    keeps one SegmentTemplate per run true whatever the rows say)."""
     runs: list[list[IndexedSegment]] = []
     for seg in segments:
-        if not runs or seg.discontinuity:
+        if not runs or seg.discontinuity or _folder(seg) != _folder(runs[-1][0]):
             runs.append([])
         runs[-1].append(seg)
     return runs
@@ -246,8 +255,8 @@ def _representation(name: str, run: Sequence[IndexedSegment], info: Variant, rat
     first = run[0]
     template = {
         "timescale": first.timescale,
-        "initialization": f"{name}/{_name(first.init_key)}",
-        "media": f"{name}/$Number$.m4s",
+        "initialization": f"{name}/{_name(first, first.init_key)}",
+        "media": f"{name}/{_folder(first)}$Number$.m4s",
         "startNumber": first.sequence,
         "presentationTimeOffset": first.media_start,
     }
