@@ -6,75 +6,34 @@ packages it (B sends the requests on to A). A is killed with SIGKILL. The publis
 back the way OBS does (it retries): refused while A's lease lives, then accepted by B once
 it expired (within 10 s of the kill). The player, never reloaded, plays again; the
 recording A left open goes on at B: one recording for the whole session, finished as one
-VOD with both nodes' media."""
+VOD with both nodes' media. Chat goes on at B: a member whose socket died with A reconnects
+there and is heard, and B's history keeps what was said on A."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
 
 from golive.config import Settings
 from golive.db.engine import Database
 from golive.db.recordings import RecordingStore, RecordingSummary
+from tests.support.cluster_nodes import publish_until_accepted, start_node
 from tests.support.postgres_server import PostgresServer
 from tests.support.publisher import finish, start_publisher
 from tests.support.redis_server import RedisServer
-from tests.support.serve_process import ServeProcess, start_serve
+from tests.support.serve_process import ServeProcess
+from tests.support.web_accounts import sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
-
-CONFIG = """\
-host = "127.0.0.1"
-rtmp_port = 0
-http_port = 0
-data_dir = "{data}"
-redis_url = "{redis}"
-database_url = "{database}"
-recording_storage = "file://{storage}"
-node_id = "{node}"
-reconnect_grace = 15.0
-public_url = "http://127.0.0.1"
-
-[channel_ladders]
-demo = "passthrough"
-"""
-
-
-async def start_node(
-    tmp_path: Path, name: str, redis: RedisServer, database: str
-) -> tuple[ServeProcess, Path]:
-    config = tmp_path / f"{name}.toml"
-    config.write_text(
-        CONFIG.format(
-            data=tmp_path / name,
-            redis=redis.url,
-            database=database,
-            storage=tmp_path / "recordings",
-            node=name,
-        )
-    )
-    stderr = tmp_path / f"{name}.log"
-    return await start_serve(config, stderr), stderr
-
-
-async def publish_until_accepted(url: str, seconds: float, within: float) -> tuple[object, float]:
-    """Publish as OBS reconnects: again every second while refused; returns the publisher
-    and when it was accepted."""
-    deadline = time.monotonic() + within
-    while True:
-        publisher = await start_publisher(url, seconds=seconds)
-        try:
-            await asyncio.wait_for(publisher.wait(), 3.0)
-        except TimeoutError:
-            return publisher, time.monotonic()  # still publishing: accepted
-        _, err = await finish(publisher)
-        assert "already live" in err or "Connection refused" in err, err
-        assert time.monotonic() < deadline, "the publisher was never accepted by node B"
-        await asyncio.sleep(1.0)
 
 
 async def playing_after(page: object, moment: float) -> None:
@@ -85,6 +44,29 @@ async def playing_after(page: object, moment: float) -> None:
         arg=moment,
         timeout=60_000,
     )
+
+
+async def chat_member(node: ServeProcess, headers: dict[str, str]) -> ClientConnection:
+    url = f"ws://{node.http_base.removeprefix('http://')}/api/v1/channels/demo/chat"
+    return await websockets.connect(url, additional_headers=headers)
+
+
+async def say(ws: ClientConnection, text: str) -> None:
+    await ws.send(json.dumps({"type": "send", "text": text, "nonce": "n"}))
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if frame["type"] in ("ack", "error") and frame.get("nonce") == "n":
+            assert frame["type"] == "ack", frame
+            return
+
+
+async def received(ws: ClientConnection, text: str) -> None:
+    """Reads frames until a batch carries ``text`` (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+        if frame["type"] == "messages" and text in [m["text"] for m in frame["messages"]]:
+            return
 
 
 async def finished_recordings(tmp_path: Path, database: str) -> list[RecordingSummary]:
@@ -121,6 +103,13 @@ async def test_a_killed_node_fails_over_and_the_player_recovers(
         await page.goto(f"{b.http_base}/demo")
         await playing_after(page, 0.0)
         before = await page.evaluate("() => document.querySelector('video').currentTime")
+        # Chat: carol on node A, a reader on node B; carol's message crosses over.
+        async with httpx.AsyncClient(base_url=b.http_base) as web:
+            session = {"cookie": f"golive_session={await sign_up(web, 'carol')}"}
+        carol_a = await chat_member(a, session)
+        reader_b = await chat_member(b, {})
+        await say(carol_a, "before the kill")
+        await received(reader_b, "before the kill")
 
         # The node dies outright: its parent process (its workers go with it).
         a.proc.send_signal(signal.SIGKILL)
@@ -134,6 +123,21 @@ async def test_a_killed_node_fails_over_and_the_player_recovers(
         await playing_after(page, before)
         reloads = await page.evaluate("() => performance.getEntriesByType('navigation').length")
         assert reloads == 1  # the same page all along
+        # Chat goes on at B: carol (her socket to A died with it) reconnects there, and a
+        # member joining B later gets the history, A's message included (from Redis).
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await asyncio.wait_for(carol_a.recv(), 10)  # the close, or a frame before it
+        carol_b = await chat_member(b, session)
+        await say(carol_b, "after the kill")
+        await received(reader_b, "after the kill")
+        late = await chat_member(b, {})
+        history = json.loads(await asyncio.wait_for(late.recv(), 10))
+        while history["type"] != "history":
+            history = json.loads(await asyncio.wait_for(late.recv(), 10))
+        texts = [m["text"] for m in history["messages"]]
+        assert texts[-2:] == ["before the kill", "after the kill"], texts
+        for ws in (carol_a, reader_b, carol_b, late):
+            await ws.close()
 
         await asyncio.sleep(8)
         # One recording, continued at B, finished as one VOD of both parts.

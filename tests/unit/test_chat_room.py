@@ -16,6 +16,7 @@ from golive.chat.chat_request import MalformedRequest, parse_request
 from golive.chat.chat_room import ChatLimits, ChatRoom, ChatUser, EndReason, Role, RoomState
 from golive.chat.chat_service import ChannelRef, ChatService
 from golive.chat.message_text import MAX_MESSAGE_LENGTH, ChatRejected, normalize_message
+from golive.chat.room_event import MessagePosted
 from golive.chat.shared_text import SharedText
 from golive.chat.token_bucket import TokenBucket
 from golive.http.websocket_text_frame import encode_text_frame
@@ -103,6 +104,47 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert bucket.take() == pytest.approx(0.5)
     clock.now += 0.5
     assert bucket.take() == 0.0
+
+
+def test_a_charge_from_another_node_may_leave_the_bucket_in_debt() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=1.0, burst=2, clock=clock)
+    for _ in range(5):
+        bucket.charge()  # accepted elsewhere: never refused, debt down to -burst
+    assert bucket.take() == pytest.approx(3.0)  # from -2 back to 1 token
+    clock.now += 3.0
+    assert bucket.take() == 0.0
+
+
+async def test_messages_accepted_on_another_node_count_against_the_users_limits() -> None:
+    """A user connected to two nodes gets one user's rate, not two: what another node
+    accepted (applied here from the bus) spends this node's bucket, slow-mode wait and
+    duplicate check too."""
+    clock = Clock()
+    r, _ = room(clock, rate=1.0, burst=2)
+
+    def elsewhere(n: int, text: str) -> None:
+        message = {"id": f"b{n}", "user": {"name": "alice"}, "text": text, "time": 0}
+        r.apply(MessagePosted(ALICE.id, message))
+
+    elsewhere(1, "one")
+    elsewhere(2, "two")
+    with pytest.raises(ChatRejected) as exc:
+        r.send(ALICE, "three")
+    assert code(exc) == "rate_limited"
+    r.send(BOB, "three")  # per user, as on one node
+    clock.now += 1.0
+    with pytest.raises(ChatRejected) as exc:
+        r.send(ALICE, "TWO")
+    assert code(exc) == "duplicate"
+    r.send(ALICE, "three")
+    r.state.slow_mode = 10
+    clock.now += 5.0
+    elsewhere(3, "four")
+    clock.now += 5.0
+    with pytest.raises(ChatRejected) as exc:
+        r.send(ALICE, "five")
+    assert code(exc) == "slow_mode"
 
 
 async def test_messages_carry_id_user_times_and_media_time() -> None:

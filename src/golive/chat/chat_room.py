@@ -660,6 +660,7 @@ class ChatRoom:
             message_id = event.message.get("id")
             if any(m["id"] == message_id for _, m in self.history):
                 return  # delivered twice (the bus is at-least-once)
+            self._count_elsewhere(event.user_id, event.message)
             self._post(event.user_id, event.message)
         elif isinstance(event, MessagesDeleted):
             self._forget_messages(event.ids)
@@ -683,6 +684,18 @@ class ChatRoom:
         elif isinstance(event, SharingChanged) and event.shared != self.shared:
             self.shared = event.shared
             self.broadcast(_LIMITED_NOTICE if not event.shared else _SHARED_NOTICE)
+
+    def _count_elsewhere(self, user_id: int, message: dict[str, Any]) -> None:
+        """A user's message accepted by another node counts against their limits here too
+        (send rate, slow mode, the duplicate check), so a user connected to several nodes
+        gets the rate of one, give or take the bus's delay."""
+        chatter = self._chatter(user_id)
+        chatter.bucket.charge()
+        now = self._clock()
+        chatter.last_sent = max(chatter.last_sent, now)
+        text = message.get("text")
+        if isinstance(text, str):
+            chatter.last_text, chatter.last_text_at = text.casefold(), now
 
     def add_history(self, recent: list[tuple[int, dict[str, Any]]]) -> None:
         """Merge messages from the shared store into the history (by id, in time order)."""

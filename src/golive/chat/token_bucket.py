@@ -28,6 +28,15 @@ class TokenBucket:
             return 0.0
         return (1 - self._tokens) / self.rate
 
+    def charge(self) -> None:
+        """Spend a token for a message accepted elsewhere (another node's copy of the room):
+        never refused, it may leave the bucket in debt, down to ``-burst``, so the next
+        message taken here waits for what the other node let through."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        self._tokens = max(-self.burst, self._tokens - 1)
+
     def full_at(self) -> float:
         """When the bucket will be full again (a user state can be forgotten then)."""
         return self._at + (self.burst - self._tokens) / self.rate
