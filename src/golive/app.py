@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
+from golive.accounts.api_rate_limit import ApiRateLimit
 from golive.accounts.attempt_store import AttemptStore, LocalAttemptStore
 from golive.accounts.password_hashing import hash_queue
 from golive.accounts.playback_secret import playback_secret
@@ -124,6 +125,9 @@ log = logging.getLogger("golive")
 CHAT_CHANNEL_REFRESH = 2.0
 # Seconds between re-reads of which channels are private (the CLI changes them elsewhere).
 CHANNEL_ACCESS_REFRESH = 2.0
+# Lifetime of the token a private channel's request is forwarded under: it is checked once,
+# when the serving node receives the request, so a minute covers any clock skew between nodes.
+FORWARDING_TOKEN_SECONDS = 60
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -363,6 +367,9 @@ class GoliveServer:
                 clips=self.clips,
                 clip_exports=self.clip_exports,
                 clip_channels=self.clips.clips if self.clips is not None else None,
+                rate_limit=ApiRateLimit(
+                    self.attempt_store, lambda: self.settings.api_requests_per_minute
+                ),
             )
         )
         self.web_sessions = BrowserSessions(
@@ -734,6 +741,14 @@ class GoliveServer:
                 await self.refresh_channel_access()
             except Exception as exc:  # the database is briefly away: the last map holds
                 log.warning("could not re-read channel visibility: %s", exc)
+
+    def _forwarding_token(self, channel: str) -> str | None:
+        """A playback token under which a private channel's admitted request goes on to the
+        node serving it (a forwarded request carries no cookie)."""
+        if self.playback_tokens is None or not self.channel_access.is_private(channel):
+            return None
+        expires = int(time.time()) + FORWARDING_TOKEN_SECONDS
+        return self.playback_tokens.issue(PlaybackKind.LIVE, channel, expires)
 
     async def _may_watch_channel(self, conn: HTTPConnection, channel: str) -> bool:
         """Whether the browser session behind ``conn`` may watch private ``channel``."""
@@ -1255,7 +1270,7 @@ class GoliveServer:
                 return None
             return await directory.url_of(holder.holder)
 
-        self.media.forwarder = ChannelForwarder(locate, node_id)
+        self.media.forwarder = ChannelForwarder(locate, node_id, sign=self._forwarding_token)
         self.live_sharing = SharedLiveStreams(
             RedisLiveDirectory(redis),
             node_id,

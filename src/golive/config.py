@@ -71,6 +71,7 @@ LIVE_RELOADABLE = frozenset(
         "on_publish_default",
         "trusted_proxies",
         "max_request_body",
+        "api_requests_per_minute",
         "signup",
         "record",
         "record_renditions",
@@ -318,6 +319,13 @@ class Settings(BaseSettings):
         "Forwarded / X-Forwarded-For headers name the client; from any other peer those "
         "headers are ignored. Empty: the peer is always the client. Every per-address limit "
         "and the viewer count use the address decided this way.",
+    )
+    api_requests_per_minute: int = Field(
+        default=600,
+        ge=0,
+        le=1_000_000,
+        description="Requests one API token may make in any 60 s (across every node of a "
+        "cluster); more are answered 429 with Retry-After. 0 turns the limit off.",
     )
     max_request_body: int = Field(
         default=1 * MIB,

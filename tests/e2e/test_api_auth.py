@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,7 +13,7 @@ import pytest
 
 from golive.app import GoliveServer
 from tests.support.api_tokens import bearer, user_token
-from tests.support.server import http_client
+from tests.support.server import http_client, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -213,3 +216,22 @@ async def test_channel_lifecycle_and_key_rotation(server: GoliveServer) -> None:
             await client.delete("/api/v1/channels/show", headers=bearer(alice))
         ).status_code == 204
         assert await server.channels.get("show") is None
+
+
+async def test_a_token_over_its_requests_per_minute_gets_429_with_retry_after(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_server(tmp_path / "data", api_requests_per_minute=5) as server:
+        token = await user_token(server, "admin", ["read"])
+        other = await user_token(server, "admin", ["read"])
+        async with http_client(server) as client:
+            with caplog.at_level(logging.WARNING, logger="golive.accounts"):
+                answers = await asyncio.gather(
+                    *(client.get("/api/v1/me", headers=bearer(token)) for _ in range(12))
+                )
+            assert sorted(r.status_code for r in answers) == [200] * 5 + [429] * 7
+            refused = next(r for r in answers if r.status_code == 429)
+            assert_error(refused, 429, "rate_limited")
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+            assert (await client.get("/api/v1/me", headers=bearer(other))).status_code == 200
+            assert any("API rate limit: token" in r.getMessage() for r in caplog.records)

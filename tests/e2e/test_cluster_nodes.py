@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from golive.app import GoliveServer
+from tests.e2e.test_private_playback import private_demo
 from tests.hls_conformance import parse_media_playlist
 from tests.support.postgres_server import PostgresServer
 from tests.support.publisher import finish, start_publisher
@@ -68,7 +69,15 @@ async def cluster(
     redis_server.flush()
     database_url = postgres_server.url(postgres_server.create_database())
     async with AsyncExitStack() as stack:
-        yield await two_nodes(stack, tmp_path, redis_server.url, database_url, reconnect_grace=1.0)
+        yield await two_nodes(
+            stack,
+            tmp_path,
+            redis_server.url,
+            database_url,
+            reconnect_grace=1.0,
+            # The same on every node (docs/scale-out.md): forwarded private requests need it.
+            playback_token_secret="cluster-test-playback-secret",
+        )
 
 
 async def test_one_publisher_cluster_wide_and_any_node_serves_the_channel(
@@ -227,16 +236,53 @@ async def test_watched_through_the_edge_and_counted_once_across_nodes(
         while True:
             for client, sid in ((on_a, "player-1"), (on_b, "player-2"), (on_b, "player-1")):
                 assert (await client.get(PLAYLIST, params=cmcd(sid))).status_code == 200
+            # A watch page behind the edge counts by its presence beacon, which B sends on
+            # to A like any request for the channel.
+            beacon = await viewer.post("/live/demo/presence", params=cmcd("page-behind-edge"))
+            assert beacon.status_code == 204
             counts = [
                 (await client.get("/web/channels/demo")).json()["viewers"]
                 for client in (on_a, on_b)
             ]
-            # Three: the two players, and the edge, whose collapsed requests (CMCD stripped)
-            # are one viewer to the origin (docs/viewers.md). player-1, seen on both nodes,
-            # counts once.
+            # Three: the page behind the edge, and two players: player-1, seen on both nodes,
+            # counts once. The edge's collapsed requests (CMCD stripped, marked as the
+            # edge's) are nobody (docs/viewers.md).
             if counts == [3, 3]:
                 break
             assert time.monotonic() < deadline, counts
             await asyncio.sleep(0.5)
     publisher.terminate()
     await finish(publisher)
+
+
+async def test_a_private_channel_plays_for_its_owner_through_the_node_not_serving_it(
+    cluster: tuple[GoliveServer, GoliveServer],
+) -> None:
+    """The owner's browser session on node B watches her private channel, which node A
+    packages: B checked the session, and sends the request on to A under a playback token
+    (cookies never go on). A stranger on B, and a forged token, get nothing."""
+    a, b = cluster
+    assert a.demo_key is not None
+    async with http_client(b) as owner, http_client(b) as stranger, http_client(a) as on_a:
+        await private_demo(b, owner)
+        # Node A re-reads which channels are private every CHANNEL_ACCESS_REFRESH seconds.
+        deadline = time.monotonic() + 10
+        while not a.channel_access.is_private("demo"):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        publisher = await start_publisher(rtmp_url(a, a.demo_key), seconds=30)
+        try:
+            text = await playlist_when(owner, "#EXT-X-PART:")
+            init = next(line for line in text.splitlines() if line.startswith("#EXT-X-MAP:"))
+            init_uri = init.split('URI="', 1)[1].split('"', 1)[0]
+            media = await owner.get(f"/live/demo/source/{init_uri}")
+            assert media.status_code == 200 and b"ftyp" in media.content[:16]
+            assert "private" in (await owner.get(PLAYLIST)).headers["cache-control"]
+            assert (await stranger.get(PLAYLIST)).status_code == 404
+            assert (await on_a.get(PLAYLIST)).status_code == 404  # no session at A either
+            forged = f"/p/not.a-token{PLAYLIST}"
+            assert (await stranger.get(forged)).status_code == 403
+            assert b.media.forwarder is not None and b.media.forwarder.forwarded > 0
+        finally:
+            publisher.terminate()
+            await finish(publisher)

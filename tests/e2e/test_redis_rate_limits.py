@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from golive.accounts.api_rate_limit import ApiRateLimit
 from golive.accounts.attempt_store import LocalAttemptStore
 from golive.accounts.login_rate_limit import LoginRateLimit
 from golive.cluster.redis_attempt_window import RedisAttemptStore, rate_key
@@ -199,3 +200,14 @@ async def test_an_outage_falls_back_to_each_node_and_redis_takes_over_again(
         finally:
             await a.redis.aclose()
             await b.redis.aclose()
+
+
+async def test_an_api_tokens_requests_over_two_nodes_spend_one_budget(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    limits = [ApiRateLimit(node.store, lambda: 10) for node in (a, b)]
+    token = int(uuid.uuid4().int % 1_000_000_000)
+    waits = await asyncio.gather(*(limits[i % 2].take(token) for i in range(30)))
+    assert sum(1 for wait in waits if wait == 0) == 10
+    assert all(0 < wait <= 60 for wait in waits if wait != 0)

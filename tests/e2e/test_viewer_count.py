@@ -21,6 +21,7 @@ from golive.app import GoliveServer
 from tests.support.api_tokens import bearer, user_token
 from tests.support.publisher import ffmpeg_exe, finish, start_publisher
 from tests.support.server import http_client, rtmp_url, running_server
+from tests.support.varnish_server import running_varnish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -117,3 +118,51 @@ async def _listed(client: httpx.AsyncClient) -> bool:
 
 async def _count_is(client: httpx.AsyncClient, token: str, n: int) -> bool:
     return (await viewers(client, token))[0] == n
+
+
+async def test_behind_an_edge_players_count_by_their_presence_beacon(tmp_path: Path) -> None:
+    """A Varnish edge (the shipped VCL) collapses every player's playlist requests into its
+    own, which the origin does not count; each watch page's presence beacon passes through
+    the edge uncached and counts its player, once, whichever way it came."""
+    async with running_server(
+        tmp_path / "data",
+        viewer_expiry=EXPIRY,
+        transcode_ladder=[{"name": "source", "kind": "source"}],
+    ) as server:
+        token = await user_token(server, "root", ["admin"], admin=True)
+        proc = await start_publisher(rtmp_url(server, server.demo_key or ""), seconds=30, gop=30)
+        async with (
+            running_varnish(server.http_port, tmp_path / "edge") as edge,
+            httpx.AsyncClient(base_url=edge.base_url, timeout=20) as viewer,
+            http_client(server) as client,
+        ):
+            await until(lambda: _listed(viewer))
+            # The edge fetched playlists (CMCD stripped, marked as the edge's): no viewer.
+            for _ in range(8):
+                assert (await viewer.get("/live/demo/source/index.m3u8")).status_code == 200
+                await asyncio.sleep(0.25)
+            assert await viewers(client, token) == (0, 0)
+            assert (await viewer.get("/live/demo/presence")).status_code == 405
+            assert (await viewer.post("/live/demo/index.m3u8")).status_code == 405
+            assert (await viewer.post("/live/nobody/presence")).status_code == 404
+
+            async def beacon(sid: str) -> None:
+                r = await viewer.post("/live/demo/presence", params={"CMCD": f'sid="{sid}"'})
+                assert r.status_code == 204 and r.headers["cache-control"] == "no-store"
+
+            # Three pages behind the edge, and one of them also fetching straight from the
+            # origin with the same CMCD session id (as hls.js does beside the beacon).
+            for sid in ("page-1", "page-2", "page-3"):
+                await beacon(sid)
+            direct = await client.get(
+                "/live/demo/source/index.m3u8", params={"CMCD": 'sid="page-1"'}
+            )
+            assert direct.status_code == 200
+            await until(lambda: _count_is(client, token, 3))
+            await beacon("page-1")  # again: still three
+            await asyncio.sleep(1.0)
+            assert await viewers(client, token) == (3, 3)
+            # Pages that stop beaconing leave within the expiry.
+            await until(lambda: _count_is(client, token, 0), timeout=EXPIRY + 5)
+        proc.kill()
+        await finish(proc, timeout=10)

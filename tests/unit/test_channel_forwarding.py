@@ -74,3 +74,24 @@ async def test_an_unreachable_node_is_counted_and_answers_none() -> None:
     forwarder = ChannelForwarder(_located, "node-a", client=client)
     assert await forwarder.forward("elsewhere", "GET", "/live/elsewhere/x.m4s", {}, []) is None
     assert forwarder.failed == 1
+
+
+async def test_a_private_channel_goes_on_under_a_playback_token_and_without_cookies() -> None:
+    seen: list[httpx.Request] = []
+    forwarder = ChannelForwarder(
+        _located,
+        "node-a",
+        sign=lambda channel: "tok.en" if channel == "elsewhere" else None,
+        client=_recording_client(seen),
+    )
+    answer = await forwarder.forward(
+        "elsewhere",
+        "GET",
+        "/live/elsewhere/source/index.m3u8",
+        {"_HLS_msn": "4"},
+        [(b"cookie", b"golive_session=owner")],
+    )
+    assert answer is not None and answer.status == 200
+    assert seen[0].url.path == "/p/tok.en/live/elsewhere/source/index.m3u8"
+    assert seen[0].url.params["_HLS_msn"] == "4"
+    assert "cookie" not in seen[0].headers

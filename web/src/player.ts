@@ -23,6 +23,7 @@ import { ChatPanel } from "./chat-panel";
 import { ClipDialog, type ClipPoint, clipElements } from "./clip-dialog";
 import { LiveFollow } from "./live-follow";
 import { paceRate } from "./live-pace";
+import { newSessionId, Presence } from "./presence";
 import { behindLive, hlsRange, type LiveRange, seekableRange } from "./live-range";
 import { QualityMenu } from "./quality-menu";
 import { SeekBar } from "./seek-bar";
@@ -232,6 +233,9 @@ class WatchPage {
   private playhead = 0;
 
   private hls: Hls | null = null;
+  /** This page's CMCD session id: on hls.js's requests and on the presence beacon. */
+  private readonly sessionId = newSessionId();
+  private readonly presence = new Presence(this.sessionId);
   quality: QualityMenu | null = null;
   /** The clip button, once the viewer is known to be signed in (main). */
   clipButton: HTMLButtonElement | null = null;
@@ -377,7 +381,7 @@ class WatchPage {
         maxLiveSyncPlaybackRate: 1,
         // CMCD (CTA-5004) as a query parameter: its session id is how the server counts
         // this player as one viewer (docs/viewers.md). Query, not headers: no CORS preflight.
-        cmcd: { useHeaders: false },
+        cmcd: { useHeaders: false, sessionId: this.sessionId },
         // Behind the edge: where the DVR playlist's media time (0 at its first segment, at
         // dvr_from) reaches the date sought; corrected once the playlist is read.
         startPosition:
@@ -385,6 +389,7 @@ class WatchPage {
       });
       this.hls = hls;
       this.page.hls = hls;
+      this.presence.start(this.source);
       this.quality?.attach(hls);
       // Playback starts once START_AHEAD_S is buffered (startWhenBuffered), not on autoplay.
       this.video.autoplay = false;
@@ -440,6 +445,7 @@ class WatchPage {
     this.endStall();
     this.stats.playing = false;
     this.video.playbackRate = 1;
+    this.presence.stop();
     if (this.hls !== null) {
       this.hls.destroy();
       this.hls = null;

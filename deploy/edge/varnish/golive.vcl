@@ -44,8 +44,8 @@ sub vcl_recv {
         return (pass);
     }
     # CMCD data is per player (its session id above all): in the URL it would make every
-    # player's blocking reload a different object and end coalescing. golive's viewer count
-    # then sees the edge as one viewer (docs/viewers.md).
+    # player's blocking reload a different object and end coalescing. Players are counted by
+    # their page's presence beacon instead (docs/viewers.md).
     if (req.url ~ "[?&]CMCD=") {
         set req.url = regsuball(req.url, "([?&])CMCD=[^&]*&?", "\1");
         set req.url = regsub(req.url, "[?&]$", "");
@@ -53,6 +53,9 @@ sub vcl_recv {
     # Media answers carry no per-user state (a signed playback token is in the path).
     unset req.http.Cookie;
     unset req.http.Authorization;
+    # What this edge fetches stands for every player behind it: golive does not count it as
+    # a viewer; the watch page's presence beacons (POST, passed above) count them.
+    set req.http.X-Golive-Edge = "varnish";
     return (hash);
 }
 

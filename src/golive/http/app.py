@@ -198,7 +198,7 @@ def create_app(
             if thumbnails is not None
             else []
         ),
-        Route("/live/{path:path}", live_media, methods=["GET", "HEAD", "OPTIONS"]),
+        Route("/live/{path:path}", live_media, methods=["GET", "HEAD", "OPTIONS", "POST"]),
         Route("/p/{token}/{path:path}", playback, methods=["GET", "HEAD", "OPTIONS"]),
         *(
             [Route("/vod/{path:path}", vod.handle, methods=["GET", "HEAD", "OPTIONS"])]

@@ -7,6 +7,11 @@ and the request goes on to that node, its answer streamed back as it arrives (a 
 playlist reload stays blocking, a growing part stays chunked). One hop at most: a forwarded
 request carries ``FORWARDED_HEADER`` and is never forwarded again, so two nodes that
 disagree for a moment about where a channel is answer 404 rather than loop.
+
+Cookies never go on. A private channel's request was admitted here (the owner's session, or
+a playback token checked at this node's door), so it goes on under a short-lived playback
+token for that channel (``/p/<token>/live/...``, http/playback_gate.py) that the serving
+node checks like any other: the nodes share the signing secret (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -17,15 +22,29 @@ from urllib.parse import urlencode
 
 import httpx
 
-__all__ = ["FORWARDED_HEADER", "ChannelForwarder", "ChannelLocator", "ForwardedAnswer"]
+__all__ = [
+    "EDGE_HEADER",
+    "FORWARDED_HEADER",
+    "ChannelForwarder",
+    "ChannelLocator",
+    "ChannelSigner",
+    "ForwardedAnswer",
+]
 
 log = logging.getLogger("golive.http")
 
 # Marks a request one node sent to another (the value: the sending node's id).
 FORWARDED_HEADER = "x-golive-forwarded-by"
+# Set by the shipped edge configurations (deploy/edge/) on the requests the edge sends: one
+# such request stands for any number of players, who are counted by their page's presence
+# beacon instead (docs/viewers.md). Passed on, so the serving node knows it too.
+EDGE_HEADER = "x-golive-edge"
 
 # The base URL of the node serving a channel, or None when no other node does.
 ChannelLocator = Callable[[str], Awaitable[str | None]]
+# A playback token for a private channel's forwarded request; None for a channel anyone may
+# watch (its requests go on as they are).
+ChannelSigner = Callable[[str], str | None]
 
 # Request headers worth passing on: what conditions or shapes the answer, and what the serving
 # node tells viewers apart by (CMCD session, user agent; the address goes in X-Forwarded-For,
@@ -38,6 +57,7 @@ _PASSED_REQUEST = frozenset(
         "accept-encoding",
         "user-agent",
         "cmcd-session",
+        EDGE_HEADER,
     }
 )
 # Answer headers not passed back: hop-by-hop, or set again by this node's server.
@@ -66,10 +86,12 @@ class ChannelForwarder:
         locate: ChannelLocator,
         node_id: str,
         *,
+        sign: ChannelSigner | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._locate = locate
         self._node_id = node_id
+        self._sign = sign
         self._client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(5.0, read=_READ_TIMEOUT),
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
@@ -93,6 +115,9 @@ class ChannelForwarder:
         base = await self._locate(channel)
         if base is None:
             return None
+        token = self._sign(channel) if self._sign is not None else None
+        if token is not None:
+            path = f"/p/{token}{path}"
         url = base.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
         sent = {
             name.decode("latin-1"): value.decode("latin-1")

@@ -25,15 +25,16 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from golive.http.channel_forwarding import ChannelForwarder
+from golive.http.channel_forwarding import EDGE_HEADER, ChannelForwarder
 from golive.store.dvr_history import ChannelDvr
 from golive.store.live_window import LiveStore, PlaylistSnapshot, RenditionWindow, StoredSegment
 from golive.store.object_store import ObjectNotFound, ObjectStoreError
-from golive.store.viewer_sessions import ViewerSessions, session_id
+from golive.store.viewer_sessions import CMCD_SESSION, ViewerSessions, session_id
 
 _MEDIA_PATH = re.compile(
     r"/live/(?P<channel>[a-z0-9][a-z0-9_-]{0,31})/"
-    r"(?:(?P<multivariant>index\.m3u8|dvr\.m3u8)|(?P<mpd>manifest\.mpd|dvr\.mpd)"
+    r"(?:(?P<presence>presence)"
+    r"|(?P<multivariant>index\.m3u8|dvr\.m3u8)|(?P<mpd>manifest\.mpd|dvr\.mpd)"
     r"|(?P<rendition>[a-z0-9][a-z0-9_-]{0,31})/"
     r"(?:(?P<playlist>index\.m3u8|dvr\.m3u8)"
     r"|(?P<token>[0-9a-f]{8})/"
@@ -68,6 +69,11 @@ _LIVE_PLAYLIST_HEADERS = _headers(PLAYLIST_TYPE, LIVE_PLAYLIST)
 _MPD_HEADERS = _headers(MPD_TYPE, LIVE_PLAYLIST)
 _ERROR_HEADERS = _headers("text/plain; charset=utf-8", NO_CACHE)
 _UTC_HEADERS = _headers("text/plain; charset=utf-8", "no-store")
+_PRESENCE_HEADERS = [
+    *((name.encode("latin-1"), value.encode("latin-1")) for name, value in CORS.items()),
+    (b"cache-control", b"no-store"),
+]
+_EDGE = EDGE_HEADER.encode("latin-1")
 _OPTIONS_HEADERS = [
     *((name.encode("latin-1"), value.encode("latin-1")) for name, value in CORS.items()),
     (b"access-control-max-age", b"86400"),
@@ -126,20 +132,30 @@ class LiveMediaEndpoint:
         client: str,
         channel: str,
         stream_token: str,
+        *,
+        beacon: bool = False,
     ) -> None:
-        """Players reload a media playlist (DASH: the MPD) all along: each is a viewer."""
+        """Players reload a media playlist (DASH: the MPD) all along: each is a viewer. So
+        is a watch page's presence ``beacon``. A playlist request an edge sent without a
+        player's CMCD session is not: it stands for all the players behind it, who send
+        beacons through the edge."""
         viewers = self.viewers
         if viewers is None:
             return
         cmcd_session: str | None = None
         user_agent = ""
+        from_edge = False
         # Like Starlette's Headers.get: the first field of each name.
         for name, value in headers:
             if name == b"cmcd-session" and cmcd_session is None:
                 cmcd_session = value.decode("latin-1")
             elif name == b"user-agent" and not user_agent:
                 user_agent = value.decode("latin-1")
+            elif name == _EDGE:
+                from_edge = True
         sid = session_id(query.get("CMCD"), cmcd_session, client, user_agent)
+        if from_edge and not beacon and not sid.startswith(CMCD_SESSION):
+            return
         viewers.seen(channel, stream_token, sid)
 
     async def handle(self, request: Request, path: str | None = None) -> Response:
@@ -176,6 +192,9 @@ class LiveMediaEndpoint:
         match = _MEDIA_PATH.fullmatch(path)
         if match is None:
             return _error(404, "not found")
+        presence = match["presence"] is not None
+        if (method == "POST") != presence:
+            return _error(405, "POST is for presence beacons only, and they are POSTed")
         media = self._store.get(match["channel"])
         if media is None:
             if self.forwarder is not None:
@@ -185,6 +204,11 @@ class LiveMediaEndpoint:
                 if elsewhere is not None:
                     return MediaAnswer(elsewhere.status, elsewhere.headers, stream=elsewhere.body)
             return _error(404, "channel is not live")
+        if presence:
+            self._count_viewer(
+                query, headers, client, media.channel, media.stream_token, beacon=True
+            )
+            return MediaAnswer(204, _PRESENCE_HEADERS)
         multivariant = match["multivariant"]
         if multivariant:
             text = await media.wait_multivariant(_STARTUP_WAIT)

@@ -34,7 +34,8 @@ from golive.http.request_metrics import Observe, media_route_label
 
 __all__ = ["MediaFastPath"]
 
-_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POST: a watch page's presence beacon (LiveMediaEndpoint refuses it anywhere else).
+_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST"})
 _NO_QUERY: dict[str, str] = {}
 
 

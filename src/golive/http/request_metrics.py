@@ -17,6 +17,7 @@ _MEDIA_KINDS = (
     (re.compile(r"^/live/[^/]+/dvr\.m3u8$"), "/live/{channel}/dvr.m3u8"),
     (re.compile(r"^/live/[^/]+/[^/]+/dvr\.m3u8$"), "/live/{channel}/{rendition}/dvr.m3u8"),
     (re.compile(r"^/live/[^/]+/dvr\.mpd$"), "/live/{channel}/dvr.mpd"),
+    (re.compile(r"^/live/[^/]+/presence$"), "/live/{channel}/presence"),
     (re.compile(r"/init-\d+\.mp4$"), "/live/{channel}/{rendition}/{token}/init-{n}.mp4"),
     (re.compile(r"/\d+\.\d+\.m4s$"), "/live/{channel}/{rendition}/{token}/{msn}.{part}.m4s"),
     (re.compile(r"/\d+\.m4s$"), "/live/{channel}/{rendition}/{token}/{msn}.m4s"),

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from golive.store.viewer_presence import StreamPresence, ViewerPresence
 
-__all__ = ["ChannelViewers", "ViewerSessions", "session_id"]
+__all__ = ["CMCD_SESSION", "ChannelViewers", "ViewerSessions", "session_id"]
 
 log = logging.getLogger("golive.viewers")
 
@@ -45,6 +45,10 @@ def _cmcd_sid(value: str) -> str | None:
     return None
 
 
+# The prefix of a session id taken from a player's CMCD session id.
+CMCD_SESSION = "c:"
+
+
 def session_id(
     cmcd_query: str | None, cmcd_session_header: str | None, client: str, user_agent: str
 ) -> str:
@@ -53,7 +57,7 @@ def session_id(
         if source:
             sid = _cmcd_sid(source)
             if sid is not None:
-                return "c:" + sid
+                return CMCD_SESSION + sid
     digest = hashlib.blake2b(f"{client}\n{user_agent}".encode(), digest_size=12).hexdigest()
     return "a:" + digest
 

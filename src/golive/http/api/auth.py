@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -32,9 +33,26 @@ async def principal(
         if request.headers.get("authorization"):
             raise ApiError("invalid_token", "Authorization must be 'Bearer <token>'")
         raise ApiError("missing_token", "send 'Authorization: Bearer <token>'")
-    found = await services(request).tokens.authenticate(credentials.credentials)
+    svc = services(request)
+    limit = svc.rate_limit
+    address = request.client.host if request.client is not None else ""
+    if limit is not None and (wait := await limit.auth_wait(address)) > 0:
+        raise ApiError(
+            "rate_limited",
+            f"too many unknown tokens from this address: retry in {math.ceil(wait)} s",
+            retry_after=wait,
+        )
+    found = await svc.tokens.authenticate(credentials.credentials)
     if found is None:
+        if limit is not None:
+            await limit.auth_failed(address)
         raise ApiError("invalid_token", "the token is unknown or revoked")
+    if limit is not None and (wait := await limit.take(found.token_id)) > 0:
+        raise ApiError(
+            "rate_limited",
+            f"this token is over api_requests_per_minute: retry in {math.ceil(wait)} s",
+            retry_after=wait,
+        )
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,6 +42,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "channel_not_live": (409, "the channel is not live (clip one of its VODs instead)"),
     "channel_not_recording": (409, "the channel's live stream is not being recorded"),
     "clip_rate_limited": (429, "too many clips made by this user lately; retry later"),
+    "rate_limited": (
+        429,
+        "over api_requests_per_minute for this token, or too many unknown tokens from this "
+        "address; Retry-After says when to try again",
+    ),
     "malformed_body": (400, "the request body is not valid JSON"),
     "invalid_request": (422, "a parameter or the body does not match the schema"),
     "invalid_channel_name": (422, "the channel name is not allowed (pattern or reserved)"),
@@ -73,15 +79,20 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """Raised by endpoints; rendered as an ErrorResponse with the code's status."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = ERROR_CODES[code][0]
         self.message = message
+        self.retry_after = retry_after
 
 
-def error_response(code: str, message: str, *, status: int | None = None) -> JSONResponse:
-    headers = {"www-authenticate": "Bearer"} if code in ("missing_token", "invalid_token") else None
+def error_response(
+    code: str, message: str, *, status: int | None = None, retry_after: float | None = None
+) -> JSONResponse:
+    headers = {"www-authenticate": "Bearer"} if code in ("missing_token", "invalid_token") else {}
+    if retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(retry_after)))
     return JSONResponse(
         {"error": {"code": code, "message": message}},
         status_code=status if status is not None else ERROR_CODES[code][0],
@@ -111,7 +122,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.code, exc.message)
+        return error_response(exc.code, exc.message, retry_after=exc.retry_after)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

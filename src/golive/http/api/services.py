@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from golive.accounts.api_rate_limit import ApiRateLimit
 from golive.accounts.playback_tokens import PlaybackTokens
 from golive.chat.chat_service import ChatService
 from golive.clip_requests import ClipRequests
@@ -100,6 +101,8 @@ class ApiServices:
     channels_changed: Callable[[], Awaitable[None]] | None = None
     # Which channel a clip belongs to (playback tokens for clips).
     clip_channels: ClipChannels | None = None
+    # Requests per token and unknown tokens per address (None: no limit, as in unit tests).
+    rate_limit: ApiRateLimit | None = None
     # Chat replay of VODs (None: no recordings).
     chat_replay: ChatReplay | None = None
     # Making and managing clips (None: no recordings, so no clips).
