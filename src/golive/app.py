@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import signal
 import socket
@@ -45,7 +44,7 @@ from golive.db.chat_store import ChatStore
 from golive.db.clips import ClipExportLedger, ClipStore, ClipSummary
 from golive.db.engine import Database
 from golive.db.invites import InviteStore
-from golive.db.models import is_valid_channel_name
+from golive.db.models import Channel, is_valid_channel_name
 from golive.db.recordings import RecordingStore, ResumePoint, StaleWriter, segment_row_writer
 from golive.db.recordings import RecordingSummary as StoredRecording
 from golive.db.users import UserStore
@@ -68,21 +67,23 @@ from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.vod_media import VodMediaEndpoint
 from golive.http.web import BrowserSessions, VodSite, public_url_is_https, web_routes
 from golive.http.websocket_wire import TransportSendRecorder
+from golive.ingest.rtmp.admission_answer import rtmp_authorizer
 from golive.ingest.rtmp.server import (
-    PublishRefused,
+    Authorizer,
     PublishRequest,
     RtmpLimits,
     RtmpServer,
     StreamSink,
 )
 from golive.live.bitrate_cap import BitrateCap
-from golive.live.channel_claims import ChannelBusy, ChannelClaims, ClaimsUnavailable
+from golive.live.channel_claims import ChannelClaims
 from golive.live.consumer import StreamConsumer
 from golive.live.hub import StreamHub, StreamState
 from golive.live.lease_keeper import LeaseKeeper
-from golive.live.publish_attempts import PublishAttemptLimits, PublishAttempts, peer_host
+from golive.live.publish_admission import AdmissionUnavailable, PublishAdmission
+from golive.live.publish_attempts import PublishAttemptLimits, PublishAttempts
 from golive.live.publish_lease import Lease, LeaseUnavailable, LocalPublishLeases, PublishLeases
-from golive.live.registry import AlreadyPublishing, StreamRegistry
+from golive.live.registry import StreamRegistry
 from golive.live.stream_key_watch import StreamKeyWatch
 from golive.log_format import configure_logging
 from golive.metrics.server_metrics import ServerMetrics
@@ -258,6 +259,8 @@ class GoliveServer:
         self._clip_tasks: set[asyncio.Task[None]] = set()
         self._recording_sessions: dict[StreamHub, ArchiveSession] = {}
         self._channel_records: dict[str, bool] = {}
+        self.admission: PublishAdmission | None = None  # built in start()
+        self._rtmp_admission: Authorizer | None = None
         self._resume_points: dict[str, ResumePoint] = {}
         # Private playback: which channels are not public, and the playback tokens' keys.
         self.channel_access = ChannelAccess()
@@ -333,6 +336,8 @@ class GoliveServer:
         if s.clustered and self.recordings is not None:
             self._orphan_task = asyncio.create_task(self._close_orphaned_recordings())
         self._key_watch_task = asyncio.create_task(self.key_watch.run())
+        self.admission = self._admission()
+        self._rtmp_admission = rtmp_authorizer(self.admission.admit)
         self.rtmp = RtmpServer(self._authorize, rtmp_limits(s))
         await self.rtmp.start(s.host, s.rtmp_port, reuse_port=self.worker)
         if s.rtmps_enabled:
@@ -1132,110 +1137,34 @@ class GoliveServer:
             self._stream_events.ended(hub, peak_viewers=peak)
 
     async def _authorize(self, request: PublishRequest) -> StreamSink:
+        """RTMP's publishes, through the protocol-neutral admission."""
+        assert self._rtmp_admission is not None
+        return await self._rtmp_admission(request)
+
+    def _admission(self) -> PublishAdmission:
+        """Built once the cluster is joined: its attempts and claims may be Redis-backed."""
         assert self.channels is not None
-        if self.shutting_down:
-            raise PublishRefused("NetStream.Publish.Rejected", "server is shutting down")
-        host = peer_host(request.remote_addr)
-        wait = await self.publish_attempts.retry_after(host)
-        if wait > 0:
-            # Refused before the key is even looked at: a guesser learns nothing from a hit.
-            log.warning(
-                "publish refused: %s is cooling down after too many failed publish attempts "
-                "(%.0f s left)",
-                request.remote_addr,
-                wait,
-            )
-            raise PublishRefused(
-                "NetStream.Publish.Rejected",
-                f"Too many failed publish attempts: try again in {math.ceil(wait)} s",
-            )
-        try:
-            channel = await self.channels.authenticate(request.stream_name)
-        except (SQLAlchemyError, OSError) as exc:
-            # The database is down: running streams go on, new ones wait until it is back.
-            log.error(
-                "publish refused: the database is unavailable (%s); publisher %s",
-                type(exc).__name__,
-                request.remote_addr,
-            )
-            raise PublishRefused(
-                "NetStream.Publish.Rejected",
-                "Database unavailable: try again in a few seconds",
-            ) from None
-        if channel is None:
-            log.warning(
-                "publish refused: unknown stream key %s… from %s",
-                stream_key_hint(request.stream_name),
-                request.remote_addr,
-            )
-            if await self.publish_attempts.failed(host):
-                limits = self.publish_attempts.limits
-                log.warning(
-                    "publish: %s failed %d times within %g s: refusing it for %g s",
-                    host,
-                    limits.limit,
-                    limits.window,
-                    limits.cooldown,
-                )
-            raise PublishRefused("NetStream.Publish.BadName", "Invalid stream key")
-        approval = self.publish_approval
-        if approval is not None and approval.enabled:
-            hub = self.registry.hub(channel.name)
-            decision = await approval.decide(
-                channel.name,
-                {
-                    "app": request.app,
-                    "remote_addr": request.remote_addr,
-                    "stream_key_hint": stream_key_hint(request.stream_name),
-                    "resumes_stream": hub.stream_id if hub is not None else None,
-                },
-            )
-            if not decision.allowed:
-                raise PublishRefused("NetStream.Publish.Rejected", decision.reason)
-        try:
-            claimed = await self.claims.claim(channel.name)
-        except ChannelBusy as busy:
-            log.warning(
-                "publish refused: channel %s is already live on %s (publisher from %s)",
-                channel.name,
-                busy.holder or "this node",
-                request.remote_addr,
-            )
-            raise PublishRefused(
-                "NetStream.Publish.BadName", f"Channel {channel.name} is already live"
-            ) from None
-        except ClaimsUnavailable as exc:
-            log.error(
-                "publish refused: channel %s: cluster state unavailable (%s); publisher %s",
-                channel.name,
-                exc,
-                request.remote_addr,
-            )
-            raise PublishRefused(
-                "NetStream.Publish.Rejected",
-                "Cluster state is unavailable: try again in a few seconds",
-            ) from None
-        if claimed and self.settings.clustered and self.registry.hub(channel.name) is None:
-            await self._adopt_left_recording(channel.name)
-        # Read by the consumer factory if this publisher starts a new stream.
-        self._channel_records[channel.name] = channel.record
-        try:
-            sink = self.registry.open_publisher(channel.name, disconnect=request.disconnect)
-        except AlreadyPublishing:
-            if claimed:
-                self.claims.abandon(channel.name)
-            log.warning(
-                "publish refused: channel %s is already live (second publisher from %s)",
-                channel.name,
-                request.remote_addr,
-            )
-            raise PublishRefused(
-                "NetStream.Publish.BadName", f"Channel {channel.name} is already live"
-            ) from None
-        finally:
-            self._channel_records.pop(channel.name, None)
-        self.key_watch.published(channel.name, hash_stream_key(request.stream_name))
-        return sink
+        channels = self.channels
+
+        async def lookup(key: str) -> Channel | None:
+            try:
+                return await channels.authenticate(key)
+            except (SQLAlchemyError, OSError) as exc:
+                raise AdmissionUnavailable(type(exc).__name__) from None
+
+        return PublishAdmission(
+            lookup=lookup,
+            attempts=self.publish_attempts,
+            claims=self.claims,
+            registry=self.registry,
+            key_watch=self.key_watch,
+            key_hash=hash_stream_key,
+            key_hint=stream_key_hint,
+            hook=lambda: self.publish_approval,
+            adopt=self._adopt_left_recording if self.settings.clustered else None,
+            shutting_down=lambda: self.shutting_down,
+            channel_records=self._channel_records,
+        )
 
     async def _channel_exists(self, name: str) -> bool:
         assert self.channels is not None
