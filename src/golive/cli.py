@@ -508,7 +508,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    from golive.config_check import check_config_file
+    from golive.config.check import check_config_file
 
     problems = check_config_file(args.file)
     if not problems:
@@ -523,7 +523,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _config_reference(args: argparse.Namespace) -> int:
-    from golive.config_reference import render_reference, update_document
+    from golive.config.reference import render_reference, update_document
 
     if args.write is None:
         print(render_reference(), end="")

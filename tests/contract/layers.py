@@ -3,7 +3,7 @@
 The graph is read from the source with `ast` (no import runs): for every module under
 src/golive, which other golive units it imports, `TYPE_CHECKING` imports included (a type
 is a dependency too). A unit is a top-level package (`live/`), a top-level module
-(`config.py`), or for `http/` each subpackage (`http/api/`, `http/web/`).
+(`log_format.py`), or for `http/` each subpackage (`http/api/`, `http/web/`).
 
 tests/contract/test_layers.py checks the contract and that docs/architecture.md holds the
 generated table; `make docs-layers` (python -m tests.contract.layers) rewrites it.
@@ -69,12 +69,12 @@ WHY: dict[str, str] = {
     ),
     "http/api/": (
         "the REST API (FastAPI, mounted at `/api/v1`) over `db/`, chat moderation through "
-        "`chat/`'s rooms, VOD deletion in `store/`, settings from `config.py`; sees the live layer only through its "
+        "`chat/`'s rooms, VOD deletion in `store/`, settings from `config/`; sees the live layer only through its "
         "`LiveStreams` protocol, which `registry_live_streams.py` implements over the registry"
     ),
     "http/web/": (
         "the browser pages and their JSON: accounts, the dashboard (reuses `http/api/`'s "
-        "services and schemas), `db/`, `config.py`"
+        "services and schemas), `db/`, `config/`"
     ),
     "accounts/": (
         "password hashing, web sessions (stored in `db/`), CSRF, sign-in limits and the "
@@ -88,15 +88,15 @@ WHY: dict[str, str] = {
     "db/": (
         "channels, users, API tokens, web sessions, the webhook delivery log and chat "
         "history; `chat_store.py` persists `chat/`'s room types; the engine and migrations "
-        "read `config.py`'s settings"
+        "read `config/`'s settings"
     ),
-    "config.py": (
-        "settings; the ladder settings are validated as `transcode.ladder.Rung`, a plain "
-        "dataclass with no I/O, so the ladder has one definition; `recording_storage` is "
-        "checked by parsing it with `store.object_store_url`"
+    "config/": (
+        "settings (`settings.py`), `golive config check` (`check.py`) and the generated "
+        "docs/configuration.md (`reference.py`); the ladder settings are validated as "
+        "`transcode.ladder.Rung`, a plain dataclass with no I/O, so the ladder has one "
+        "definition; `recording_storage` is checked by parsing it with "
+        "`store.object_store_url`"
     ),
-    "config_check.py": "`golive config check`: validates a settings file",
-    "config_reference.py": "renders docs/configuration.md from the settings",
     "log_format.py": "JSON log lines",
     "webhooks/": (
         "signed event deliveries with retries, logged in `db/`, the on_publish approval; fed "

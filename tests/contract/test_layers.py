@@ -47,7 +47,8 @@ def test_graph_sees_imports_of_every_kind(graph: ImportGraph) -> None:
         ("http/", "golive.http.live_media"),
         ("http/api/", "golive.http.api.auth"),
         ("http/web/", "golive.http.web"),
-        ("config.py", "golive.config"),
+        ("config/", "golive.config"),
+        ("config/", "golive.config.check"),
         ("__init__.py", "golive"),
     ],
 )
@@ -70,7 +71,7 @@ def _with(graph: ImportGraph, source: str, target: str) -> ImportGraph:
         ("packager/", "transcode/", "points back up the data path"),
         ("http/", "ingest/", "points back up the data path"),
         ("ingest/", "db/", "a data-path unit imports only media/"),
-        ("packager/", "config.py", "a data-path unit imports only media/"),
+        ("packager/", "config/", "a data-path unit imports only media/"),
         ("media/", "live/", "imports nothing of golive"),
         ("metrics/", "app.py", "import the root"),
     ],

@@ -8,8 +8,8 @@ import pytest
 
 from golive.cli import main
 from golive.config import LIVE_RELOADABLE, Settings
-from golive.config_check import check_config_file, key_lines
-from golive.config_reference import (
+from golive.config.check import check_config_file, key_lines
+from golive.config.reference import (
     BEGIN_MARKER,
     END_MARKER,
     documented_reference,
