@@ -1,10 +1,13 @@
-"""What every test service started on loopback needs: a free port, and the rule for a
-missing binary (skipped locally, a failure under CI=true: a CI run must test it)."""
+"""What every test service started on loopback needs: a free port, the rule for a missing
+binary (skipped locally, a failure under CI=true: a CI run must test it), and the control of
+its process (freeze it to play an outage, thaw it, stop it)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 from typing import NoReturn
 
 import pytest
@@ -21,3 +24,31 @@ def missing_dependency(message: str) -> NoReturn:
     if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
         pytest.fail(message)
     pytest.skip(message)
+
+
+class ServiceProcess:
+    """A test service's process: ``_proc`` is set by the subclass's ``start``."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): connections are accepted by the kernel, never answered."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.send_signal(signal.SIGCONT)  # a paused process would not see SIGTERM
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -15,7 +15,6 @@ Without redis-server the tests skip locally and fail under `CI=true` (`require_r
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -24,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.loopback import free_port, missing_dependency
+from tests.support.loopback import ServiceProcess, free_port, missing_dependency
 
 START_TIMEOUT = 15.0
 
@@ -53,14 +52,14 @@ def _ping(port: int) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(ServiceProcess):
     """One redis-server process; the port stays the same across stop() and start()."""
 
     def __init__(self, binary: str, folder: Path) -> None:
+        super().__init__()
         self.binary = binary
         self.folder = folder
         self.port = free_port()
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -106,26 +105,6 @@ class RedisServer:
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
             sock.sendall(b"FLUSHALL\r\n")
             assert sock.recv(16).startswith(b"+OK")
-
-    def pause(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.send_signal(signal.SIGCONT)  # a paused process would not see SIGTERM
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @contextmanager

@@ -12,7 +12,6 @@ Without moto the tests skip locally and fail under `CI=true` (`require_moto`).
 from __future__ import annotations
 
 import importlib.util
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.loopback import free_port, missing_dependency
+from tests.support.loopback import ServiceProcess, free_port, missing_dependency
 
 BUCKET = "golive-test"
 ACCESS_KEY_ID = "golive-test-key"
@@ -45,14 +44,14 @@ def require_moto() -> None:
     missing_dependency(message)
 
 
-class S3Server:
+class S3Server(ServiceProcess):
     """One moto server process; the port stays the same across stop() and start()."""
 
     def __init__(self, log: Path, bucket: str = BUCKET) -> None:
+        super().__init__()
         self.port = free_port()
         self.bucket = bucket
         self._log = log
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -95,27 +94,6 @@ class S3Server:
         request = urllib.request.Request(f"{self.endpoint}/{self.bucket}", method="PUT")
         with urllib.request.urlopen(request, timeout=5) as answer:
             assert answer.status == 200
-
-    def pause(self) -> None:
-        """Freeze the process (SIGSTOP): connections are accepted by the kernel, never answered."""
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.send_signal(signal.SIGCONT)  # a paused process would not see SIGTERM
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @contextmanager
