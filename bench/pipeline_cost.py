@@ -3,17 +3,17 @@
 The bench input is turned once into the bytes an RTMP publisher sends (handshake, connect,
 publish, then every FLV tag as an RTMP message in 4096-byte chunks, as ffmpeg and OBS send
 them), and fed to golive's own pipeline in 16 KiB reads (``--read``): the RTMP session
-(sans-I/O), the FLV demuxer, the publisher session, the stream hub and the packager with
+(sans-I/O, which demuxes the FLV tags itself), the publisher session, the stream hub and the packager with
 golive's default outputs for a passthrough stream (source + audio-only rendition). CPU time (process time, one thread)
 is reported per second of media, for each stage cumulatively, so the cost of every layer shows:
 
-    rtmp        session.receive_data only
-    +demux      + FlvDemuxer
+    rtmp        session.receive_data only: chunks, messages and the FLV demux (Tracks, Frames)
     +source     + PublisherSession -> StreamHub -> HlsStreamPackager, the source rendition only
     +package    the same with the audio-only rendition too (what the server does by default)
 
 The audio-only rendition's cost is +package minus +source, the source rendition's is +source
-minus +demux; the first should follow its bytes (under a tenth of the second).
+minus rtmp; the first should follow its bytes (under a tenth of the second). (Before the
+session demuxed FLV itself, rtmp and the demux were two stages: "+demux" in older results.)
 
 The figure is stable to a few percent from run to run (no scheduler, no network), which makes
 it the regression check for the ingest path; bench/ingest.py measures the real server beside
@@ -39,12 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, ensure_input, read_flv
 from golive.ingest.rtmp.chunk_stream import ChunkStreamWriter
 from golive.ingest.rtmp.handshake import HANDSHAKE_SIZE
-from golive.ingest.rtmp.session import MediaReceived, RtmpServerSession
+from golive.ingest.rtmp.session import RtmpServerSession
 from golive.live.hub import StreamHub
 from golive.live.publisher import PublisherSession
 from golive.media import amf0
-from golive.media.flv import FlvDemuxer
-from golive.media.frame import Frame, Track
+from golive.media.frame import VIDEO_TRACK_ID, Frame, Track
 from golive.packager.hls_stream import HlsStreamPackager
 from golive.store.live_window import ChannelMedia
 
@@ -98,7 +97,6 @@ def run_once(
     session.receive_data(s0s1s2[1 : 1 + HANDSHAKE_SIZE] + head[1 + HANDSHAKE_SIZE :])
     session.accept_publish()
     session.data_to_send()
-    demuxer = FlvDemuxer()
     wall = [1_700_000_000.0]
     media_store = ChannelMedia("ch", "tok")
     hub = StreamHub("ch", "s1", wall[0])
@@ -121,7 +119,6 @@ def run_once(
     )
     on_frame: Callable[[Frame], None] = sink.on_frame
     on_track: Callable[[Track], None] = sink.on_track
-    demux = stage in ("+demux", "+source", "+package")
     package = stage in ("+source", "+package")
     if profile is not None:
         profile.enable()
@@ -129,23 +126,15 @@ def run_once(
     for pos in range(0, len(media), read):
         events = session.receive_data(media[pos : pos + read])
         session.data_to_send()
-        if not demux:
+        if not package:
             continue
         for ev in events:
-            if type(ev) is not MediaReceived:
-                continue
-            if ev.kind == "video":
-                items = demuxer.video(ev.timestamp, ev.payload)
-                wall[0] = 1_700_000_000.0 + ev.timestamp / 1000
-            else:
-                items = demuxer.audio(ev.timestamp, ev.payload)
-            if not package:
-                continue
-            for item in items:
-                if type(item) is Frame:
-                    on_frame(item)
-                else:
-                    on_track(item)  # type: ignore[arg-type]
+            if type(ev) is Frame:
+                if ev.track_id == VIDEO_TRACK_ID:
+                    wall[0] = 1_700_000_000.0 + ev.dts / 90_000
+                on_frame(ev)
+            elif isinstance(ev, Track):
+                on_track(ev)
     used = time.process_time() - start
     if profile is not None:
         profile.disable()
@@ -174,11 +163,11 @@ def main() -> int:
     print("| stage | CPU ms per media second, median (min-max) of", args.repeat, "runs |")
     print("|---|---|")
     medians = {}
-    for stage in ("rtmp", "+demux", "+source", "+package"):
+    for stage in ("rtmp", "+source", "+package"):
         runs = [run_once(stage, args.seconds, read=args.read) * 1000 for _ in range(args.repeat)]
         medians[stage] = med = statistics.median(runs)
         print(f"| {stage} | {med:.2f} ({min(runs):.2f}-{max(runs):.2f}) |")
-    source = medians["+source"] - medians["+demux"]
+    source = medians["+source"] - medians["rtmp"]
     audio = medians["+package"] - medians["+source"]
     print(
         f"\nsource rendition {source:.2f} ms per media s, audio-only rendition {audio:.2f} "

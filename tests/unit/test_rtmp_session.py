@@ -1,4 +1,5 @@
-"""RtmpServerSession at the byte level: the command flows of OBS/ffmpeg/GStreamer publishers."""
+"""RtmpServerSession at the byte level: the command flows of OBS/ffmpeg/GStreamer publishers,
+the Track and Frame events it demuxes, and its end of input (no asyncio anywhere)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from golive.ingest.rtmp.chunk_stream import ChunkStreamReader, ChunkStreamWriter
 from golive.ingest.rtmp.handshake import HANDSHAKE_SIZE
 from golive.ingest.rtmp.session import (
     ClosingConnection,
+    ConnectionEnded,
     ConnectRequested,
     Event,
     HandshakeError,
-    MediaReceived,
     MetadataReceived,
     PublishRequested,
     RtmpProtocolError,
@@ -25,6 +26,26 @@ from golive.ingest.rtmp.session import (
 )
 from golive.media import amf0
 from golive.media.amf0 import UNDEFINED, EcmaArray
+from golive.media.frame import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Frame, Track, TrackKind
+
+# A real x264 avcC (High, 320x240) and an AAC-LC 44.1 kHz stereo AudioSpecificConfig.
+AVCC_320x240 = bytes.fromhex(
+    "0164000dffe100196764000dacd94141fb0110000003001000000303c0f142996001000668ebe3cb22c0fdf8f800"
+)
+ASC_LC_44K_STEREO = bytes([0x12, 0x10])
+NAL = b"\x00\x00\x00\x02\x41\x9a"  # one length-prefixed NAL unit
+AAC_AU = b"\x21\x10\x04"
+VIDEO_SEQ = b"\x17\x00\x00\x00\x00" + AVCC_320x240  # FLV AVC sequence header
+AUDIO_SEQ = b"\xaf\x00" + ASC_LC_44K_STEREO  # FLV AAC sequence header
+
+
+def video_frame(key: bool = True, data: bytes = NAL) -> bytes:
+    return bytes([0x17 if key else 0x27, 1, 0, 0, 0]) + data
+
+
+def audio_frame(data: bytes = AAC_AU) -> bytes:
+    return b"\xaf\x01" + data
+
 
 CONNECT_OBJ = {
     "app": "live",
@@ -196,17 +217,21 @@ def test_ffmpeg_publish_flow() -> None:
     assert c.send(4, 18, 1, amf0.encode("@setDataFrame", "onMetaData", meta)) == [
         MetadataReceived(dict(meta))
     ]
-    assert c.send(6, 9, 1, b"\x17\x00video", ts=33) == [
-        MediaReceived("video", 33, b"\x17\x00video")
+    (video,) = c.send(6, 9, 1, VIDEO_SEQ, ts=0)
+    assert isinstance(video, Track) and video.kind is TrackKind.VIDEO
+    assert c.send(6, 9, 1, video_frame(), ts=33) == [
+        Frame(VIDEO_TRACK_ID, 33 * 90, 33 * 90, True, NAL)
     ]
-    assert c.send(4, 8, 1, b"\xaf\x01audio", ts=21) == [
-        MediaReceived("audio", 21, b"\xaf\x01audio")
+    (audio,) = c.send(4, 8, 1, AUDIO_SEQ, ts=0)
+    assert isinstance(audio, Track) and audio.kind is TrackKind.AUDIO
+    assert c.send(4, 8, 1, audio_frame(), ts=21) == [
+        Frame(AUDIO_TRACK_ID, 21 * 44100 // 1000, 21 * 44100 // 1000, True, AAC_AU)
     ]
 
     assert c.command("FCUnpublish", 6.0, None, "KEY?a=b") == [Unpublished()]
     assert c.command("deleteStream", 7.0, None, 1.0) == []  # only one Unpublished
     assert not c.session.publishing
-    assert c.send(6, 9, 1, b"late") == []
+    assert c.send(6, 9, 1, video_frame()) == []  # no publish: dropped
 
 
 def test_obs_style_metadata_without_set_data_frame() -> None:
@@ -286,14 +311,14 @@ def test_messages_after_publish_are_held_until_the_decision() -> None:
     c = Client()
     c.publish_request()
     # A client that does not wait for NetStream.Publish.Start.
-    assert c.send(6, 9, 1, b"frame1", ts=0) == []
-    assert c.send(6, 9, 1, b"frame2", ts=33) == []
+    assert c.send(6, 9, 1, VIDEO_SEQ, ts=0) == []
+    assert c.send(6, 9, 1, video_frame(), ts=33) == []
+    assert c.session.resume() == []  # still awaiting the decision: still held
     c.session.accept_publish()
-    assert c.session.receive_data(b"") == [
-        MediaReceived("video", 0, b"frame1"),
-        MediaReceived("video", 33, b"frame2"),
-    ]
-    assert c.session.receive_data(b"") == []
+    track, frame = c.session.resume()
+    assert isinstance(track, Track) and track.config == AVCC_320x240
+    assert frame == Frame(VIDEO_TRACK_ID, 33 * 90, 33 * 90, True, NAL)
+    assert c.session.resume() == []
 
 
 def test_messages_pipelined_with_publish_are_held() -> None:
@@ -301,18 +326,28 @@ def test_messages_pipelined_with_publish_are_held() -> None:
     c.connect()
     w = c.writer
     data = w.write(8, 20, 1, 0, amf0.encode("publish", 5.0, None, "KEY", "live"))
-    data += w.write(6, 9, 1, 0, b"frame")
+    data += w.write(6, 9, 1, 0, VIDEO_SEQ)
     assert c.session.receive_data(data) == [PublishRequested("KEY", "", "live")]
     c.session.accept_publish()
-    assert c.session.receive_data(b"") == [MediaReceived("video", 0, b"frame")]
+    (track,) = c.session.resume()
+    assert isinstance(track, Track)
+
+
+def test_held_messages_are_processed_by_the_next_read_without_resume() -> None:
+    c = Client()
+    c.publish_request()
+    c.send(6, 9, 1, VIDEO_SEQ)
+    c.session.accept_publish()
+    events = c.send(6, 9, 1, video_frame(), ts=40)
+    assert [type(e) for e in events] == [Track, Frame]
 
 
 def test_held_messages_are_dropped_on_reject() -> None:
     c = Client()
     c.publish_request()
-    c.send(6, 9, 1, b"frame")
+    c.send(6, 9, 1, VIDEO_SEQ)
     c.session.reject_publish("NetStream.Publish.BadName", "no")
-    assert c.session.receive_data(b"") == []
+    assert c.session.resume() == []
 
 
 def test_held_bytes_are_bounded() -> None:
@@ -377,6 +412,184 @@ def test_fail_during_handshake_sends_nothing() -> None:
     session.fail("bye")
     assert session.data_to_send() == b""
     assert session.closed
+
+
+# -- media: Track and Frame events -----------------------------------------------------------
+
+ADVICE = "publish H.264 video and AAC audio"
+
+
+def test_publish_media_comes_out_as_track_and_frame_events() -> None:
+    c = Client()
+    c.publishing()
+    w = c.writer
+    # One read holding what ffmpeg sends first: both sequence headers, then frames.
+    data = w.write(6, 9, 1, 0, VIDEO_SEQ) + w.write(4, 8, 1, 0, AUDIO_SEQ)
+    data += w.write(6, 9, 1, 0, video_frame(key=True))
+    data += w.write(4, 8, 1, 23, audio_frame())
+    data += w.write(6, 9, 1, 33, video_frame(key=False))
+    events = c.session.receive_data(data)
+    # The demuxer's own objects, no wrapper: the sink takes them as they are.
+    assert [type(e) for e in events] == [Track, Track, Frame, Frame, Frame]
+    video, audio, key, aac, inter = events
+    assert isinstance(video, Track) and isinstance(audio, Track)
+    assert (video.id, video.kind, video.width, video.height) == (
+        VIDEO_TRACK_ID,
+        TrackKind.VIDEO,
+        320,
+        240,
+    )
+    assert video.codec.startswith("avc1.") and video.config == AVCC_320x240
+    assert (audio.id, audio.kind, audio.sample_rate, audio.channels) == (
+        AUDIO_TRACK_ID,
+        TrackKind.AUDIO,
+        44100,
+        2,
+    )
+    assert key == Frame(VIDEO_TRACK_ID, 0, 0, True, NAL)
+    assert aac == Frame(AUDIO_TRACK_ID, 1014, 1014, True, AAC_AU)  # 23 ms at 44.1 kHz
+    assert inter == Frame(VIDEO_TRACK_ID, 33 * 90, 33 * 90, False, NAL)
+    # A repeated sequence header is no new track; frames before any header are dropped.
+    assert c.send(6, 9, 1, VIDEO_SEQ, ts=66) == []
+    c2 = Client()
+    c2.publishing()
+    assert c2.send(6, 9, 1, video_frame()) == []
+
+
+def test_republish_starts_a_new_demuxer() -> None:
+    c = Client()
+    c.publishing()
+    (track,) = c.send(6, 9, 1, VIDEO_SEQ)
+    c.command("FCUnpublish", 6.0, None, "KEY")
+    assert c.send(6, 9, 1, video_frame()) == []  # between publishes: dropped
+    c.command("publish", 7.0, None, "KEY", "live", msid=1)
+    c.session.accept_publish()
+    # The new publish's demuxer knows no track yet: the same header is a Track again.
+    assert c.send(6, 9, 1, VIDEO_SEQ) == [track]
+
+
+def _status_info(c: Client) -> dict[str, object]:
+    (reply,) = c.reply_commands()
+    assert reply[0] == "onStatus"
+    info = reply[3]
+    assert isinstance(info, dict)
+    return info
+
+
+@pytest.mark.parametrize(
+    ("type_id", "body", "reason"),
+    [
+        (
+            9,
+            b"\x1c\x00\x00\x00\x00",
+            f"HEVC (FLV video codec id 12) is not supported yet; {ADVICE}",
+        ),
+        (
+            9,
+            b"\x90hvc1\x01\x02",
+            f"HEVC (enhanced RTMP FourCC hvc1) is not supported yet; {ADVICE}",
+        ),
+        (
+            8,
+            b"\x2f\xff\xfb",
+            f"MP3 audio (FLV sound format 2) is not supported yet; {ADVICE}",
+        ),
+    ],
+)
+def test_unsupported_codec_fails_the_publish(type_id: int, body: bytes, reason: str) -> None:
+    c = Client()
+    c.publishing()
+    assert c.send(6, type_id, 1, body) == [ClosingConnection(reason)]
+    info = _status_info(c)
+    assert info == {"level": "error", "code": "NetStream.Failed", "description": reason}
+    assert c.session.closed and not c.session.publishing
+    assert c.send(6, 9, 1, VIDEO_SEQ) == []
+
+
+def test_malformed_flv_tag_fails_the_publish() -> None:
+    c = Client()
+    c.publishing()
+    events = c.send(6, 9, 1, b"\x17\x05\x00\x00\x00")
+    assert events == [ClosingConnection("unknown AVCPacketType 5")]
+    assert _status_info(c)["description"] == "unknown AVCPacketType 5"
+    assert c.session.closed
+
+
+def test_media_before_a_refused_one_in_the_same_read_is_kept() -> None:
+    c = Client()
+    c.publishing()
+    w = c.writer
+    data = w.write(6, 9, 1, 0, VIDEO_SEQ) + w.write(4, 8, 1, 0, b"\x2f\xff\xfb")
+    data += w.write(6, 9, 1, 40, video_frame())  # after the refusal: never demuxed
+    data += w.write(4, 18, 1, 0, amf0.encode("onMetaData", {"a": 1.0}))
+    events = c.session.receive_data(data)
+    assert [type(e) for e in events] == [Track, ClosingConnection]
+    assert c.session.closed
+
+
+def test_unsupported_codec_in_an_aggregate_stops_it() -> None:
+    c = Client()
+    c.publishing()
+
+    def tag(type_id: int, ts: int, body: bytes) -> bytes:
+        head = bytes([type_id]) + len(body).to_bytes(3, "big") + ts.to_bytes(3, "big")
+        return head + bytes(4) + body + struct.pack(">I", 11 + len(body))
+
+    agg = tag(9, 0, VIDEO_SEQ) + tag(9, 0, b"\x1c\x00\x00\x00\x00") + tag(9, 40, video_frame())
+    events = c.send(6, 22, 1, agg)
+    assert [type(e) for e in events] == [Track, ClosingConnection]
+
+
+def test_held_media_with_an_unsupported_codec_fails_on_resume() -> None:
+    c = Client()
+    c.publish_request()
+    c.send(4, 8, 1, b"\x2f\xff\xfb")
+    c.session.accept_publish()
+    c.replies()
+    (event,) = c.session.resume()
+    assert isinstance(event, ClosingConnection) and "MP3" in event.reason
+    assert c.session.closed
+
+
+# -- end of input ----------------------------------------------------------------------------
+
+
+def test_empty_read_is_end_of_input() -> None:
+    c = Client()
+    c.publishing()
+    c.send(6, 9, 1, VIDEO_SEQ)
+    assert c.session.receive_data(b"") == [ConnectionEnded()]
+    assert c.session.closed and not c.session.publishing
+    assert c.session.data_to_send() == b""  # nothing to say to a peer that left
+    assert c.session.receive_data(b"") == []  # reported once
+    assert c.send(6, 9, 1, video_frame()) == []
+
+
+def test_end_of_input_in_every_state() -> None:
+    session = RtmpServerSession()
+    assert session.receive_data(b"") == [ConnectionEnded()]  # before the handshake
+    c = Client()
+    c.handshake()
+    c.session.receive_data(c.writer.write(3, 20, 0, 0, amf0.encode("connect", 1.0))[:5])
+    assert c.session.receive_data(b"") == [ConnectionEnded()]  # half a message buffered
+    c = Client()
+    c.publish_request()
+    c.send(6, 9, 1, VIDEO_SEQ)
+    assert c.session.receive_data(b"") == [ConnectionEnded()]  # awaiting the decision
+    assert c.session.resume() == []  # what was held is dropped
+    with pytest.raises(RuntimeError):
+        c.session.accept_publish()
+
+
+def test_end_of_input_after_the_session_refused_the_client() -> None:
+    c = Client()
+    c.connect(dict(CONNECT_OBJ, app="vod"))
+    assert c.session.closed
+    assert c.session.receive_data(b"") == [ConnectionEnded()]
+    c = Client()
+    c.publishing()
+    c.send(6, 9, 1, b"\x1c\x00\x00\x00\x00")
+    assert c.session.receive_data(b"") == [ConnectionEnded()]
 
 
 # -- other commands --------------------------------------------------------------------------
@@ -464,27 +677,32 @@ def test_aggregate_message_is_split() -> None:
         head += bytes([ts >> 24]) + bytes(3)
         return head + body + struct.pack(">I", 11 + len(body))
 
-    agg = tag(9, 5000, b"v1") + tag(8, 5010, b"a1") + tag(9, 5033, b"v2")
-    assert c.send(6, 22, 1, agg, ts=100) == [
-        MediaReceived("video", 100, b"v1"),
-        MediaReceived("audio", 110, b"a1"),
-        MediaReceived("video", 133, b"v2"),
-    ]
+    c.send(6, 9, 1, VIDEO_SEQ)
+    c.send(4, 8, 1, AUDIO_SEQ)
+    agg = tag(9, 5000, video_frame()) + tag(8, 5010, audio_frame()) + tag(9, 5033, video_frame())
+    v1, a1, v2 = c.send(6, 22, 1, agg, ts=100)
+    assert v1 == Frame(VIDEO_TRACK_ID, 100 * 90, 100 * 90, True, NAL)
+    assert isinstance(a1, Frame) and a1.track_id == AUDIO_TRACK_ID
+    assert a1.data == AAC_AU and a1.dts == 110 * 44100 // 1000
+    assert v2 == Frame(VIDEO_TRACK_ID, 133 * 90, 133 * 90, True, NAL)
     # Without the last back pointer is fine; anything else cut short is not.
-    assert len(c.send(6, 22, 1, agg[:-4], ts=100)) == 3
+    assert len(c.send(6, 22, 1, agg[:-4], ts=200)) == 3
     with pytest.raises(RtmpProtocolError, match="overruns the aggregate"):
         c.send(6, 22, 1, agg[:-5], ts=100)
     c = Client()
     c.publishing()
     with pytest.raises(RtmpProtocolError, match="no sub-message"):
-        c.send(6, 22, 1, agg[:-10], ts=100)
+        c.send(6, 22, 1, agg[: len(agg) - len(tag(9, 5033, video_frame())) + 5], ts=100)
 
 
 def test_large_video_message_with_default_chunk_size() -> None:
     c = Client()
     c.publishing()
-    frame = bytes(range(256)) * 200
-    assert c.send(6, 9, 1, frame, ts=40) == [MediaReceived("video", 40, frame)]
+    c.send(6, 9, 1, VIDEO_SEQ)
+    nal = bytes(range(256)) * 200
+    assert c.send(6, 9, 1, video_frame(data=nal), ts=40) == [
+        Frame(VIDEO_TRACK_ID, 40 * 90, 40 * 90, True, nal)
+    ]
 
 
 def test_byte_by_byte_session() -> None:
@@ -553,7 +771,7 @@ def test_random_message_sequences_only_raise_protocol_errors(
                         c.session.accept_publish()
                     else:
                         c.session.reject_publish("NetStream.Publish.BadName", "no")
-                    c.session.receive_data(b"")
+                    c.session.resume()
             c.replies()
     except RtmpProtocolError:
         assert c.session.closed
@@ -582,8 +800,9 @@ def test_media_before_publish_gets_the_command_limit_then_the_media_limit() -> N
         c.session.receive_data(_header_only(6, 9, 1001))
     c = Client(max_command_size=1000, max_message_size=1 << 20)
     c.publishing()
-    frame = bytes(200_000)
-    assert c.send(6, 9, 1, frame) == [MediaReceived("video", 0, frame)]
+    c.send(6, 9, 1, VIDEO_SEQ)
+    nal = bytes(200_000)
+    assert c.send(6, 9, 1, video_frame(data=nal)) == [Frame(VIDEO_TRACK_ID, 0, 0, True, nal)]
     # Commands and metadata stay small after publish too.
     with pytest.raises(RtmpProtocolError, match="limit for command/data/control"):
         c.send(4, 18, 1, amf0.encode("@setDataFrame", "onMetaData", {"x": "y" * 1000}))

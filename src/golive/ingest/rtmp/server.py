@@ -1,10 +1,11 @@
 """asyncio adapter around :class:`RtmpServerSession`: sockets, timeouts, authorization.
 
 One :class:`asyncio.Protocol` per connection on the running loop (so uvloop's fast
-transports are used when installed). The protocol feeds bytes to the sans-I/O session,
-writes what it answers, runs the app's ``authorize`` callable when a client asks to publish,
-demuxes audio/video through :class:`~golive.media.flv.FlvDemuxer` and hands the resulting
-tracks and frames to the :class:`StreamSink` that ``authorize`` returned.
+transports are used when installed). The protocol feeds bytes to the sans-I/O session
+(and ``b""`` when the peer closes or the connection is lost), writes what it answers, runs
+the app's ``authorize`` callable when a client asks to publish, and forwards the tracks,
+frames and metadata the session demuxed to the :class:`StreamSink` that ``authorize``
+returned.
 
 Every refusal, error and timeout is logged once on ``golive.ingest.rtmp`` with the peer
 address and, once known, the app, the first four characters of the stream key (the key
@@ -31,16 +32,15 @@ from golive.ingest.rtmp.handshake import HandshakeError
 from golive.ingest.rtmp.redaction import mask_app, mask_key
 from golive.ingest.rtmp.session import (
     ClosingConnection,
+    ConnectionEnded,
     ConnectRequested,
     Event,
-    MediaReceived,
     MetadataReceived,
     PublishRequested,
     RtmpProtocolError,
     RtmpServerSession,
     Unpublished,
 )
-from golive.media.flv import FlvDemuxer, FlvFormatError, UnsupportedCodecError
 from golive.media.frame import Frame, Track
 
 __all__ = [
@@ -242,7 +242,7 @@ class _Connection(asyncio.Protocol):
         self._closing = False
         self._close_reason = ""
         self._sink: StreamSink | None = None
-        self._demuxer: FlvDemuxer | None = None
+        self._lost: Exception | None = None  # what connection_lost was given, for its log line
         self._authorizing = False
         self._last_rx = self._loop.time()
         self._handshake_timer: asyncio.TimerHandle | None = None
@@ -306,6 +306,8 @@ class _Connection(asyncio.Protocol):
             self._feed(data)
 
     def eof_received(self) -> bool | None:
+        if not self._closing:  # else we are lingering: this is the client's close we await
+            self._feed(b"")  # ConnectionEnded: the sink is closed
         return None  # close the transport; connection_lost does the rest
 
     def pause_writing(self) -> None:
@@ -345,17 +347,11 @@ class _Connection(asyncio.Protocol):
         ):
             if timer is not None:
                 timer.cancel()
-        if self._closing:
-            reason = self._close_reason
-        elif exc is not None:
-            reason = f"connection lost: {exc}"
-            log.info("rtmp %s: %s", self._context(), reason, extra=self._log_extra)
-        else:
-            reason = "connection closed by the publisher"
-            log.info("rtmp %s: %s", self._context(), reason, extra=self._log_extra)
+        if not self._closing:
+            self._lost = exc
+            self._feed(b"")  # ConnectionEnded: logged, the sink is closed
         self._closing = True
-        self._close_reason = reason
-        self._end_sink(reason)
+        self._end_sink(self._close_reason)
 
     # -- controls used by the server and the live layer ------------------------------------
 
@@ -448,7 +444,6 @@ class _Connection(asyncio.Protocol):
         if sink is None:
             return
         self._sink = None
-        self._demuxer = None
         try:
             sink.on_close(reason)
         except Exception:
@@ -456,9 +451,12 @@ class _Connection(asyncio.Protocol):
                 "rtmp %s: stream sink failed in on_close", self._context(), extra=self._log_extra
             )
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes | None) -> None:
+        """Feed ``data`` to the session (``b""``: the peer closed) and act on its events;
+        ``None`` resumes the messages the session held while the publish was authorized."""
+        session = self._session
         try:
-            events = self._session.receive_data(data)
+            events = session.receive_data(data) if data is not None else session.resume()
         except HandshakeError as exc:
             log.warning(
                 "rtmp %s: bad handshake: %s; closing", self._context(), exc, extra=self._log_extra
@@ -473,12 +471,8 @@ class _Connection(asyncio.Protocol):
             self._close(f"protocol error: {exc}")
             return
         except Exception:
-            log.exception(
-                "rtmp %s: internal error while reading; closing",
-                self._context(),
-                extra=self._log_extra,
-            )
-            self._close("internal server error")
+            # A bug on our side (the session or the FLV demuxer): the client is told.
+            self._internal_error("internal error while reading")
             return
         self._flush()
         if events:
@@ -486,10 +480,23 @@ class _Connection(asyncio.Protocol):
 
     def _handle_events(self, events: list[Event]) -> None:
         for event in events:
-            if self._closing:
+            if self._closing:  # also when the sink disconnected us
                 return
-            if type(event) is MediaReceived:
-                self._media(event)
+            # Frames are nearly every event: test for them first.
+            if type(event) is Frame:
+                sink = self._sink
+                if sink is not None:
+                    try:
+                        sink.on_frame(event)
+                    except Exception:
+                        self._internal_error("stream sink raised")
+            elif type(event) is Track:
+                sink = self._sink
+                if sink is not None:
+                    try:
+                        sink.on_track(event)
+                    except Exception:
+                        self._internal_error("stream sink raised")
             elif isinstance(event, ConnectRequested):
                 if self._connect_timer is not None:
                     self._connect_timer.cancel()
@@ -507,38 +514,23 @@ class _Connection(asyncio.Protocol):
                 log.info("rtmp %s: publisher unpublished", self._context(), extra=self._log_extra)
                 self._end_sink("publisher unpublished")
             elif isinstance(event, ClosingConnection):
+                # A refusal, or media the server cannot take (unsupported codec, malformed
+                # FLV): the session has sent the client its error status already.
                 log.warning(
                     "rtmp %s: %s; closing", self._context(), event.reason, extra=self._log_extra
                 )
                 self._flush()
                 self._close(event.reason, linger=True)
-
-    def _media(self, event: MediaReceived) -> None:
-        demuxer = self._demuxer
-        sink = self._sink
-        if demuxer is None or sink is None:
-            return
-        try:
-            if event.kind == "video":
-                items = demuxer.video(event.timestamp, event.payload)
-            else:
-                items = demuxer.audio(event.timestamp, event.payload)
-        except (UnsupportedCodecError, FlvFormatError) as exc:
-            self._fail(str(exc))
-            return
-        except Exception:
-            self._internal_error("FLV demuxer raised")
-            return
-        try:
-            for item in items:
-                if type(item) is Frame:
-                    sink.on_frame(item)
-                elif isinstance(item, Track):
-                    sink.on_track(item)
-                if self._closing:  # the sink may have disconnected us
-                    return
-        except Exception:
-            self._internal_error("stream sink raised")
+            elif isinstance(event, ConnectionEnded):
+                lost = self._lost
+                if lost is not None:
+                    reason = f"connection lost: {lost}"
+                else:
+                    reason = "connection closed by the publisher"
+                log.info("rtmp %s: %s", self._context(), reason, extra=self._log_extra)
+                self._closing = True
+                self._close_reason = reason
+                self._end_sink(reason)
 
     def _internal_error(self, what: str) -> None:
         """A bug on our side (sink, demuxer): log the traceback, tell the client, close."""
@@ -614,14 +606,13 @@ class _Connection(asyncio.Protocol):
             return
         self._sink = sink
         self._log_extra = dict(getattr(sink, "log_extra", None) or {})
-        self._demuxer = FlvDemuxer()
         self._session.accept_publish()
         self._flush()
         log.info("rtmp %s: publishing", self._context(), extra=self._log_extra)
         assert self._transport is not None
         if not self._write_paused:  # else resume_writing resumes reading
             self._transport.resume_reading()
-        self._feed(b"")  # messages the session held while we decided
+        self._feed(None)  # messages the session held while we decided
 
     def _handshake_expired(self) -> None:
         self._handshake_timer = None

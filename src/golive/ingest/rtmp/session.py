@@ -1,17 +1,42 @@
 """RTMP server session for publishers (OBS, ffmpeg, GStreamer...), sans-I/O.
 
-:class:`RtmpServerSession` runs the handshake, the chunk stream and the NetConnection /
-NetStream command exchange of a publishing client. It owns no socket, clock or event loop:
-feed it received bytes with :meth:`~RtmpServerSession.receive_data`, which returns
-:data:`Event` objects, and send what :meth:`~RtmpServerSession.data_to_send` returns.
+:class:`RtmpServerSession` runs the handshake, the chunk stream, the NetConnection /
+NetStream command exchange of a publishing client and the FLV demuxing of its media. It owns
+no socket, clock or event loop: feed it received bytes with
+:meth:`~RtmpServerSession.receive_data`, which returns :data:`Event` objects, and send what
+:meth:`~RtmpServerSession.data_to_send` returns.
 
 Publishing needs a decision from the caller: ``publish`` yields :class:`PublishRequested`
 and the session then holds every later message until :meth:`~RtmpServerSession.accept_publish`
-or :meth:`~RtmpServerSession.reject_publish` is called; call ``receive_data(b"")`` after
-accepting to get the events of the held messages. Audio, video and metadata that arrive
+or :meth:`~RtmpServerSession.reject_publish` is called; call
+:meth:`~RtmpServerSession.resume` after accepting to get the events of the held messages
+(the next ``receive_data`` would process them too). Audio, video and metadata that arrive
 while no publish is accepted are dropped (clients wait for NetStream.Publish.Start before
 sending media, so in practice nothing is lost; the held messages are capped at
 ``max_held_bytes``).
+
+Media events. Accepting a publish creates the publish's :class:`~golive.media.flv.FlvDemuxer`
+(unpublishing drops it; a new publish gets a new one), and from then on audio and video
+messages come out of ``receive_data`` as the demuxer's own :class:`~golive.media.frame.Track`
+and :class:`~golive.media.frame.Frame` objects, in the event list next to the protocol
+events: no wrapper object per frame. Test them with ``type(event) is Frame`` first: they are
+nearly all of the events.
+
+Media errors. A codec the server cannot package
+(:class:`~golive.media.flv.UnsupportedCodecError`) or a tag body that breaks the FLV layout
+(:class:`~golive.media.flv.FlvFormatError`) takes the session's own failure path, the one
+:meth:`~RtmpServerSession.fail` takes: the client is sent an ``onStatus`` error
+(``NetStream.Failed``, with the demuxer's message, which says what to change, as
+description), the session closes, and the events end with :class:`ClosingConnection` whose
+``reason`` is that same message (for the caller's log line; flush ``data_to_send()``, then
+close). Tracks and frames of the same read that came before the bad message are still in
+the events, ahead of it. Any other exception out of the demuxer is a bug and propagates.
+
+End of input. Like h11, ``receive_data(b"")`` means the peer closed its side (EOF): the
+session closes, drops whatever it held or had half-read, and returns
+``[ConnectionEnded()]``; later calls return no events. It is reported once, even when the
+session had already closed on its own (it refused the client); a caller that gets no EOF
+(a reset, an aborted transport) feeds ``b""`` all the same to learn the session is over.
 
 Until a publish is accepted the client is unauthenticated, so it gets little: every message
 at most ``max_command_size`` bytes (refused at its chunk header, before its body is
@@ -30,7 +55,6 @@ import struct
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal
 
 from golive.ingest.rtmp.chunk_stream import (
     MSG_ACKNOWLEDGEMENT,
@@ -53,13 +77,15 @@ from golive.ingest.rtmp.chunk_stream import (
 from golive.ingest.rtmp.handshake import HandshakeError, ServerHandshake
 from golive.ingest.rtmp.redaction import mask_app
 from golive.media import amf0
+from golive.media.flv import FlvDemuxer, FlvFormatError, UnsupportedCodecError
+from golive.media.frame import Frame, Track
 
 __all__ = [
     "ClosingConnection",
     "ConnectRequested",
+    "ConnectionEnded",
     "Event",
     "HandshakeError",
-    "MediaReceived",
     "MetadataReceived",
     "PublishRequested",
     "RtmpProtocolError",
@@ -111,15 +137,6 @@ class PublishRequested:
 
 
 @dataclass(frozen=True, slots=True)
-class MediaReceived:
-    """An audio (RTMP type 8) or video (type 9) message of the accepted publish."""
-
-    kind: Literal["audio", "video"]
-    timestamp: int  # uint32 milliseconds, as on the wire
-    payload: bytes  # FLV tag body
-
-
-@dataclass(frozen=True, slots=True)
 class MetadataReceived:
     """``@setDataFrame``/``onMetaData`` values of the accepted publish."""
 
@@ -133,18 +150,30 @@ class Unpublished:
 
 @dataclass(frozen=True, slots=True)
 class ClosingConnection:
-    """The session refused the client and told it why; flush data_to_send(), then close."""
+    """The session refused the client and told it why; flush data_to_send(), then close.
+
+    Also the end of a publish whose media the server cannot take (unsupported codec,
+    malformed FLV tag): ``reason`` is then the message the client was sent.
+    """
 
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionEnded:
+    """The peer closed the connection: ``receive_data(b"")`` was called. The last event."""
+
+
+# Track and Frame are the FLV demuxer's own objects (golive.media.frame), passed through.
 Event = (
-    ConnectRequested
+    Frame
+    | Track
+    | ConnectRequested
     | PublishRequested
-    | MediaReceived
     | MetadataReceived
     | Unpublished
     | ClosingConnection
+    | ConnectionEnded
 )
 
 
@@ -214,6 +243,9 @@ class RtmpServerSession:
         self._acked = 0
         self._peer_window = 0  # the peer's Window Acknowledgement Size, 0 until it sends one
         self._publish_stream_id = 0
+        # The accepted publish's demuxer: set exactly while publishing (see accept_publish).
+        self._demuxer: FlvDemuxer | None = None
+        self._eof = False
         self.app = ""
         self.tc_url = ""
         self.stream_name = ""
@@ -235,7 +267,7 @@ class RtmpServerSession:
 
     @property
     def closed(self) -> bool:
-        """True once the session has refused, failed or hit a protocol error."""
+        """True once the session has refused, failed, hit a protocol error or seen EOF."""
         return self._state is _State.CLOSED
 
     @property
@@ -252,10 +284,19 @@ class RtmpServerSession:
     def receive_data(self, data: bytes) -> list[Event]:
         """Consume bytes from the client and return what happened.
 
+        ``b""`` means the client closed the connection (EOF): the session closes and returns
+        ``[ConnectionEnded()]`` (nothing if the EOF was already reported).
+
         Raises :class:`RtmpProtocolError` (or its subclass :class:`HandshakeError`) when
         the client breaks the protocol or a limit; the session is then closed.
         """
         events: list[Event] = []
+        if not data:
+            if not self._eof:
+                self._eof = True
+                self._close()
+                events.append(ConnectionEnded())
+            return events
         if self._state is _State.CLOSED:
             return events
         try:
@@ -266,7 +307,7 @@ class RtmpServerSession:
                 if not self._handshake.complete:
                     return events
                 self._state = _State.CONNECTING
-            messages = self._reader.feed(data) if data else []
+            messages = self._reader.feed(data) if data else []  # the handshake may take it all
             if self._peer_window and self._bytes_in - self._acked >= self._peer_window:
                 # Sequence numbers are a 32-bit counter that wraps (spec 5.4.3).
                 self._acked = self._bytes_in
@@ -285,10 +326,33 @@ class RtmpServerSession:
             raise
         return events
 
+    def resume(self) -> list[Event]:
+        """Process the messages held while the publish awaited a decision; their events.
+
+        Call it after :meth:`accept_publish`. Returns no events while the decision is still
+        pending (the messages stay held) or after a rejection (they were dropped). Raises
+        :class:`RtmpProtocolError` as :meth:`receive_data` does.
+        """
+        events: list[Event] = []
+        held = self._held
+        if self._state is _State.PUBLISH_PENDING or not held.messages:
+            return events
+        self._held = _Held()
+        try:
+            self._process(held.messages, events)
+        except RtmpProtocolError:
+            self._close()
+            raise
+        return events
+
     def accept_publish(self) -> None:
-        """Let the pending publish start: Stream Begin + NetStream.Publish.Start."""
+        """Let the pending publish start: Stream Begin + NetStream.Publish.Start.
+
+        From now on audio and video come out as :class:`Track` and :class:`Frame` events.
+        """
         self._expect_pending()
         self._state = _State.PUBLISHING
+        self._demuxer = FlvDemuxer()
         self._reader.max_message_size = self._max_media_size
         self._reader.max_messages = None
         begin = _USER_EVENT.pack(_USER_STREAM_BEGIN, self._publish_stream_id)
@@ -348,9 +412,24 @@ class RtmpServerSession:
     def _handle(self, msg: RtmpMessage, events: list[Event]) -> None:
         type_id = msg.type_id
         if type_id in (MSG_VIDEO, MSG_AUDIO):
-            if self._state is _State.PUBLISHING:
-                kind: Literal["audio", "video"] = "video" if type_id == MSG_VIDEO else "audio"
-                events.append(MediaReceived(kind, msg.timestamp, msg.payload))
+            # The hot path: about 80 messages a second per stream.
+            demuxer = self._demuxer
+            if demuxer is None:
+                return  # no publish accepted: dropped (see the module docstring)
+            try:
+                if type_id == MSG_VIDEO:
+                    items = demuxer.video(msg.timestamp, msg.payload)
+                else:
+                    items = demuxer.audio(msg.timestamp, msg.payload)
+            except (UnsupportedCodecError, FlvFormatError) as exc:
+                # The publisher is told what to change, then the session closes (_process
+                # stops at the closed state).
+                reason = str(exc)
+                self.fail(reason)
+                events.append(ClosingConnection(reason))
+                return
+            if items:
+                events += items
         elif type_id in (MSG_AMF0_COMMAND, MSG_AMF3_COMMAND):
             self._command(msg, events)
         elif type_id in (MSG_AMF0_DATA, MSG_AMF3_DATA):
@@ -400,6 +479,8 @@ class RtmpServerSession:
                     msg.chunk_stream_id,
                 )
                 self._handle(sub, events)
+                if self._state is _State.CLOSED:
+                    return  # its media was refused
             pos = body_end + 4  # skip the back pointer
 
     def _data(self, msg: RtmpMessage, events: list[Event]) -> None:
@@ -469,6 +550,7 @@ class RtmpServerSession:
                 self._result(txid, None, amf0.UNDEFINED)
             if self._state is _State.PUBLISHING:
                 self._state = _State.CONNECTED
+                self._demuxer = None
                 events.append(Unpublished())
         elif name in ("play", "play2"):
             reason = "golive is an ingest-only RTMP server: play is not supported; watch over HLS"
@@ -552,6 +634,7 @@ class RtmpServerSession:
     def _close(self) -> None:
         self._state = _State.CLOSED
         self._held = _Held()
+        self._demuxer = None
 
     def _expect_pending(self) -> None:
         if self._state is not _State.PUBLISH_PENDING:
