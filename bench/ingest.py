@@ -466,7 +466,7 @@ def summarize_profile(path: Path, top: int = 15) -> str:
         for f in set(short):
             incl_counts[f] += count
         golive = [f for f in short if "(golive/" in f and "(golive/cli" not in f]
-        golive = [f for f in golive if "(golive/app.py" not in f or f is short[-1]]
+        golive = [f for f in golive if "(golive/app/" not in f or f is short[-1]]
         if golive:
             area = golive[-1].split("(golive/", 1)[1].split("/")[0].rstrip(")")
             area_counts["golive/" + area.removesuffix(".py")] += count

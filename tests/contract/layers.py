@@ -70,7 +70,7 @@ WHY: dict[str, str] = {
     "http/api/": (
         "the REST API (FastAPI, mounted at `/api/v1`) over `db/`, chat moderation through "
         "`chat/`'s rooms, VOD deletion in `store/`, settings from `config/`; sees the live layer only through its "
-        "`LiveStreams` protocol, which `registry_live_streams.py` implements over the registry"
+        "`LiveStreams` protocol, which `app/live_streams.py` implements over the registry"
     ),
     "http/web/": (
         "the browser pages and their JSON: accounts, the dashboard (reuses `http/api/`'s "
@@ -111,7 +111,7 @@ WHY: dict[str, str] = {
         "shared state in Redis for a cluster of nodes, each part implementing an interface "
         "of the unit that uses it, whose types it imports: `live/`'s `PublishLeases`, "
         "`chat/`'s `ChatBus`, `store/`'s `ViewerPresence`, `accounts/`' `AttemptStore`; "
-        "`RedisLiveDirectory` is `registry_live_streams.py`'s `SharedLiveDirectory` "
+        "`RedisLiveDirectory` is `app/live_streams.py`'s `SharedLiveDirectory` "
         "structurally, carrying plain JSON, so it imports nothing of golive (never `http/`); off "
         "the data path and wired by the composition root only (checked), which picks these or "
         "the in-process implementations, so a single process has no Redis code path"
@@ -121,13 +121,17 @@ WHY: dict[str, str] = {
         "cuts it with `record/`'s range selection and copies the segments into `store/`; "
         "the API and the site's JSON call it"
     ),
-    "registry_live_streams.py": (
-        "the API's `LiveStreams` protocol over the registry, the hubs and the viewer "
-        "sessions; in a cluster also the other nodes' streams, shared through the "
-        "`SharedLiveDirectory` interface it defines (the streams' fields as plain dicts, "
-        "converted here, so `cluster/` needs no `http/` type)"
+    "app/": (
+        "the composition root: builds every object and wires them together (`server.py`: "
+        "construction and the start/stop sequence), from parts that each hold one concern: "
+        "the settings as each component's configuration, the HTTP listener, cluster "
+        "membership (it alone wires `cluster/`), the recordings' lifecycle, saved streams, "
+        "playback access, clip follow-up; `process.py` is `golive serve`'s process (signals, "
+        "banner); `live_streams.py` is the API's `LiveStreams` protocol over the registry, "
+        "the hubs and the viewer sessions, in a cluster also the other nodes' streams, shared "
+        "through the `SharedLiveDirectory` interface it defines (the streams' fields as plain "
+        "dicts, converted there, so `cluster/` needs no `http/` type)"
     ),
-    "app.py": "the composition root: builds every object and wires them together",
     "worker_processes.py": (
         "`golive serve` as several processes sharing the ports: the one-time start-up in "
         "`db/` (schema, demo channel) and the playback secret in `accounts/`, then starts, "
@@ -179,7 +183,7 @@ LEAVES: dict[str, str] = {
 }
 
 # The composition root is imported by what starts it, nothing else.
-COMPOSITION_ROOT = "app.py"
+COMPOSITION_ROOT = "app/"
 COMPOSITION_ROOT_IMPORTERS = {"cli.py"}
 
 # Units only the composition root imports: the other units see them through the interfaces

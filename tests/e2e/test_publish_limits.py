@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from golive.registry_live_streams import stream_info
+from golive.app.live_streams import stream_info
 from tests.support.publisher import finish, start_publisher
 from tests.support.server import http_client, rtmp_url, running_server, wait_for_text
 

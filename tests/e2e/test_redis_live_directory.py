@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import pytest
 from redis.asyncio import Redis
 
+from golive.app.live_streams import RegistryLiveStreams, SharedLiveStreams
 from golive.cluster.redis_client import redis_client
 from golive.cluster.redis_live_directory import RedisLiveDirectory
 from golive.live.hub import StreamHub
 from golive.live.registry import StreamRegistry
-from golive.registry_live_streams import RegistryLiveStreams, SharedLiveStreams
 from tests.support.redis_server import RedisServer, running_redis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 import fakeredis
 import pytest
 
-from golive.cluster.redis_live_directory import RedisLiveDirectory, entries_key
-from golive.http.api.services import LiveStreamInfo
-from golive.live.hub import StreamHub
-from golive.live.registry import StreamRegistry
-from golive.registry_live_streams import (
+from golive.app.live_streams import (
     RegistryLiveStreams,
     SharedLiveDirectory,
     SharedLiveStreams,
     info_fields,
     info_from_fields,
 )
+from golive.cluster.redis_live_directory import RedisLiveDirectory, entries_key
+from golive.http.api.services import LiveStreamInfo
+from golive.live.hub import StreamHub
+from golive.live.registry import StreamRegistry
 
 TTL = 0.3  # seconds: Redis expires a silent node's entries for real, so keep it short
 

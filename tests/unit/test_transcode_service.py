@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from golive.app.live_streams import stream_info
 from golive.live.hub import StreamHub
 from golive.packager.hls_stream import HlsStreamPackager
-from golive.registry_live_streams import stream_info
 from golive.store.live_window import ChannelMedia
 from golive.transcode.ladder import DEFAULT_LADDER, PASSTHROUGH_LADDER, Rung, RungKind
 from golive.transcode.service import TranscodeService

@@ -15,7 +15,7 @@
 
 Every command is safe to repeat (the client retries once on a broken connection). Every
 method raises the built-in ``ConnectionError`` when Redis cannot be reached, as
-``SharedLiveDirectory`` (registry_live_streams.py) asks; this module imports nothing of
+``SharedLiveDirectory`` (app/live_streams.py) asks; this module imports nothing of
 golive, so the live layer's types stay out of it (the fields are plain JSON).
 """
 
@@ -59,7 +59,7 @@ def commands_channel(node_id: str) -> str:
 
 class DirectoryListener(Protocol):
     """What a node's subscription tells (``LiveDirectoryListener`` in
-    registry_live_streams.py, repeated here structurally)."""
+    app/live_streams.py, repeated here structurally)."""
 
     def subscribed(self) -> None: ...
 

@@ -1,5 +1,5 @@
-"""The live streams as the API sees them (its LiveStreams protocol), wired by app.py: this
-node's registry, and in a cluster every other node's streams too.
+"""The live streams as the API sees them (its LiveStreams protocol), wired by app/server.py:
+this node's registry, and in a cluster every other node's streams too.
 
 A channel is live on the one node holding its publish lease, but the API and the watch
 page may ask any node. So each node shares its streams through a `SharedLiveDirectory`
