@@ -527,9 +527,9 @@ def report(trials: list[dict[str, Any]], seconds: float) -> str:
         "the window), from the message's acceptance to the end of the fan-out of the batch "
         "carrying it, when every member's transport has the frame; percentiles interpolated "
         "inside its buckets. Fan-out: `golive_chat_fanout_seconds`, one batch frame's fan-out "
-        "from its first slice of 200 members to its last (other loop callbacks run between "
+        "from its first slice of 1,000 members to its last (other loop callbacks run between "
         "slices). Messages are batched per room: one frame carries every message of a batch "
-        "interval (25 ms in a small room, growing with the room to 200 ms at 10,000 members); "
+        "interval (25 ms in a small room, growing by 40 us per member to 200 ms at 5,000); "
         "a batch waits for the fan-out before it, so a late one carries more messages, in "
         "frames of at most 16 KiB of messages." + verdict
     )

@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -444,8 +445,10 @@ class GoliveTree:
         return {"PYTHONPATH": os.pathsep.join([str(self.src), os.environ.get("PYTHONPATH", "")])}
 
     def config_source(self) -> str:
-        base = self.src if self.src is not None else REPO / "src"
-        return (base / "golive" / "config.py").read_text()
+        """The settings' source: config/settings.py, or config.py before the package."""
+        base = (self.src if self.src is not None else REPO / "src") / "golive"
+        found = base / "config" / "settings.py"
+        return (found if found.exists() else base / "config.py").read_text()
 
     def describe(self) -> str:
         if self.ref is None:
@@ -877,6 +880,17 @@ def fragment_dts(data: bytes | memoryview) -> dict[int, list[int]]:
 
 
 # -- statistics and reporting --------------------------------------------------------------------
+
+
+def spread(values: Sequence[float], digits: int = 0) -> str:
+    """Median (min-max)."""
+    clean = [v for v in values if v == v]
+    if not clean:
+        return "n/a"
+    return (
+        f"{fmt(statistics.median(clean), digits)} "
+        f"({fmt(min(clean), digits)}-{fmt(max(clean), digits)})"
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float:

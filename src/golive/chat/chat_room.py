@@ -2,8 +2,8 @@
 
 Delivery is batched: messages accepted within one batch interval go out as one frame, encoded
 once and handed to every member, so the cost per message falls as the room grows. The
-interval grows with the room (25 ms for a small room, 100 ms at 5,000 members, 200 ms from 10,000), which
-bounds frames per second per member. A frame is written to the members a slice at a time
+interval grows with the room (25 ms for a small room, 40 µs per member, 200 ms from 5,000),
+which bounds frames per second per member. A frame is written to the members a slice at a time
 (fanout.py), and the next batch closes only once the previous one has gone out to everyone:
 when a fan-out takes longer than the interval, the messages accepted meanwhile go out
 together right after it (fewer, fuller frames, so the cost per message falls as the load
@@ -104,15 +104,20 @@ class ChatLimits:
     history: int = 50  # messages a joining member gets
     max_queued_frames: int = 200  # unsent frames before a member is disconnected
     min_batch: float = 0.025
-    # At 10,000 members a batch costs about 50 ms of CPU (a write per member): 5 batches a
-    # second rather than 10 halve that, and 200 ms stays well inside the 500 ms p99 target.
+    # A batch costs a write per member, about 20 us of CPU with the kernel's share (10,000
+    # members: 200 ms). The interval grows by twice that per member, so a fan-out takes at
+    # most about half of the loop's time and the rest (and the clients' reading, on a shared
+    # machine) is not starved: at 5,000 members per node (200 ms) two nodes spent 0.90 of 2
+    # cores where 20 us per member (100 ms) spent 1.22, and p99 fell from 619 to 379 ms
+    # (docs/benchmarks.md). Capped at 200 ms: from 5,000 members on, the fan-out itself sets
+    # the pace.
     max_batch: float = 0.2
-    batch_per_member: float = 0.00002  # seconds of batch interval added per member
+    batch_per_member: float = 0.00004  # seconds of batch interval added per member
     max_frame_bytes: int = 16 * 1024  # a batch's messages beyond this go in further frames
-    # Members written to per event-loop turn (about 3-4 ms of writes): anything else waits
-    # for the slice under way, a message arriving (about 1.5 slices from its frame to the
-    # room) and each hop of another node's message through the bus (XADD here, XREAD there).
-    fanout_slice: int = 200
+    # Members written to per event-loop turn; other callbacks (messages arriving, the chat
+    # bus) run between slices. 200 was tried: messages waited less for a slice, but the
+    # extra loop turns cost more CPU than they saved (1.10 vs 0.90 cores, p99 501 vs 379 ms).
+    fanout_slice: int = 1000
     max_timeout: int = 14 * 86400
 
 
