@@ -18,7 +18,7 @@ from golive.media.frame import (
     TrackKind,
 )
 
-__all__ = ["FlvDemuxer", "FlvFormatError", "UnsupportedCodecError"]
+__all__ = ["FlvDemuxer", "FlvFormatError", "UnsupportedCodecError", "check_avc"]
 
 
 class FlvFormatError(ValueError):
@@ -305,7 +305,7 @@ class FlvDemuxer:
             config = parse_avcc(avcc)
         except AvcConfigError as exc:
             raise FlvFormatError(f"bad AVC sequence header: {exc}") from exc
-        _check_avc(
+        check_avc(
             config.sps_info.profile_idc, config.sps_info.level_idc, config.width, config.height
         )
         track = Track(
@@ -440,7 +440,7 @@ class FlvDemuxer:
         return [track]
 
 
-def _check_avc(profile: int, level: int, width: int, height: int) -> None:
+def check_avc(profile: int, level: int, width: int, height: int) -> None:
     """Refuse an H.264 configuration the packager should not take on (the reason is said)."""
     if profile not in _AVC_PROFILES:
         raise UnsupportedCodecError(
