@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from golive.app.live_streams import RegistryLiveStreams, SharedLiveStreams
 from golive.chat.chat_bus import ChatBus
+from golive.cluster.channel_locator import ChannelLocator
 from golive.cluster.node_directory import NodeAnnouncer, RedisNodeDirectory
 from golive.cluster.redis_attempt_window import RedisAttemptStore
 from golive.cluster.redis_chat_bus import RedisChatBus
@@ -29,7 +30,6 @@ from golive.config import Settings
 from golive.http.channel_forwarding import ChannelForwarder
 from golive.http.live_media import LiveMediaEndpoint
 from golive.live.channel_claims import ChannelClaims
-from golive.live.publish_lease import LeaseUnavailable
 from golive.live.registry import StreamRegistry
 from golive.store.live_window import LiveStore
 from golive.store.viewer_sessions import ViewerSessions
@@ -71,15 +71,7 @@ class ClusterMembership:
         attempt_store = RedisAttemptStore(redis)
         directory = RedisNodeDirectory(redis)
 
-        async def locate(channel: str) -> str | None:
-            try:
-                holder = await leases.holder(channel)
-            except LeaseUnavailable:
-                return None
-            if holder is None or holder.holder == node_id:
-                return None
-            return await directory.url_of(holder.holder)
-
+        locate = ChannelLocator(leases, directory.url_of, node_id)
         media.forwarder = ChannelForwarder(locate, node_id, sign=sign)
         live_sharing = SharedLiveStreams(
             RedisLiveDirectory(redis), node_id, RegistryLiveStreams(registry, viewers, store)
