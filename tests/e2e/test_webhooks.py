@@ -175,16 +175,16 @@ async def test_on_publish_timeout_uses_the_default(tmp_path: Path) -> None:
                 started = loop.time()
                 request = publish_request(server, server.demo_key or "")
                 if allowed:
-                    sink = await server._authorize(request)
+                    sink = await server.rtmp.authorize(request)
                     sink.on_close("done")
                 else:
                     with pytest.raises(PublishRefused, match="unavailable"):
-                        await server._authorize(request)
+                        await server.rtmp.authorize(request)
                 assert loop.time() - started < 1.5
                 # An invalid key is refused before the webhook is asked.
                 before = len(receiver.received)
                 with pytest.raises(PublishRefused, match="Invalid stream key"):
-                    await server._authorize(publish_request(server, "live_wrongwrongwrong"))
+                    await server.rtmp.authorize(publish_request(server, "live_wrongwrongwrong"))
                 assert len(receiver.received) == before
 
 

@@ -67,7 +67,7 @@ from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.vod_media import VodMediaEndpoint
 from golive.http.web import BrowserSessions, VodSite, public_url_is_https, web_routes
 from golive.ingest.rtmp.admission_answer import rtmp_authorizer
-from golive.ingest.rtmp.server import Authorizer, PublishRequest, RtmpServer, StreamSink
+from golive.ingest.rtmp.server import RtmpServer
 from golive.live.bitrate_cap import BitrateCap
 from golive.live.channel_claims import ChannelClaims
 from golive.live.consumer import StreamConsumer
@@ -178,7 +178,6 @@ class GoliveServer:
         self.clip_exports: Mp4Exports | None = None
         self._clip_finishing: ClipFinishing | None = None
         self.admission: PublishAdmission | None = None  # built in start()
-        self._rtmp_admission: Authorizer | None = None
         self.saved_streams = SavedStreams(
             settings.data_dir / "streams",
             self.registry,
@@ -269,8 +268,7 @@ class GoliveServer:
             self._orphan_task = asyncio.create_task(lifecycle.close_orphaned())
         self._key_watch_task = asyncio.create_task(self.key_watch.run())
         self.admission = self._admission(lifecycle)
-        self._rtmp_admission = rtmp_authorizer(self.admission.admit)
-        self.rtmp = RtmpServer(self._authorize, rtmp_limits(s))
+        self.rtmp = RtmpServer(rtmp_authorizer(self.admission.admit), rtmp_limits(s))
         await self.rtmp.start(s.host, s.rtmp_port, reuse_port=self.worker)
         if s.rtmps_enabled:
             self._tls = await asyncio.to_thread(tls_context, s)
@@ -750,11 +748,6 @@ class GoliveServer:
     async def _stored_key_hashes(self, channels: Collection[str]) -> dict[str, str]:
         assert self.channels is not None
         return await self.channels.key_hashes(channels)
-
-    async def _authorize(self, request: PublishRequest) -> StreamSink:
-        """RTMP's publishes, through the protocol-neutral admission."""
-        assert self._rtmp_admission is not None
-        return await self._rtmp_admission(request)
 
     def _admission(self, recordings: RecordingsLifecycle) -> PublishAdmission:
         """Built once the cluster is joined: its attempts and claims may be Redis-backed."""
