@@ -92,11 +92,32 @@ class InputSpec:
     video_kbps: int = 3000
     gop: int = 30
     audio_kbps: int = 128
+    # The frame number drawn as a 12-bit bar code in the top-left corner (frame_barcode_filter),
+    # so a player can tell which frame it shows whatever the protocol (bench/webrtc.py).
+    barcode: bool = False
 
     @property
     def name(self) -> str:
         w_h = self.size.replace("x", "_")
-        return f"in_{w_h}p{self.fps}_{self.video_kbps}k_g{self.gop}_{self.seconds}s.flv"
+        code = "_bc" if self.barcode else ""
+        return f"in_{w_h}p{self.fps}_{self.video_kbps}k_g{self.gop}_{self.seconds}s{code}.flv"
+
+
+BARCODE_BITS = 12
+BARCODE_CELL = 32  # pixels per bit: large enough to survive the encoder at any bitrate
+
+
+def frame_barcode_filter() -> str:
+    """ffmpeg filters drawing the frame number ``n`` as bits: a black bar, then a white cell
+    per set bit (bit i at x = i * BARCODE_CELL), read back by BARCODE_JS."""
+    cell = BARCODE_CELL
+    boxes = [f"drawbox=x=0:y=0:w={cell * BARCODE_BITS}:h={cell}:color=black:t=fill"]
+    boxes += [
+        f"drawbox=x={cell * i}:y=0:w={cell}:h={cell}:color=white:t=fill"
+        f":enable='mod(floor(n/{2**i}),2)'"
+        for i in range(BARCODE_BITS)
+    ]
+    return ",".join(boxes)
 
 
 def ensure_input(spec: InputSpec = InputSpec()) -> Path:
@@ -121,7 +142,8 @@ def ensure_input(spec: InputSpec = InputSpec()) -> Path:
         "-f",
         "lavfi",
         "-i",
-        f"testsrc2=size={spec.size}:rate={spec.fps},noise=alls=12:allf=t",
+        f"testsrc2=size={spec.size}:rate={spec.fps},noise=alls=12:allf=t"
+        + (f",{frame_barcode_filter()}" if spec.barcode else ""),
         "-f",
         "lavfi",
         "-i",
