@@ -14,6 +14,7 @@ Typical use in a test module::
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,11 +93,14 @@ def make_flv(
     audio: bool = True,
     video_codec: str = "libx264",
     audio_codec: str = "aac",
+    video_options: Sequence[str] = (),
 ) -> Path:
     """Encode a test pattern and a sine tone into an FLV file at ``path``.
 
-    H.264 (libx264) and AAC-LC by default; other encoders (``libx265``, ``libmp3lame``,
-    ``libopus``) give the enhanced-RTMP and legacy tags that the server must refuse.
+    H.264 (libx264) and AAC-LC by default; ``libx265`` and ``libsvtav1`` give enhanced-RTMP
+    HEVC and AV1 tags, other encoders (``libvpx-vp9``, ``libmp3lame``, ``libopus``) the
+    enhanced-RTMP and legacy tags that the server must refuse. ``video_options`` go after
+    the encoder's name.
     """
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     if video:
@@ -107,6 +111,7 @@ def make_flv(
         cmd += ["-c:v", video_codec, "-g", str(gop), "-pix_fmt", "yuv420p"]
         if video_codec == "libx264":
             cmd += ["-bf", str(bframes)]
+        cmd += video_options
     if audio:
         cmd += ["-c:a", audio_codec]
     cmd += ["-t", str(seconds), "-f", "flv", str(path)]

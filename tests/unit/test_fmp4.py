@@ -155,9 +155,9 @@ def test_init_segment_rejects_bad_tracks(sample: tuple[list[Track], list[Frame]]
         init_segment([])
     with pytest.raises(ValueError):
         init_segment([tracks[0], tracks[0]])
-    hevc = Track(1, TrackKind.VIDEO, "hvc1.1.6.L93.B0", 90000, b"\x01", 320, 240)
+    vp9 = Track(1, TrackKind.VIDEO, "vp09.00.10.08", 90000, b"\x01", 320, 240)
     with pytest.raises(ValueError, match="avc1"):
-        init_segment([hevc])
+        init_segment([vp9])
 
 
 def test_video_only_and_audio_only_init_segments_decode(

@@ -416,7 +416,7 @@ def test_fail_during_handshake_sends_nothing() -> None:
 
 # -- media: Track and Frame events -----------------------------------------------------------
 
-ADVICE = "publish H.264 video and AAC audio"
+ADVICE = "publish H.264, HEVC or AV1 video (HEVC and AV1 over enhanced RTMP) and AAC audio"
 
 
 def test_publish_media_comes_out_as_track_and_frame_events() -> None:
@@ -482,12 +482,13 @@ def _status_info(c: Client) -> dict[str, object]:
         (
             9,
             b"\x1c\x00\x00\x00\x00",
-            f"HEVC (FLV video codec id 12) is not supported yet; {ADVICE}",
+            "HEVC with the non-standard FLV codec id (FLV video codec id 12) is not "
+            f"supported yet; {ADVICE}",
         ),
         (
             9,
-            b"\x90hvc1\x01\x02",
-            f"HEVC (enhanced RTMP FourCC hvc1) is not supported yet; {ADVICE}",
+            b"\x90vp09\x01\x02",
+            f"VP9 (enhanced RTMP FourCC vp09) is not supported yet; {ADVICE}",
         ),
         (
             8,

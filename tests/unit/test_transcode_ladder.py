@@ -12,12 +12,14 @@ from golive.media.frame import Track, TrackKind
 from golive.transcode.ffmpeg_command import EncoderOptions, ffmpeg_arguments, filter_graph
 from golive.transcode.ladder import (
     DEFAULT_LADDER,
+    H264_FALLBACK,
     PASSTHROUGH_LADDER,
     EncodedRendition,
     Rung,
     RungKind,
     check_ladder,
     plan_ladder,
+    with_h264_fallback,
 )
 from golive.transcode.speed import TranscodeSpeed
 
@@ -167,3 +169,59 @@ def test_speed_and_lag() -> None:
     assert speed.lag == pytest.approx(0.2)
     speed.reset()
     assert speed.lag is None
+
+
+# -- the H.264 fallback for sources that are not H.264 ----------------------------------------
+
+
+def hevc(width: int, height: int) -> Track:
+    return Track(1, TrackKind.VIDEO, "hvc1.1.6.L93.90", 90_000, b"", width=width, height=height)
+
+
+@pytest.mark.parametrize(
+    ("ladder", "source", "expected"),
+    [
+        # No rung fits a small source: the fallback at the source's size.
+        (DEFAULT_LADDER, hevc(320, 240), [("h264", 320, 240)]),
+        # Passthrough (also what a stream over max_transcoders gets): the fallback, 720p at most.
+        (PASSTHROUGH_LADDER, hevc(1920, 1080), [("h264", 1280, 720)]),
+        (PASSTHROUGH_LADDER, hevc(1080, 1920), [("h264", 720, 1280)]),
+        (PASSTHROUGH_LADDER, hevc(321, 241), [("h264", 320, 240)]),
+        # Encoded rungs exist: they are H.264 already, no fallback.
+        (
+            DEFAULT_LADDER,
+            hevc(1920, 1080),
+            [("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)],
+        ),
+        # An H.264 source never gets the fallback.
+        (PASSTHROUGH_LADDER, video(1920, 1080), []),
+        (DEFAULT_LADDER, video(320, 240), []),
+    ],
+)
+def test_fallback_rendition(
+    ladder: tuple[Rung, ...], source: Track, expected: list[tuple[str, int, int]]
+) -> None:
+    plan = plan_ladder(with_h264_fallback(ladder), source)
+    assert [(r.name, r.width, r.height) for r in plan.encoded] == expected
+    is_fallback = expected == [] or expected[0][0] != "h264"
+    assert (plan.fallback_reason is None) == is_fallback
+    if plan.fallback_reason is not None:
+        assert "hvc1.1.6.L93.90" in plan.fallback_reason
+
+
+def test_fallback_rung_is_added_once_and_can_be_configured() -> None:
+    assert with_h264_fallback(DEFAULT_LADDER) == (*DEFAULT_LADDER, H264_FALLBACK)
+    own = Rung("compat", RungKind.FALLBACK, height=360, bitrate=800_000)
+    ladder = (*PASSTHROUGH_LADDER, own)
+    assert with_h264_fallback(ladder) == ladder
+    plan = plan_ladder(ladder, hevc(1920, 1080))
+    assert [(r.name, r.width, r.height, r.bitrate) for r in plan.encoded] == [
+        ("compat", 640, 360, 800_000)
+    ]
+    # A video rung already named h264 keeps rendition names unique.
+    named = (Rung("source", RungKind.SOURCE), Rung("h264", height=480, bitrate=1_000_000))
+    assert with_h264_fallback(named)[-1].name == "h264-fallback"
+    with pytest.raises(ValueError, match="at most one fallback"):
+        check_ladder((*ladder, H264_FALLBACK))
+    # Shed for lack of CPU: gone, as any rung.
+    assert plan_ladder(ladder, hevc(1920, 1080), exclude={"compat"}).encoded == ()

@@ -8,7 +8,13 @@ from golive.app.live_streams import stream_info
 from golive.live.hub import StreamHub
 from golive.packager.hls_stream import HlsStreamPackager
 from golive.store.live_window import ChannelMedia
-from golive.transcode.ladder import DEFAULT_LADDER, PASSTHROUGH_LADDER, Rung, RungKind
+from golive.transcode.ladder import (
+    DEFAULT_LADDER,
+    H264_FALLBACK,
+    PASSTHROUGH_LADDER,
+    Rung,
+    RungKind,
+)
 from golive.transcode.service import TranscodeService
 from golive.transcode.transcoder import StreamTranscoder, TranscoderSettings
 
@@ -17,7 +23,7 @@ NO_AUDIO_LADDER = (Rung("source", RungKind.SOURCE), Rung("180p", height=180, bit
 
 def start(
     service: TranscodeService, channel: str, limit: int, ladder: tuple[Rung, ...] = DEFAULT_LADDER
-) -> tuple[StreamHub, list[Rung], StreamTranscoder | None]:
+) -> tuple[StreamHub, list[Rung], StreamTranscoder]:
     hub = StreamHub(channel, "0badc0de", 0.0)
     admitted = service.admit(hub, ladder, limit=limit)
     packager = HlsStreamPackager(
@@ -33,27 +39,32 @@ def start(
 async def test_streams_beyond_the_cap_are_passthrough_with_the_reason_in_their_health() -> None:
     service = TranscodeService()
     first, ladder, transcoder = start(service, "one", limit=1)
-    assert ladder == list(DEFAULT_LADDER) and transcoder is not None
+    assert ladder == list(DEFAULT_LADDER)
     assert first.health.transcode.capped is None
 
     second, ladder, transcoder = start(service, "two", limit=1, ladder=NO_AUDIO_LADDER)
     # Passthrough: the source and its audio, even when the channel's ladder has no audio rung.
-    assert ladder == list(PASSTHROUGH_LADDER) and transcoder is None
+    assert ladder == list(PASSTHROUGH_LADDER)
+    # Its transcoder only has the H.264 fallback rung (for an HEVC or AV1 source) and holds
+    # no slot.
+    assert transcoder.ladder == (*PASSTHROUGH_LADDER, H264_FALLBACK)
     assert second.health.transcode.capped == "max_transcoders (1) reached"
     assert stream_info(second).health["transcoder"] == "passthrough: max_transcoders (1) reached"
-    assert len(service.running) == 1
+    assert len(service.running) == 2
+    _, ladder, _ = start(service, "three", limit=1)
+    assert ladder == list(PASSTHROUGH_LADDER)
+    await service.close()
 
 
 async def test_a_slot_frees_when_a_transcoder_finishes_or_fails_for_good() -> None:
     service = TranscodeService()
     _, _, first = start(service, "one", limit=1)
-    assert first is not None
     await first.aclose()
     _, ladder, second = start(service, "two", limit=1)
-    assert ladder == list(DEFAULT_LADDER) and second is not None
+    assert ladder == list(DEFAULT_LADDER)
     second.health.failed = "ffmpeg died 4 times in 60 s"
-    _, ladder, third = start(service, "three", limit=1)
-    assert ladder == list(DEFAULT_LADDER) and third is not None
+    _, ladder, _ = start(service, "three", limit=1)
+    assert ladder == list(DEFAULT_LADDER)
     await service.close()
 
 
@@ -62,7 +73,8 @@ async def test_no_cap_or_room_under_it_transcodes_every_stream(limit: int) -> No
     service = TranscodeService()
     for channel in ("one", "two", "three"):
         hub, ladder, transcoder = start(service, channel, limit=limit)
-        assert ladder == list(DEFAULT_LADDER) and transcoder is not None
+        assert ladder == list(DEFAULT_LADDER)
+        assert transcoder.ladder == (*DEFAULT_LADDER, H264_FALLBACK)
         assert hub.health.transcode.capped is None
     await service.close()
 
@@ -70,7 +82,7 @@ async def test_no_cap_or_room_under_it_transcodes_every_stream(limit: int) -> No
 async def test_passthrough_channels_take_no_slot() -> None:
     service = TranscodeService()
     _, ladder, transcoder = start(service, "one", limit=1, ladder=PASSTHROUGH_LADDER)
-    assert transcoder is None
+    assert transcoder.ladder == (*PASSTHROUGH_LADDER, H264_FALLBACK)
     _, ladder, transcoder = start(service, "two", limit=1)
-    assert ladder == list(DEFAULT_LADDER) and transcoder is not None
+    assert ladder == list(DEFAULT_LADDER)
     await service.close()

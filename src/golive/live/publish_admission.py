@@ -52,8 +52,8 @@ __all__ = [
 log = logging.getLogger("golive.live")
 
 # Codecs golive ingests, as the sample-entry FourCCs of ISO BMFF (what CODECS strings start
-# with): H.264 and AAC.
-SUPPORTED_CODECS = frozenset({"avc1", "mp4a"})
+# with): H.264, HEVC and AV1 video (the latter two are also transcoded to H.264), AAC audio.
+SUPPORTED_CODECS = frozenset({"avc1", "hvc1", "av01", "mp4a"})
 
 
 class RefusalReason(Enum):

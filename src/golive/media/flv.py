@@ -1,13 +1,24 @@
 """FLV audio/video tag bodies (RTMP message types 8 and 9) to Tracks and Frames.
 
 Covers the legacy FLV v10 tag headers for H.264 (codec id 7) and AAC (sound format 10), and
-the enhanced-RTMP (E-RTMP v2) FourCC headers for ``avc1`` and ``mp4a``. Everything else is
-refused with :class:`UnsupportedCodecError`, whose message is meant for the publisher.
+the enhanced-RTMP (E-RTMP v1/v2) FourCC headers for ``avc1``, ``hvc1`` (HEVC), ``av01`` (AV1)
+and ``mp4a``. Everything else is refused with :class:`UnsupportedCodecError`, whose message is
+meant for the publisher.
+
+HEVC frames stay length-prefixed (as the hvcC and ISO BMFF want them); AV1 frames are the
+temporal unit's OBUs without temporal delimiters, as an ISO BMFF sample holds them.
 """
 
 from __future__ import annotations
 
 from golive.media.aac import AacConfigError, parse_asc
+from golive.media.av1 import (
+    Av1ConfigError,
+    av1c_from_sequence_header,
+    find_sequence_header,
+    parse_av1c,
+    strip_temporal_delimiters,
+)
 from golive.media.avc import AvcConfigError, parse_avcc
 from golive.media.frame import (
     AUDIO_TRACK_ID,
@@ -17,8 +28,16 @@ from golive.media.frame import (
     Track,
     TrackKind,
 )
+from golive.media.hevc import HevcConfigError, parse_hvcc
 
-__all__ = ["FlvDemuxer", "FlvFormatError", "UnsupportedCodecError", "check_avc"]
+__all__ = [
+    "FlvDemuxer",
+    "FlvFormatError",
+    "UnsupportedCodecError",
+    "check_av1",
+    "check_avc",
+    "check_hevc",
+]
 
 
 class FlvFormatError(ValueError):
@@ -29,7 +48,7 @@ class UnsupportedCodecError(ValueError):
     """The publisher sends a codec the server cannot package (the message says which)."""
 
 
-_ADVICE = "publish H.264 video and AAC audio"
+_ADVICE = "publish H.264, HEVC or AV1 video (HEVC and AV1 over enhanced RTMP) and AAC audio"
 
 _LEGACY_VIDEO_CODECS = {
     2: "Sorenson H.263",
@@ -37,8 +56,9 @@ _LEGACY_VIDEO_CODECS = {
     4: "On2 VP6",
     5: "On2 VP6 with alpha",
     6: "Screen Video v2",
-    # Not in the Adobe spec, but widely used by Chinese CDNs and some encoders.
-    12: "HEVC",
+    # Not in the Adobe spec, but widely used by Chinese CDNs and some encoders; golive takes
+    # HEVC only with enhanced RTMP's FourCC header.
+    12: "HEVC with the non-standard FLV codec id",
 }
 _SOUND_FORMATS = {
     0: "Linear PCM (platform endian)",
@@ -54,9 +74,8 @@ _SOUND_FORMATS = {
     14: "MP3 8 kHz",
     15: "device-specific sound",
 }
+_ENHANCED_VIDEO = frozenset({b"avc1", b"hvc1", b"av01"})
 _VIDEO_FOURCCS = {
-    b"hvc1": "HEVC",
-    b"av01": "AV1",
     b"vp09": "VP9",
     b"vp08": "VP8",
     b"vvc1": "VVC",
@@ -82,6 +101,7 @@ _PKT_CODED_FRAMES = 1
 _PKT_SEQUENCE_END = 2
 _VPKT_CODED_FRAMES_X = 3
 _VPKT_METADATA = 4
+_VPKT_MPEG2TS_SEQUENCE_START = 5
 _VPKT_MULTITRACK = 6
 _APKT_MULTICHANNEL_CONFIG = 4
 _APKT_MULTITRACK = 5
@@ -99,6 +119,10 @@ _AVC_LEVELS = frozenset(
 _MIN_DIMENSION = 16
 _MAX_DIMENSION = 8192
 _MAX_DIMENSION_LEVEL_6 = 16384  # level 6.x allows 8K-and-above pictures
+# HEVC general_profile_idc values of H.265 annex A (1 Main ... 11 high throughput SCC).
+_HEVC_PROFILES = frozenset(range(1, 12))
+_HEVC_MAX_LEVEL = 186  # level 6.2 (level_idc is 30 times the level)
+_AV1_MAX_LEVEL = 23  # seq_level_idx 7.3; 31 means "no level", refused too
 _AAC_RATES = (7350, 96000)
 _AAC_MAX_CHANNELS = 8
 
@@ -189,6 +213,7 @@ class FlvDemuxer:
         "_audio_clock",
         "_audio_frame_len",
         "_audio_next_dts",
+        "_av1c_waiting",
         "_held_audio",
         "_tracks",
         "_video",
@@ -205,6 +230,8 @@ class FlvDemuxer:
         self._audio_frame_len = 1024
         # Set by an empty AVC sequence header: video is coming, so audio waits for it.
         self._held_audio: list[Track | Frame] | None = None
+        # An av1C without config OBUs, waiting for the sequence header of the first keyframe.
+        self._av1c_waiting: bytes | None = None
 
     @property
     def tracks(self) -> dict[int, Track]:
@@ -237,7 +264,7 @@ class FlvDemuxer:
             cts = (body[2] << 16) | (body[3] << 8) | body[4]
             if cts & 0x800000:
                 cts -= 0x1000000  # SI24: B-frame reordering may need negative offsets
-            return self._video_frame(timestamp_ms, frame_type == _FRAME_KEY, cts, body[5:])
+            return self._coded_frame(b"avc1", timestamp_ms, frame_type == _FRAME_KEY, cts, body[5:])
         if packet_type == 0:
             return self._video_config(body[5:])
         if packet_type == 2:
@@ -261,32 +288,74 @@ class FlvDemuxer:
             raise FlvFormatError(f"enhanced video tag truncated: {n} bytes, no FourCC")
         fourcc = body[pos : pos + 4]
         pos += 4
-        if fourcc != b"avc1":
+        if fourcc not in _ENHANCED_VIDEO:
             name = _VIDEO_FOURCCS.get(fourcc, "unknown video codec")
             raise UnsupportedCodecError(
                 f"{name} (enhanced RTMP FourCC {_fourcc_text(fourcc)}) is not supported yet; "
                 f"{_ADVICE}"
             )
-        if packet_type == _PKT_CODED_FRAMES:
+        keyframe = frame_type == _FRAME_KEY
+        if packet_type == _PKT_CODED_FRAMES and fourcc != b"av01":
+            # avc1 and hvc1 CodedFrames carry an SI24 composition time offset; av01 has none.
             if pos + 3 > n:
-                raise FlvFormatError("enhanced AVC video tag truncated in composition time")
+                raise FlvFormatError(
+                    f"enhanced {_fourcc_text(fourcc)} video tag truncated in composition time"
+                )
             cts = (body[pos] << 16) | (body[pos + 1] << 8) | body[pos + 2]
             if cts & 0x800000:
                 cts -= 0x1000000
-            return self._video_frame(timestamp_ms, frame_type == _FRAME_KEY, cts, body[pos + 3 :])
-        if packet_type == _VPKT_CODED_FRAMES_X:
-            return self._video_frame(timestamp_ms, frame_type == _FRAME_KEY, 0, body[pos:])
+            return self._coded_frame(fourcc, timestamp_ms, keyframe, cts, body[pos + 3 :])
+        if packet_type in (_PKT_CODED_FRAMES, _VPKT_CODED_FRAMES_X):
+            return self._coded_frame(fourcc, timestamp_ms, keyframe, 0, body[pos:])
         if packet_type == _PKT_SEQUENCE_START:
-            return self._video_config(body[pos:])
+            record = body[pos:]
+            if fourcc == b"avc1":
+                return self._video_config(record)
+            if fourcc == b"hvc1":
+                return self._hevc_config(record)
+            return self._av1_config(record)
         if packet_type in (_PKT_SEQUENCE_END, _VPKT_METADATA):
-            return []  # metadata is HDR colour info, which H.264 carries in its VUI anyway
-        raise FlvFormatError(f"unsupported enhanced video packet type {packet_type} for avc1")
+            # Metadata is HDR colour info; the codecs carry their colour description in-band.
+            return []
+        if packet_type == _VPKT_MPEG2TS_SEQUENCE_START and fourcc == b"av01":
+            raise UnsupportedCodecError(
+                "AV1 MPEG2TSSequenceStart (an MPEG-2 TS AV1 descriptor) is not supported: "
+                "send a SequenceStart with the av1C record"
+            )
+        raise FlvFormatError(
+            f"unsupported enhanced video packet type {packet_type} for {_fourcc_text(fourcc)}"
+        )
+
+    def _coded_frame(
+        self, fourcc: bytes, timestamp_ms: int, keyframe: bool, cts: int, data: bytes
+    ) -> list[Track | Frame]:
+        current = self._video
+        if current is None:
+            if fourcc == b"av01" and self._av1c_waiting is not None and keyframe and data:
+                # The av1C came without config OBUs: the keyframe's sequence header completes it.
+                out = self._av1_config_from_frame(data)
+                return out + self._video_frame(timestamp_ms, keyframe, cts, data)
+            return []
+        if current.sample_entry != _fourcc_text(fourcc):
+            raise FlvFormatError(
+                f"{_fourcc_text(fourcc)} frames on a {current.sample_entry} video track: "
+                "send a new sequence header before changing codec"
+            )
+        return self._video_frame(timestamp_ms, keyframe, cts, data)
 
     def _video_frame(
         self, timestamp_ms: int, keyframe: bool, cts: int, data: bytes
     ) -> list[Track | Frame]:
-        if self._video is None or not data:
+        video = self._video
+        if video is None or not data:
             return []  # a decoder cannot start without the sequence header
+        if video.sample_entry == "av01":
+            try:
+                data = strip_temporal_delimiters(data)
+            except Av1ConfigError as exc:
+                raise FlvFormatError(f"bad AV1 frame: {exc}") from exc
+            if not data:
+                return []
         ms = self._video_clock(timestamp_ms)
         dts = ms * _MS_TO_90K
         return [Frame(VIDEO_TRACK_ID, dts, dts + cts * _MS_TO_90K, keyframe, data)]
@@ -308,19 +377,69 @@ class FlvDemuxer:
         check_avc(
             config.sps_info.profile_idc, config.sps_info.level_idc, config.width, config.height
         )
+        return self._set_video(config.codec, avcc, config.width, config.height)
+
+    def _set_video(self, codec: str, record: bytes, width: int, height: int) -> list[Track | Frame]:
         track = Track(
             id=VIDEO_TRACK_ID,
             kind=TrackKind.VIDEO,
-            codec=config.codec,
+            codec=codec,
             timescale=VIDEO_TIMESCALE,
-            config=avcc,
-            width=config.width,
-            height=config.height,
+            config=record,
+            width=width,
+            height=height,
         )
         self._video = track
+        self._av1c_waiting = None
         self._tracks[VIDEO_TRACK_ID] = track
         held, self._held_audio = self._held_audio or [], None
         return [track, *held]
+
+    def _hevc_config(self, hvcc: bytes) -> list[Track | Frame]:
+        if not hvcc:
+            return self._video_config(hvcc)  # an empty header: wait, as for AVC
+        current = self._video
+        if current is not None and current.config == hvcc:
+            return []
+        try:
+            config = parse_hvcc(hvcc)
+        except HevcConfigError as exc:
+            raise FlvFormatError(f"bad HEVC sequence header: {exc}") from exc
+        check_hevc(config.profile_idc, config.level_idc, config.width, config.height)
+        return self._set_video(config.codec, hvcc, config.width, config.height)
+
+    def _av1_config(self, av1c: bytes) -> list[Track | Frame]:
+        if not av1c:
+            return self._video_config(av1c)
+        current = self._video
+        if current is not None and current.config == av1c:
+            return []
+        try:
+            config = parse_av1c(av1c)
+        except Av1ConfigError as exc:
+            raise FlvFormatError(f"bad AV1 sequence header: {exc}") from exc
+        header = config.sequence_header
+        if header is None:
+            # Allowed by the av1C spec: the sequence header comes in the first keyframe.
+            if current is None and self._held_audio is None:
+                self._held_audio = []
+            self._av1c_waiting = av1c
+            return []
+        check_av1(config.level, header.width, header.height)
+        return self._set_video(config.codec, av1c, header.width, header.height)
+
+    def _av1_config_from_frame(self, data: bytes) -> list[Track | Frame]:
+        try:
+            found = find_sequence_header(data)
+            if found is None:
+                raise Av1ConfigError("the first keyframe has no sequence header OBU either")
+            av1c = av1c_from_sequence_header(found[0])
+            config = parse_av1c(av1c)
+        except Av1ConfigError as exc:
+            raise FlvFormatError(f"bad AV1 sequence header: {exc}") from exc
+        header = found[1]
+        check_av1(config.level, header.width, header.height)
+        return self._set_video(config.codec, av1c, header.width, header.height)
 
     # -- audio ---------------------------------------------------------------------------
 
@@ -455,3 +574,34 @@ def check_avc(profile: int, level: int, width: int, height: int) -> None:
                 f"H.264 picture {width}x{height}: {name} {size} is out of range "
                 f"({_MIN_DIMENSION}-{limit} pixels at level {level / 10:g}); {_ADVICE}"
             )
+
+
+def _check_size(name: str, width: int, height: int, limit: int, level_text: str) -> None:
+    for side, size in (("width", width), ("height", height)):
+        if not _MIN_DIMENSION <= size <= limit:
+            raise UnsupportedCodecError(
+                f"{name} picture {width}x{height}: {side} {size} is out of range "
+                f"({_MIN_DIMENSION}-{limit} pixels at {level_text}); {_ADVICE}"
+            )
+
+
+def check_hevc(profile: int, level: int, width: int, height: int) -> None:
+    """Refuse an HEVC configuration the packager should not take on (the reason is said)."""
+    if profile not in _HEVC_PROFILES:
+        raise UnsupportedCodecError(
+            f"HEVC general_profile_idc {profile} is not a known profile; {_ADVICE}"
+        )
+    if not 0 < level <= _HEVC_MAX_LEVEL:
+        raise UnsupportedCodecError(
+            f"HEVC general_level_idc {level} is not a level of HEVC; {_ADVICE}"
+        )
+    limit = _MAX_DIMENSION_LEVEL_6 if level >= 180 else _MAX_DIMENSION
+    _check_size("HEVC", width, height, limit, f"level {level / 30:g}")
+
+
+def check_av1(level: int, width: int, height: int) -> None:
+    """Refuse an AV1 configuration the packager should not take on (the reason is said)."""
+    if level > _AV1_MAX_LEVEL:
+        raise UnsupportedCodecError(f"AV1 seq_level_idx {level} is not a defined level; {_ADVICE}")
+    limit = _MAX_DIMENSION_LEVEL_6 if level >= 16 else _MAX_DIMENSION
+    _check_size("AV1", width, height, limit, f"level {2 + (level >> 2)}.{level & 3}")

@@ -5,6 +5,9 @@ container for that pipe: RTMP carries FLV tag bodies, so every Frame maps to one
 without conversion (AVC stays length-prefixed, AAC stays raw), the codec configuration goes
 in as sequence headers straight from ``Track.config``, and ffmpeg demuxes it with no
 probing delay. Timestamps are whole milliseconds, as in RTMP.
+
+HEVC (``hvc1``) and AV1 (``av01``) tracks are written with enhanced-RTMP video tag headers
+(the FourCC after a first byte with the IsExHeader bit), which ffmpeg's FLV demuxer reads.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ __all__ = ["FlvMuxer", "flv_file_header", "metadata_tag"]
 TAG_AUDIO = 8
 TAG_VIDEO = 9
 TAG_SCRIPT = 18
-_AVC_CODEC_ID = 7
 
 _TAG_HEADER = struct.Struct(">B3s3sB3s")
 _U32 = struct.Struct(">I")
@@ -38,6 +40,15 @@ _AAC_RAW = 1
 
 _MAX_TIMESTAMP = (1 << 31) - 1  # FLV timestamps are SI32 milliseconds
 
+# Enhanced RTMP video tag header, first byte: IsExHeader | frame type << 4 | VideoPacketType.
+_EX_HEADER = 0x80
+_FRAME_KEY = 1 << 4
+_FRAME_INTER = 2 << 4
+_PKT_SEQUENCE_START = 0
+_PKT_CODED_FRAMES = 1  # with an SI24 composition time offset for hvc1
+_ENHANCED_VIDEO = frozenset({"hvc1", "av01"})
+_WRITABLE = frozenset({"avc1", "mp4a"}) | _ENHANCED_VIDEO
+
 
 def flv_file_header(*, video: bool, audio: bool) -> bytes:
     """The 9-byte FLV header and the zero PreviousTagSize0 that follows it."""
@@ -52,7 +63,10 @@ def metadata_tag(track: Track, framerate: float | None) -> bytes:
     encoder reading the stream is told none (see ``transcode/frame_rate.py``).
     """
     values = EcmaArray(width=float(track.width), height=float(track.height))
-    values["videocodecid"] = float(_AVC_CODEC_ID)
+    entry = track.sample_entry
+    # Enhanced RTMP puts the FourCC, as a number, where the legacy codec id goes.
+    codec_id = int.from_bytes(entry.encode("ascii"), "big") if entry in _ENHANCED_VIDEO else 7
+    values["videocodecid"] = float(codec_id)
     if framerate:
         values["framerate"] = float(framerate)
     return _tag(TAG_SCRIPT, 0, encode("onMetaData", values))
@@ -76,8 +90,9 @@ def _tag(tag_type: int, timestamp_ms: int, body: bytes) -> bytes:
 class FlvMuxer:
     """Writes the tags of one live stream: sequence headers, then one tag per Frame.
 
-    Only H.264 (``avc1``) and AAC (``mp4a``) tracks can be written; frames of other tracks
-    are refused with ValueError by :meth:`tag`, and :meth:`set_tracks` ignores such tracks.
+    H.264 (``avc1``), HEVC (``hvc1``), AV1 (``av01``) and AAC (``mp4a``) tracks can be
+    written; frames of other tracks are refused with ValueError by :meth:`tag`, and
+    :meth:`set_tracks` ignores such tracks.
     """
 
     __slots__ = ("_tracks",)
@@ -87,11 +102,15 @@ class FlvMuxer:
 
     def set_tracks(self, tracks: Sequence[Track]) -> bytes:
         """Remember the tracks and return their sequence header tags (timestamp 0)."""
-        self._tracks = {t.id: t for t in tracks if t.sample_entry in ("avc1", "mp4a")}
+        self._tracks = {t.id: t for t in tracks if t.sample_entry in _WRITABLE}
         return b"".join(self.sequence_header(t) for t in self._tracks.values())
 
     def sequence_header(self, track: Track, timestamp_ms: int = 0) -> bytes:
-        """The AVC or AAC sequence header tag carrying ``track.config``."""
+        """The video or AAC sequence header tag carrying ``track.config``."""
+        if track.kind is TrackKind.VIDEO and track.sample_entry in _ENHANCED_VIDEO:
+            first = _EX_HEADER | _FRAME_KEY | _PKT_SEQUENCE_START
+            body = bytes([first]) + track.sample_entry.encode("ascii") + track.config
+            return _tag(TAG_VIDEO, timestamp_ms, body)
         if track.kind is TrackKind.VIDEO:
             body = bytes([_AVC_KEYFRAME, _AVC_SEQUENCE_HEADER, 0, 0, 0]) + track.config
             return _tag(TAG_VIDEO, timestamp_ms, body)
@@ -110,6 +129,16 @@ class FlvMuxer:
             cts = pts_ms - dts_ms
             if not -(1 << 23) <= cts < 1 << 23:
                 raise ValueError(f"composition offset {cts} ms does not fit SI24")
+            entry = track.sample_entry
+            if entry in _ENHANCED_VIDEO:
+                first = _EX_HEADER | _PKT_CODED_FRAMES
+                first |= _FRAME_KEY if frame.keyframe else _FRAME_INTER
+                head = bytes([first]) + entry.encode("ascii")
+                if entry == "hvc1":
+                    head += (cts & 0xFFFFFF).to_bytes(3, "big")
+                # av01 CodedFrames carry no composition offset: AV1 has no reordering in
+                # its samples (each temporal unit is shown when decoded, or not at all).
+                return _tag(TAG_VIDEO, dts_ms, head + frame.data)
             body = (
                 bytes(
                     [

@@ -1,4 +1,7 @@
-"""CMAF fragmented MP4 writer (ISO/IEC 14496-12, 14496-15, 14496-14, 23000-19).
+"""CMAF fragmented MP4 writer (ISO/IEC 14496-12, 14496-15, 14496-14, 23000-19, AV1-ISOBMFF).
+
+Video tracks are H.264 (``avc1`` + ``avcC``), HEVC (``hvc1`` + ``hvcC``) or AV1 (``av01`` +
+``av1C``); audio is AAC (``mp4a`` + ``esds``).
 
 ``init_segment`` writes ftyp+moov for a set of tracks; ``media_fragment`` writes one moof+mdat
 holding a run of samples per track. An init segment followed by fragments with increasing
@@ -63,7 +66,10 @@ def init_segment(tracks: Sequence[Track]) -> bytes:
     if len(set(ids)) != len(ids) or min(ids) < 1:
         raise ValueError(f"track ids must be distinct and positive, got {ids}")
     # cmfc is the CMAF structural brand; iso6 covers tfdt v1 and trun v1.
-    ftyp = _box(b"ftyp", b"iso6", _U32.pack(0), b"iso6", b"cmfc", b"mp41")
+    brands = [b"iso6", b"cmfc", b"mp41"]
+    if any(t.sample_entry == "av01" for t in tracks):
+        brands.append(b"av01")  # AV1-ISOBMFF 2.1: files with AV1 tracks list the av01 brand
+    ftyp = _box(b"ftyp", b"iso6", _U32.pack(0), *brands)
     mvhd = _full_box(
         b"mvhd",
         0,
@@ -105,7 +111,7 @@ def _trak(track: Track) -> bytes:
         _full_box(b"vmhd", 0, 1, bytes(8)) if video else _full_box(b"smhd", 0, 0, bytes(4))
     )
     dinf = _box(b"dinf", _full_box(b"dref", 0, 0, _U32.pack(1), _full_box(b"url ", 0, 1)))
-    entry = _avc1_entry(track) if video else _mp4a_entry(track)
+    entry = _visual_entry(track) if video else _mp4a_entry(track)
     stbl = _box(
         b"stbl",
         _full_box(b"stsd", 0, 0, _U32.pack(1), entry),
@@ -119,13 +125,21 @@ def _trak(track: Track) -> bytes:
     return _box(b"trak", tkhd, _box(b"mdia", mdhd, hdlr, minf))
 
 
-def _avc1_entry(track: Track) -> bytes:
-    if track.sample_entry != "avc1":
+# Video sample entry types and the box that carries each one's configuration record.
+_VIDEO_CONFIG_BOXES = {"avc1": b"avcC", "hvc1": b"hvcC", "av01": b"av1C"}
+
+
+def _visual_entry(track: Track) -> bytes:
+    """A VisualSampleEntry (14496-12 12.1.3) of type avc1, hvc1 or av01 with its config box."""
+    entry = track.sample_entry
+    config_box = _VIDEO_CONFIG_BOXES.get(entry)
+    if config_box is None:
         raise ValueError(
-            f"video track {track.id} has codec {track.codec!r}; only avc1 is supported"
+            f"video track {track.id} has codec {track.codec!r}; only "
+            f"{', '.join(_VIDEO_CONFIG_BOXES)} are supported"
         )
     return _box(
-        b"avc1",
+        entry.encode("ascii"),
         bytes(6),
         struct.pack(">H", 1),  # data_reference_index
         bytes(16),  # pre_defined, reserved, pre_defined[3]
@@ -134,7 +148,7 @@ def _avc1_entry(track: Track) -> bytes:
         struct.pack(">H", 1),  # frame_count
         bytes(32),  # compressorname
         struct.pack(">Hh", 0x0018, -1),  # depth, pre_defined
-        _box(b"avcC", track.config),
+        _box(config_box, track.config),
     )
 
 

@@ -5,8 +5,8 @@ The writer is ``fmp4.py``; this is its reverse, for what a recording needs to de
 variants once the live stream is gone: each track's codec string, picture size, timescale
 and audio format from ``ftyp+moov`` (``init_tracks``), and how many samples over how many
 ticks each track has in a segment's ``moof`` boxes (``fragment_samples``), for a frame rate.
-Only ``avc1`` and ``mp4a`` sample entries are understood, as the writer makes; other tracks
-are skipped. Malformed input raises :class:`Mp4FormatError` (a ValueError), never anything
+Only the sample entries the writer makes (``avc1``, ``hvc1``, ``av01``, ``mp4a``) are
+understood; other tracks are skipped. Malformed input raises :class:`Mp4FormatError` (a ValueError), never anything
 else.
 """
 
@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from golive.media.aac import AacConfigError, parse_asc
+from golive.media.av1 import Av1ConfigError, parse_av1c
 from golive.media.avc import AvcConfigError, parse_avcc
 from golive.media.frame import Track, TrackKind
+from golive.media.hevc import HevcConfigError, parse_hvcc
 
 __all__ = ["Mp4FormatError", "SampleRun", "fragment_samples", "init_tracks"]
 
@@ -175,6 +177,19 @@ def _track(data: bytes, trak: tuple[int, int]) -> Track | None:
                     width=avc.width,
                     height=avc.height,
                 )
+            if kind in (b"hvc1", b"av01"):
+                box = b"hvcC" if kind == b"hvc1" else b"av1C"
+                found = _child(data, body + _VISUAL_ENTRY_HEADER, end, box)
+                if found is None:
+                    raise Mp4FormatError(f"{kind.decode()} without {box.decode()}")
+                config = data[found[0] : found[1]]
+                # The picture size of the sample entry (the writer puts the SPS's there).
+                _need(data, body, _VISUAL_ENTRY_HEADER, end, kind.decode())
+                width, height = struct.unpack_from(">HH", data, body + 24)
+                codec = (parse_hvcc(config) if kind == b"hvc1" else parse_av1c(config)).codec
+                return Track(
+                    track_id, TrackKind.VIDEO, codec, timescale, config, width=width, height=height
+                )
             if kind == b"mp4a":
                 esds = _child(data, body + _AUDIO_ENTRY_HEADER, end, b"esds")
                 if esds is None:
@@ -190,13 +205,13 @@ def _track(data: bytes, trak: tuple[int, int]) -> Track | None:
                     sample_rate=aac.output_sample_rate,
                     channels=aac.channels,
                 )
-        except (AvcConfigError, AacConfigError) as exc:
+        except (AvcConfigError, HevcConfigError, Av1ConfigError, AacConfigError) as exc:
             raise Mp4FormatError(f"track {track_id}: {exc}") from exc
     return None
 
 
 def init_tracks(data: bytes) -> list[Track]:
-    """The avc1 and mp4a tracks of an init segment (``ftyp`` + ``moov``), in file order."""
+    """The avc1, hvc1, av01 and mp4a tracks of an init segment (``ftyp`` + ``moov``), in file order."""
     moov = _child(data, 0, len(data), b"moov")
     if moov is None:
         raise Mp4FormatError("no moov box")

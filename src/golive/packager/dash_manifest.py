@@ -216,6 +216,26 @@ def _in_period(
     return out
 
 
+def _adaptation_sets(
+    video: Sequence[DashRepresentation], audio: Sequence[DashRepresentation]
+) -> list[tuple[int, Sequence[DashRepresentation], str, str]]:
+    """(id, representations, content type, MIME type) of each AdaptationSet.
+
+    Video renditions of different codecs (an HEVC or AV1 source beside its H.264 renditions)
+    go in separate sets: a set's Representations must be switchable in one SourceBuffer, and
+    a player picks the set whose codec it can decode. The first video set keeps id 0 and the
+    audio set id 1, as when every rendition is H.264.
+    """
+    groups: dict[str, list[DashRepresentation]] = {}
+    for rep in video:
+        groups.setdefault(rep.track.sample_entry, []).append(rep)
+    out: list[tuple[int, Sequence[DashRepresentation], str, str]] = [
+        (i + 1 if i else 0, reps, "video", "video/mp4") for i, reps in enumerate(groups.values())
+    ]
+    out.append((1, audio, "audio", "audio/mp4"))
+    return out
+
+
 def dash_manifest(
     *,
     periods: Sequence[DashPeriod],
@@ -242,9 +262,7 @@ def dash_manifest(
     for i, period in enumerate(periods):
         end = periods[i + 1].media_start if i + 1 < len(periods) else None
         sets: list[list[str]] = []
-        for set_id, (reps, content, mime) in enumerate(
-            ((video, "video", "video/mp4"), (audio, "audio", "audio/mp4"))
-        ):
+        for set_id, reps, content, mime in _adaptation_sets(video, audio):
             rep_lines: list[str] = []
             widths, heights = [0], [0]
             for rep in reps:

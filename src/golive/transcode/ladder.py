@@ -5,6 +5,12 @@ rate and a bitrate), and the audio-only rendition. :func:`plan_ladder` turns it 
 renditions worth encoding for a given source: rungs at or above the source's size are skipped,
 sizes keep the source's aspect ratio with even dimensions, and the orientation follows the
 source (a rung's ``height`` is the short side, so 720 means 1280x720 or 720x1280).
+
+Every browser decodes H.264, not every one HEVC or AV1. So a source that is not H.264 always
+gets at least one H.264 rendition: when no video rung of the ladder applies (a passthrough
+ladder, a stream over max_transcoders, or a source smaller than every rung), the ladder's
+fallback rung (:data:`H264_FALLBACK` unless the ladder sets its own) is encoded, at the
+source's size when that is smaller than the rung's.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from golive.media.frame import Track
 
 __all__ = [
     "DEFAULT_LADDER",
+    "H264_FALLBACK",
     "PASSTHROUGH_LADDER",
     "EncodedRendition",
     "LadderPlan",
     "Rung",
     "RungKind",
     "plan_ladder",
+    "with_h264_fallback",
 ]
 
 # Same rule as the origin's rendition path segment (http/live_media.py).
@@ -38,6 +46,8 @@ class RungKind(StrEnum):
     SOURCE = "source"  # the publisher's video, remuxed, never re-encoded
     VIDEO = "video"  # an encoded video rendition
     AUDIO = "audio"  # the audio-only variant (the publisher's audio on its own)
+    # An H.264 rendition encoded only for a source that is not H.264 and gets no other one.
+    FALLBACK = "fallback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,7 @@ class Rung:
                 f"rung name {self.name!r} must be 1-32 of a-z, 0-9, '_' and '-', "
                 "starting with a letter or digit"
             )
-        if self.kind is RungKind.VIDEO:
+        if self.kind in (RungKind.VIDEO, RungKind.FALLBACK):
             if not 16 <= self.height <= 4320 or self.height % 2:
                 raise ValueError(f"rung {self.name}: height must be even, 16 to 4320")
             if not 100_000 <= self.bitrate <= 100_000_000:
@@ -81,6 +91,7 @@ DEFAULT_LADDER: tuple[Rung, ...] = (
     Rung("360p", RungKind.VIDEO, height=360, fps=30, bitrate=700_000),
     Rung(AUDIO_NAME, RungKind.AUDIO),
 )
+H264_FALLBACK = Rung("h264", RungKind.FALLBACK, height=720, fps=30, bitrate=2_500_000)
 PASSTHROUGH_LADDER: tuple[Rung, ...] = (
     Rung(SOURCE_NAME, RungKind.SOURCE),
     Rung(AUDIO_NAME, RungKind.AUDIO),
@@ -95,6 +106,21 @@ def check_ladder(rungs: Sequence[Rung]) -> None:
         raise ValueError(f"ladder rung names must be unique: {', '.join(duplicates)}")
     if sum(r.kind is RungKind.SOURCE for r in rungs) != 1:
         raise ValueError("a ladder needs exactly one source rung (the source is never dropped)")
+    if sum(r.kind is RungKind.FALLBACK for r in rungs) > 1:
+        raise ValueError("a ladder has at most one fallback rung")
+
+
+def with_h264_fallback(rungs: Sequence[Rung]) -> tuple[Rung, ...]:
+    """``rungs`` with :data:`H264_FALLBACK` added, unless they have a fallback rung already."""
+    if any(r.kind is RungKind.FALLBACK for r in rungs):
+        return tuple(rungs)
+    fallback = H264_FALLBACK
+    names = {r.name for r in rungs}
+    if fallback.name in names:  # a video rung named "h264": keep the rendition names unique
+        fallback = Rung(
+            "h264-fallback", RungKind.FALLBACK, fallback.height, fallback.fps, fallback.bitrate
+        )
+    return (*rungs, fallback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +145,8 @@ class LadderPlan:
 
     encoded: tuple[EncodedRendition, ...]
     audio_only: bool
+    # Why the fallback rung is encoded (the source is not H.264), or None when it is not.
+    fallback_reason: str | None = None
 
     @property
     def most_expensive(self) -> EncodedRendition | None:
@@ -129,13 +157,23 @@ def _even(value: float) -> int:
     return max(2, round(value / 2) * 2)
 
 
+def _sized(rung: Rung, width: int, height: int, short: int) -> EncodedRendition:
+    lines = min(rung.height, short - short % 2)
+    if width >= height:
+        size = (_even(width * lines / height), lines)
+    else:
+        size = (lines, _even(height * lines / width))
+    return EncodedRendition(rung.name, *size, rung.fps, rung.bitrate)
+
+
 def plan_ladder(
     rungs: Sequence[Rung], video: Track | None, *, exclude: Collection[str] = ()
 ) -> LadderPlan:
     """The renditions to produce for a source with ``video`` (None for audio-only streams).
 
     Rungs named in ``exclude`` (shed for lack of CPU) and rungs whose short side is at or
-    above the source's are left out.
+    above the source's are left out. A fallback rung is planned only for a source that is not
+    H.264 and gets no other encoded rendition (see the module docstring).
     """
     audio_only = any(r.kind is RungKind.AUDIO for r in rungs)
     if video is None or video.width <= 0 or video.height <= 0:
@@ -146,10 +184,15 @@ def plan_ladder(
     for rung in rungs:
         if rung.kind is not RungKind.VIDEO or rung.name in exclude or rung.height >= short:
             continue
-        if width >= height:
-            size = (_even(width * rung.height / height), rung.height)
-        else:
-            size = (rung.height, _even(height * rung.height / width))
-        encoded.append(EncodedRendition(rung.name, *size, rung.fps, rung.bitrate))
+        encoded.append(_sized(rung, width, height, short))
+    reason = None
+    if not encoded and video.sample_entry != "avc1":
+        fallback = next((r for r in rungs if r.kind is RungKind.FALLBACK), None)
+        if fallback is not None and fallback.name not in exclude and short >= 16:
+            encoded.append(_sized(fallback, width, height, short))
+            reason = (
+                f"the source is {video.codec}, which not every browser plays, and no other "
+                f"rung encodes it to H.264"
+            )
     encoded.sort(key=lambda r: -r.cost)
-    return LadderPlan(tuple(encoded), audio_only)
+    return LadderPlan(tuple(encoded), audio_only, reason)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from golive.live.hub import StreamHub
-from golive.transcode.ladder import PASSTHROUGH_LADDER, Rung, RungKind
+from golive.transcode.ladder import PASSTHROUGH_LADDER, Rung, RungKind, with_h264_fallback
 from golive.transcode.transcoder import RenditionOutputs, StreamTranscoder, TranscoderSettings
 
 __all__ = ["TranscodeService", "ffmpeg_binary"]
@@ -36,6 +36,12 @@ class TranscodeService:
     a stream that starts beyond it gets the passthrough ladder. A slot is held from the
     stream's start until its transcoder has finished or failed for good; a stream served
     passthrough is not upgraded later when a slot frees up.
+
+    Every stream gets a transcoder, passthrough ones included: its ladder ends in the H.264
+    fallback rung, which it encodes only for a source that is not H.264 and would otherwise
+    have no H.264 rendition (see ladder.py). Such a transcoder holds no slot: for an H.264
+    source it never starts a child, and an HEVC or AV1 stream must be playable everywhere
+    even when the cap is reached.
     """
 
     def __init__(self) -> None:
@@ -62,7 +68,7 @@ class TranscodeService:
 
     def _holding(self) -> int:
         self._running = {t for t in self._running if not t.finished}
-        return sum(1 for t in self._running if t.health.failed is None)
+        return sum(1 for t in self._running if t.health.failed is None and _encodes(t.ladder))
 
     def start(
         self,
@@ -71,13 +77,15 @@ class TranscodeService:
         *,
         ladder: Sequence[Rung],
         settings: TranscoderSettings,
-    ) -> StreamTranscoder | None:
-        """The stream's transcoder, or None when its ladder encodes nothing."""
+    ) -> StreamTranscoder:
+        """The stream's transcoder: ``ladder`` and the H.264 fallback rung."""
         self._running = {t for t in self._running if not t.finished}
-        if not _encodes(ladder):
-            return None
         transcoder = StreamTranscoder(
-            ladder, outputs, settings, hub.health.transcode, log_extra=hub.log_extra
+            with_h264_fallback(ladder),
+            outputs,
+            settings,
+            hub.health.transcode,
+            log_extra=hub.log_extra,
         )
         self._running.add(transcoder)
         return transcoder

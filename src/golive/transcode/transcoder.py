@@ -231,6 +231,10 @@ class StreamTranscoder:
         return self._plan
 
     @property
+    def ladder(self) -> tuple[Rung, ...]:
+        return self._ladder
+
+    @property
     def child_pid(self) -> int | None:
         gen = self._gen
         return gen.child.pid if gen is not None and gen.child is not None else None
@@ -265,6 +269,13 @@ class StreamTranscoder:
         for rendition in plan.encoded:
             if rendition.name not in self._consumers:
                 self._consumers[rendition.name] = self._outputs.open_rendition(rendition)
+        if plan.fallback_reason is not None and self._plan.fallback_reason is None:
+            log.info(
+                "adding the H.264 rendition %s: %s",
+                ", ".join(f"{r.name} ({r.width}x{r.height})" for r in plan.encoded),
+                plan.fallback_reason,
+                extra=self._log_extra,
+            )
         self._plan = plan
         self.health.renditions = tuple(r.name for r in plan.encoded)
         if plan.encoded and self._monitor is None:
