@@ -10,8 +10,9 @@
     frame and its expected display time: the latency of that frame is display time - send time.
     The protocol is the only difference between the two rows; the reading is the same code.
 (b) Viewers. N WHEP viewers of that stream (N from ``--viewers``, ramped) in a separate client
-    process (aiortc peers whose video decoder is replaced by one that counts frames and RTP
-    timestamp gaps, so the clients do not decode 720p N times on the same 2 cores). Over
+    process (aiortc peers that do ICE and DTLS as any viewer, then read only the clear RTP header of
+    each packet: no decryption or decoding, so N clients do not out-cost the server on the
+    same 2 cores). A viewer lost frames when its video sequence numbers have gaps. Over
     ``--hold`` seconds: golive's CPU (process tree, psutil), the frames each viewer received
     against the frames sent, and the largest gap. The client process shares the machine: its
     own CPU is reported beside, as the figure that limits how far this machine can test.
@@ -73,6 +74,9 @@ from common import (
 from latency import CHROMIUM, CHROMIUM_ARGS
 
 SOURCE = InputSpec(barcode=True)
+# WebRTC on loopback only: golive offers 127.0.0.1 as its one host candidate (chromium is
+# started with --allow-loopback-in-peer-connection, the client process patches aioice alike).
+WEBRTC_ENV = {"GOLIVE_WEBRTC_HOST_ADDRESSES": '["127.0.0.1"]'}
 FRAME_MS = 1000 / SOURCE.fps
 
 # Reads the bar code of every frame the video element presents, in the video's own pixels (so
@@ -189,7 +193,10 @@ async def play(
     res = PlayResult()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=30_000
+            executable_path=CHROMIUM,
+            args=[*CHROMIUM_ARGS, "--allow-loopback-in-peer-connection"],
+            headless=True,
+            timeout=30_000,
         )
         try:
             page = await browser.new_page()
@@ -250,7 +257,7 @@ async def wait_ready(client: httpx.AsyncClient, url: str, timeout: float = 30) -
 async def latency_run(args: argparse.Namespace, tags: list[Any]) -> dict[str, PlayResult]:
     """One run of (a): a fresh golive with defaults, the pacer, WHEP then LL-HLS in turn."""
     results: dict[str, PlayResult] = {}
-    with GoliveServer(1, passthrough=False) as server:
+    with GoliveServer(1, passthrough=False, env=WEBRTC_ENV) as server:
         pacer = Pacer(tags, server.rtmp_url(0))
         total = 2 * (args.seconds + 12) + 15
         task = asyncio.create_task(pacer.run(total))
@@ -277,29 +284,60 @@ async def latency_run(args: argparse.Namespace, tags: list[Any]) -> dict[str, Pl
 # -- (b) many viewers ------------------------------------------------------------------------
 
 VIEWER_CHILD = r"""
-import asyncio, json, sys, time
-import aiortc.rtcrtpreceiver as receiver
+import asyncio, json, struct, sys, time
+import aioice.ice
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 import httpx
 
-counters = []
+# Loopback only, as the server (aioice offers every address but loopback by default).
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
-class CountingDecoder:
-    # Replaces aiortc's decoder in this client process only: counts frames and RTP timestamp
-    # gaps instead of decoding (N decoders of 720p would measure the client, not the server).
-    def __init__(self, kind):
-        self.kind, self.frames, self.gaps, self.last = kind, 0, 0, None
-        counters.append(self)
-    def decode(self, frame):
-        self.frames += 1
-        if self.last is not None and self.kind == "video":
-            step = (frame.timestamp - self.last) % (1 << 32)
-            if step > 4500:  # more than 1.5 frame intervals of 90 kHz at 30 fps
-                self.gaps += round(step / 3000) - 1
-        self.last = frame.timestamp
-        return []
+# This client must cost far less than the server, or it measures itself: it does ICE and DTLS
+# as any viewer does, but reads only the clear RTP header of each packet (SRTP encrypts the
+# payload alone): no decryption, depacketization or decoding. Per transport (one per viewer,
+# BUNDLE) and SSRC: packets, bytes, sequence gaps and distinct timestamps (frames).
+stats = {}
 
-receiver.get_decoder = lambda codec: CountingDecoder(codec.mimeType.split("/")[0])
+class _Clear:
+    def __init__(self, session):
+        self.session = session
+    def unprotect(self, data):
+        return data
+    def unprotect_rtcp(self, data):
+        return self.session.unprotect_rtcp(data)
+    def protect_rtcp(self, data):
+        return self.session.protect_rtcp(data)
+
+_setup = RTCDtlsTransport._setup_srtp
+def _setup_srtp(self):
+    _setup(self)
+    self._rx_srtp = _Clear(self._rx_srtp)
+RTCDtlsTransport._setup_srtp = _setup_srtp
+
+async def _count(self, data, arrival_time_ms):
+    seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
+    # packets, bytes, sequence gaps, last sequence number, last timestamp, frames
+    per = stats.setdefault(id(self), {}).setdefault(ssrc, [0, 0, 0, None, None, 0])
+    per[0] += 1
+    per[1] += len(data)
+    if per[3] is not None:
+        step = (seq - per[3]) % 65536
+        if 1 < step < 1000:
+            per[2] += step - 1
+    per[3] = seq
+    if ts != per[4]:
+        per[4] = ts
+        per[5] += 1
+RTCDtlsTransport._handle_rtp_data = _count
+
+def snapshot():
+    out = {}
+    for key, per_ssrc in stats.items():
+        if per_ssrc:
+            video = max(per_ssrc.values(), key=lambda p: p[1])  # the SSRC with the most bytes
+            out[key] = (video[5], video[2])
+    return out
 
 async def viewer(url, pcs, failures):
     pc = RTCPeerConnection()
@@ -324,16 +362,15 @@ async def main():
         await viewer(url, pcs, failures)
         await asyncio.sleep(max(0.0, start + ramp_s * (i + 1) / n - time.monotonic()))
     await asyncio.sleep(warm_s)
-    video = [c for c in counters if c.kind == "video"]
-    before = [(c.frames, c.gaps) for c in video]
+    before = snapshot()
     print(json.dumps({"phase": "hold"}), flush=True)
     await asyncio.sleep(hold_s)
-    after = [(c.frames, c.gaps) for c in video]
+    after = snapshot()
+    frames = [after[k][0] - before[k][0] for k in before if k in after]
+    gaps = [after[k][1] - before[k][1] for k in before if k in after]
     print(json.dumps({
         "connected": len(pcs), "failures": failures[:5], "failed": len(failures),
-        "video_receivers": len(video),
-        "frames": [a[0] - b[0] for a, b in zip(after, before)],
-        "gaps": [a[1] - b[1] for a, b in zip(after, before)],
+        "frames": frames, "gaps": gaps,
     }), flush=True)
     await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
 
@@ -399,8 +436,8 @@ async def viewer_level(server: GoliveServer, n: int, hold: float) -> ViewerLevel
     if frames:
         level.min_frames = min(frames)
         level.median_frames = statistics.median(frames)
-    # A viewer lost frames when the RTP clock skipped, or when it got clearly fewer than sent
-    # (allowing the one frame the hold's edges may cut).
+    # A viewer lost frames when packets are missing from its sequence, or when it got
+    # clearly fewer frames than sent (allowing the one frame each edge of the hold may cut).
     level.lossy_viewers = sum(
         1
         for f, g in zip(frames, data["gaps"], strict=True)
@@ -414,7 +451,7 @@ async def viewers_run(args: argparse.Namespace, tags: list[Any]) -> list[ViewerL
     levels = [int(v) for v in args.viewers.split(",") if v]
     out: list[ViewerLevel] = []
     for n in levels:
-        with GoliveServer(1, passthrough=False) as server:
+        with GoliveServer(1, passthrough=False, env=WEBRTC_ENV) as server:
             pacer = Pacer(tags, server.rtmp_url(0))
             task = asyncio.create_task(pacer.run(args.hold + n / 20 + 120))
             async with httpx.AsyncClient(timeout=10) as client:
@@ -540,10 +577,17 @@ def report(
         )
         lines.append("")
     if viewers:
+        base = next((v.server_cpu for v in viewers if v.viewers == 0), None)
+
+        def per_viewer(v: ViewerLevel) -> str:
+            if not v.connected or base is None:
+                return "-"
+            return fmt(1000 * (v.server_cpu - base) / v.connected, 2)
+
         lines += [
             f"**WHEP viewers of one 720p30 stream** (golive with its defaults; held "
             f"{args.hold:.0f} s per level after the ramp; clients: aiortc peers in one "
-            "process on the same machine, counting frames instead of decoding). Target: >= 200 "
+            "process on the same machine, reading RTP headers only). Target: >= 200 "
             "viewers with no frame loss.",
             "",
             md_table(
@@ -551,7 +595,7 @@ def report(
                     "viewers",
                     "connected",
                     "golive cores",
-                    "golive ms CPU / viewer / s",
+                    "golive ms CPU / viewer / s (above 0 viewers)",
                     "client cores",
                     "machine busy",
                     "frames expected",
@@ -563,12 +607,12 @@ def report(
                         str(v.viewers),
                         str(v.connected),
                         fmt(v.server_cpu, 2),
-                        fmt(1000 * v.server_cpu / max(1, v.connected), 2),
+                        per_viewer(v),
                         fmt(v.client_cpu, 2),
                         f"{v.machine_busy:.0f}%",
                         str(v.expected_frames),
-                        f"{v.min_frames} / {v.median_frames:.0f}",
-                        str(v.lossy_viewers),
+                        f"{v.min_frames} / {v.median_frames:.0f}" if v.viewers else "-",
+                        str(v.lossy_viewers) if v.viewers else "-",
                     ]
                     for v in viewers
                 ],
@@ -628,7 +672,9 @@ async def main_async(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per player")
-    parser.add_argument("--viewers", default="50,100,200", help="WHEP viewer levels")
+    parser.add_argument(
+        "--viewers", default="0,50,100,200", help="WHEP viewer levels (0: the baseline)"
+    )
     parser.add_argument("--hold", type=float, default=20.0, help="measured seconds per level")
     parser.add_argument("--srt-streams", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
