@@ -31,8 +31,10 @@ What comes out:
   parameter sets are in the avcC); SEI and slices are kept. ``keyframe`` means the access unit
   holds an IDR slice. Frames before the first Track are dropped (nothing could decode them).
   Timescale 90 kHz; a PES without DTS has dts = pts; a video PES without PTS is dropped.
-* HEVC: refused. The first HEVC PES gives one ``UNSUPPORTED`` problem and every HEVC frame is
-  skipped (the packager only writes avc1 sample entries so far).
+* HEVC: likewise, a Track once a VPS, an SPS and a PPS have been seen (``hvc1``, an hvcC built
+  from the latest of each, refused as a ``CODEC`` problem where the FLV path refuses it), again
+  whenever one changes. Frames are 4-byte length-prefixed without AUD, parameter sets and
+  filler; ``keyframe`` means the access unit holds an IRAP picture (IDR, CRA or BLA).
 * AAC: a Track from the first ADTS header (AudioSpecificConfig built from it, ``mp4a.40.<aot>``,
   timescale = sample rate), again if the header changes; one Frame per ADTS frame, raw (no
   header). The first frame starting in a PES takes the PES PTS (converted to samples, exactly as
@@ -59,7 +61,7 @@ from golive.media.aac import AacConfigError, parse_asc
 from golive.media.annexb import split_annexb
 from golive.media.avc import AvcConfigError, parse_sps
 from golive.media.bit_reader import BitReader
-from golive.media.flv import UnsupportedCodecError, check_avc
+from golive.media.flv import UnsupportedCodecError, check_avc, check_hevc
 from golive.media.frame import (
     AUDIO_TRACK_ID,
     VIDEO_TIMESCALE,
@@ -68,6 +70,7 @@ from golive.media.frame import (
     Track,
     TrackKind,
 )
+from golive.media.hevc import HevcConfigError, hvcc_from_nal_units, parse_hvcc
 
 __all__ = [
     "ProblemKind",
@@ -104,6 +107,13 @@ _NAL_SPS = 7
 _NAL_PPS = 8
 _NAL_AUD = 9
 _NAL_FILLER = 12
+
+_HEVC_VPS = 32
+_HEVC_SPS = 33
+_HEVC_PPS = 34
+_HEVC_AUD = 35
+_HEVC_FILLER = 38
+_HEVC_PARAMETER_SETS = (_HEVC_VPS, _HEVC_SPS, _HEVC_PPS)
 
 _AAC_FRAME_SAMPLES = 1024
 _ADTS_SAMPLE_RATES = (
@@ -283,6 +293,7 @@ class TsDemuxer:
         "_audio_pid",
         "_clock_ref",
         "_held",
+        "_hevc_sets",
         "_hold_over",
         "_offset",
         "_out",
@@ -318,6 +329,7 @@ class TsDemuxer:
         self._audio_next_dts: int | None = None
         self._sps: bytes | None = None
         self._pps: dict[int, bytes] = {}
+        self._hevc_sets: dict[int, bytes] = {}  # the latest VPS, SPS and PPS by NAL type
         self._video_dirty = False
         self._held: list[TsEvent] | None = None
         self._hold_over = False  # audio is never held again once video came or did not
@@ -613,13 +625,7 @@ class TsDemuxer:
                 )
         self._video_pid = self._follow(self._video_pid, video)
         self._audio_pid = self._follow(self._audio_pid, audio)
-        if (
-            video is not None
-            and video[1] == STREAM_TYPE_H264
-            and self._video is None
-            and self._held is None
-            and not self._hold_over
-        ):
+        if video is not None and self._video is None and self._held is None and not self._hold_over:
             self._held = []
 
     def _follow(self, current: int, wanted: tuple[int, int] | None) -> int:
@@ -709,13 +715,8 @@ class TsDemuxer:
             self._adts(state, pts, pes[header_end:size])
         elif state.stream_type == STREAM_TYPE_H264:
             self._h264(state, pts, dts, pes, header_end, size)
-        elif "hevc" not in state.reported:
-            state.reported.add("hevc")
-            self._problem(
-                ProblemKind.UNSUPPORTED,
-                state.pid,
-                "HEVC video is not supported yet: its frames are skipped",
-            )
+        else:
+            self._hevc(state, pts, dts, pes, header_end, size)
 
     def _unwrap(self, raw: int) -> int:
         """Extend a 33-bit timestamp to the value nearest the last one seen."""
@@ -758,6 +759,65 @@ class TsDemuxer:
             return
         self._out.append(Frame(VIDEO_TRACK_ID, dts, pts, keyframe, b"".join(parts)))
 
+    # -- HEVC -----------------------------------------------------------------------------
+
+    def _hevc(
+        self, state: _Pid, pts: int | None, dts: int | None, pes: bytearray, start: int, end: int
+    ) -> None:
+        parts: list[bytes | memoryview] = []
+        keyframe = False
+        for nal in split_annexb(pes, start, end):
+            if len(nal) < 2:
+                continue
+            nal_type = (nal[0] >> 1) & 0x3F
+            if nal_type in _HEVC_PARAMETER_SETS:
+                unit = bytes(nal)
+                if self._hevc_sets.get(nal_type) != unit:
+                    self._hevc_sets[nal_type] = unit
+                    self._video_dirty = True
+            elif nal_type not in (_HEVC_AUD, _HEVC_FILLER):
+                if 16 <= nal_type <= 23:  # IRAP: BLA, IDR, CRA (H.265 table 7-1)
+                    keyframe = True
+                parts.append(len(nal).to_bytes(4, "big"))
+                parts.append(nal)
+        if self._video_dirty:
+            self._video_dirty = False
+            self._hevc_track(state.pid)
+        if self._video is None or not parts:
+            return
+        if pts is None or dts is None:
+            self._problem(ProblemKind.TIMESTAMP, state.pid, "video PES without PTS dropped")
+            return
+        self._out.append(Frame(VIDEO_TRACK_ID, dts, pts, keyframe, b"".join(parts)))
+
+    def _hevc_track(self, pid: int) -> None:
+        sets = self._hevc_sets
+        if len(sets) < len(_HEVC_PARAMETER_SETS):
+            return
+        try:
+            hvcc = hvcc_from_nal_units(sets[_HEVC_VPS], sets[_HEVC_SPS], sets[_HEVC_PPS])
+            config = parse_hvcc(hvcc)
+            check_hevc(config.profile_idc, config.level_idc, config.width, config.height)
+        except (HevcConfigError, UnsupportedCodecError) as exc:
+            self._problem(ProblemKind.CODEC, pid, f"HEVC parameter sets refused: {exc}")
+            return
+        current = self._video
+        if current is not None and current.config == hvcc:
+            return
+        self._set_video_track(
+            Track(
+                id=VIDEO_TRACK_ID,
+                kind=TrackKind.VIDEO,
+                codec=config.codec,
+                timescale=VIDEO_TIMESCALE,
+                config=hvcc,
+                width=config.width,
+                height=config.height,
+            )
+        )
+
+    # -- H.264 parameter sets ---------------------------------------------------------------
+
     def _set_sps(self, pid: int, sps: bytes) -> None:
         if sps == self._sps:
             return
@@ -798,6 +858,9 @@ class TsDemuxer:
             width=info.width,
             height=info.height,
         )
+        self._set_video_track(track)
+
+    def _set_video_track(self, track: Track) -> None:
         self._video = track
         self._out.append(track)
         held, self._held = self._held, None

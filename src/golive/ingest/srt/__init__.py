@@ -1,0 +1,1 @@
+"""SRT ingest: MPEG-TS publishers over SRT, through libsrt (ctypes)."""
