@@ -172,6 +172,87 @@ async def test_database_or_cluster_state_unavailable_is_try_again(
     assert cluster.reason is RefusalReason.UNAVAILABLE and "Cluster state" in cluster.message
 
 
+async def checked(f: Fixture, attempt: PublishAttempt) -> AdmissionRefused:
+    with pytest.raises(AdmissionRefused) as caught:
+        await f.admission.check(attempt)
+    return caught.value
+
+
+def untouched(f: Fixture, channel: str = "demo") -> bool:
+    """Nothing a check may not do was done: nothing live, no lease, no key watched."""
+    return (
+        f.registry.hub(channel) is None
+        and f.registry.publisher(channel) is None
+        and f.claims.held(channel) is None
+        and f.watch._published == {}
+        and f.adopted == []
+        and f.records == {}
+    )
+
+
+async def test_check_passes_what_admit_would_take_and_changes_nothing() -> None:
+    hook = Hook(Decision(True))
+    f = Fixture(hook=hook)
+    for _ in range(3):
+        await f.admission.check(f.attempt("live_good_key_1234", codecs=frozenset({"avc1"})))
+    assert untouched(f)
+    assert hook.asked == []  # the hook is for admit: it may have effects of its own
+    await f.admission.admit(f.attempt("live_good_key_1234"))  # still free
+    assert f.registry.hub("demo") is not None
+
+
+async def test_check_refuses_as_admit_would_with_the_same_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    f = Fixture()
+    with caplog.at_level(logging.WARNING, logger="golive.live"):
+        wrong = await checked(f, f.attempt("live_nope_nope_nope"))
+        assert (wrong.reason, wrong.message) == (RefusalReason.WRONG_KEY, "Invalid stream key")
+        assert "unknown stream key live_nop… from 203.0.113.7:5000" in caplog.text
+        codecs = await checked(f, f.attempt("live_good_key_1234", codecs=frozenset({"vp09"})))
+        assert codecs.reason is RefusalReason.CODEC_UNSUPPORTED and "vp09" in codecs.message
+        assert untouched(f)
+        await f.admission.admit(f.attempt("live_good_key_1234"))
+        caplog.clear()
+        busy = await checked(f, f.attempt("live_good_key_1234", "198.51.100.1:1"))
+        assert (busy.reason, busy.message) == (
+            RefusalReason.ALREADY_LIVE,
+            "Channel demo is already live",
+        )
+        assert "channel demo is already live (second publisher from 198.51.100.1:1)" in (
+            caplog.text
+        )
+    await f.admission.check(f.attempt("live_other_key_123"))  # another channel is free
+    f.stopping = True
+    stopping = await checked(f, f.attempt("live_other_key_123"))
+    assert stopping.reason is RefusalReason.SHUTTING_DOWN
+    assert f.registry.hub("other") is None
+
+
+async def test_check_passes_a_channel_waiting_for_its_publisher_to_come_back() -> None:
+    f = Fixture()
+    sink = await f.admission.admit(f.attempt("live_good_key_1234"))
+    sink.on_close("connection lost")  # RECONNECTING: the same publisher may resume it
+    await f.admission.check(f.attempt("live_good_key_1234"))
+
+
+async def test_check_counts_a_wrong_key_once_and_honours_the_cool_down() -> None:
+    f = Fixture(limit=2)
+    await checked(f, f.attempt("live_nope_nope_nope"))
+    await f.admission.check(f.attempt("live_good_key_1234"))  # one failure: no cool-down
+    await checked(f, f.attempt("live_nope_nope_nope"))  # the second starts it
+    cooling = await checked(f, f.attempt("live_good_key_1234"))
+    assert cooling.reason is RefusalReason.COOLING_DOWN
+    admit_too = await f.refused(f.attempt("live_good_key_1234"))
+    assert admit_too.reason is RefusalReason.COOLING_DOWN
+
+
+async def test_check_reports_an_unavailable_database() -> None:
+    f = Fixture(down=True)
+    down = await checked(f, f.attempt("live_good_key_1234"))
+    assert down.reason is RefusalReason.UNAVAILABLE
+
+
 def test_every_reason_has_an_rtmp_answer() -> None:
     assert set(REFUSAL_STATUS) == set(RefusalReason)
     assert REFUSAL_STATUS[RefusalReason.WRONG_KEY] == "NetStream.Publish.BadName"

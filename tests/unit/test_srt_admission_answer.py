@@ -1,10 +1,13 @@
-"""SRT's answer to each admission refusal: the reject code the caller sees."""
+"""SRT's answer to each admission refusal, in the handshake's check or the admission after
+it: the reject code the caller sees."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from golive.ingest.srt.admission_answer import REFUSAL_CODE, srt_authorizer
+from golive.ingest.srt.admission_answer import REFUSAL_CODE, srt_authorizer, srt_checker
 from golive.ingest.srt.listener import SrtPublish, SrtRefused
 from golive.live.publish_admission import AdmissionRefused, PublishAttempt, RefusalReason
 
@@ -17,17 +20,18 @@ def test_every_reason_has_a_code() -> None:
     assert all(1400 <= code < 1600 for code in REFUSAL_CODE.values())
 
 
+@pytest.mark.parametrize("adapter", [srt_checker, srt_authorizer])
 @pytest.mark.parametrize("reason", list(RefusalReason))
-async def test_refusal_becomes_reject_code(reason: RefusalReason) -> None:
+async def test_refusal_becomes_reject_code(reason: RefusalReason, adapter: Any) -> None:
+    """The same answer whether the handshake's check or the admission after it refuses."""
     seen: list[PublishAttempt] = []
 
-    async def admit(attempt: PublishAttempt) -> object:
+    async def refuse(attempt: PublishAttempt) -> object:
         seen.append(attempt)
         raise AdmissionRefused(reason, "why")
 
-    authorize = srt_authorizer(admit)  # type: ignore[arg-type]
     with pytest.raises(SrtRefused) as caught:
-        await authorize(SrtPublish("KEY", "127.0.0.1:5000", lambda _: None))
+        await adapter(refuse)(SrtPublish("KEY", "127.0.0.1:5000", lambda _: None))
     assert caught.value.code == REFUSAL_CODE[reason]
     assert caught.value.message == "why"
     attempt = seen[0]
@@ -46,3 +50,10 @@ async def test_admitted_sink_is_returned() -> None:
         return sink
 
     assert await srt_authorizer(admit)(SrtPublish("K", "a:1", lambda _: None)) is sink  # type: ignore[arg-type]
+
+
+async def test_check_that_passes_returns_nothing() -> None:
+    async def check(attempt: PublishAttempt) -> None:
+        return None
+
+    assert await srt_checker(check)(SrtPublish("K", "a:1", lambda _: None)) is None  # type: ignore[func-returns-value]

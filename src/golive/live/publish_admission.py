@@ -20,6 +20,11 @@ The checks, in order, each with its log line:
    dead one first adopts the recording it left open;
 7. the registry opens the publisher.
 
+``PublishAdmission.check`` answers checks 1 to 4, and whether a publisher is already on the
+channel here, with no side effect (nothing goes live, no hook is asked): SRT asks it during
+its handshake, which libsrt may still fail afterwards (the passphrase), and admits once the
+connection is made.
+
 Knows no wire format, database or HTTP: the channel lookup, the hook and the recording's
 adoption are handed in by the composition root.
 """
@@ -156,8 +161,40 @@ class PublishAdmission:
         )
         self._codecs = supported_codecs
 
+    async def check(self, attempt: PublishAttempt) -> None:
+        """Raise the AdmissionRefused that ``admit`` would, as far as that can be told
+        without side effects: checks 1 to 4, and a publisher already on this channel here.
+
+        Changes nothing a refused ``admit`` would not (a wrong key counts as a failed
+        attempt): no hook call, no lease, no registry change. For a protocol that has more
+        to verify after asking (SRT's passphrase comes after its listen callback), so that
+        bad input does not make the channel live even for a moment; ``admit`` follows once
+        the connection is made, and may still refuse (a race, the hook)."""
+        channel = await self._vetted(attempt)
+        if self._registry.publisher(channel.name) is not None:
+            raise self._already_live(channel.name, attempt)
+
     async def admit(self, attempt: PublishAttempt) -> PublisherSession:
         """The publisher's sink, or AdmissionRefused."""
+        channel = await self._vetted(attempt)
+        await self._approve(channel.name, attempt)
+        claimed = await self._claim(channel.name, attempt)
+        if claimed and self._adopt is not None and self._registry.hub(channel.name) is None:
+            await self._adopt(channel.name)
+        self._records[channel.name] = channel.record
+        try:
+            sink = self._registry.open_publisher(channel.name, disconnect=attempt.disconnect)
+        except AlreadyPublishing:
+            if claimed:
+                self._claims.abandon(channel.name)
+            raise self._already_live(channel.name, attempt) from None
+        finally:
+            self._records.pop(channel.name, None)
+        self._key_watch.published(channel.name, self._key_hash(attempt.stream_key))
+        return sink
+
+    async def _vetted(self, attempt: PublishAttempt) -> AdmittedChannel:
+        """Checks 1 to 4: the channel the attempt's key names, or AdmissionRefused."""
         if self._shutting_down():
             raise AdmissionRefused(RefusalReason.SHUTTING_DOWN, "server is shutting down")
         host = peer_host(attempt.remote_addr)
@@ -187,28 +224,15 @@ class PublishAdmission:
                 f"Unsupported codec: {unsupported} (golive takes "
                 f"{', '.join(sorted(self._codecs))})",
             )
-        await self._approve(channel.name, attempt)
-        claimed = await self._claim(channel.name, attempt)
-        if claimed and self._adopt is not None and self._registry.hub(channel.name) is None:
-            await self._adopt(channel.name)
-        self._records[channel.name] = channel.record
-        try:
-            sink = self._registry.open_publisher(channel.name, disconnect=attempt.disconnect)
-        except AlreadyPublishing:
-            if claimed:
-                self._claims.abandon(channel.name)
-            log.warning(
-                "publish refused: channel %s is already live (second publisher from %s)",
-                channel.name,
-                attempt.remote_addr,
-            )
-            raise AdmissionRefused(
-                RefusalReason.ALREADY_LIVE, f"Channel {channel.name} is already live"
-            ) from None
-        finally:
-            self._records.pop(channel.name, None)
-        self._key_watch.published(channel.name, self._key_hash(attempt.stream_key))
-        return sink
+        return channel
+
+    def _already_live(self, channel: str, attempt: PublishAttempt) -> AdmissionRefused:
+        log.warning(
+            "publish refused: channel %s is already live (second publisher from %s)",
+            channel,
+            attempt.remote_addr,
+        )
+        return AdmissionRefused(RefusalReason.ALREADY_LIVE, f"Channel {channel} is already live")
 
     async def _channel(self, attempt: PublishAttempt, host: str) -> AdmittedChannel:
         try:

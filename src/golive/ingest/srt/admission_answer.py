@@ -1,15 +1,18 @@
 """SRT's answer to the protocol-neutral admission (live/publish_admission.py).
 
-The SRT listener asks an authorizer about each caller during its handshake; this one
-describes the publisher to the admission and turns a refusal's reason into the SRT reject
-code the caller gets (reject_codes.py), with the admission's message for the log.
+The SRT listener checks each caller during its handshake (``PublishAdmission.check``: no side
+effect, since libsrt may still fail the handshake afterwards, on the passphrase) and admits it
+once connected (``PublishAdmission.admit``). These adapters describe the publisher to the
+admission and turn a refusal's reason into the SRT reject code (reject_codes.py), with the
+admission's message for the log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from golive.ingest.srt.listener import Authorizer, SrtPublish, SrtRefused, StreamSink
+from golive.ingest.srt.listener import Authorizer, Checker, SrtPublish, SrtRefused, StreamSink
 from golive.ingest.srt.reject_codes import (
     REJX_CONFLICT,
     REJX_DOWN,
@@ -20,7 +23,7 @@ from golive.ingest.srt.reject_codes import (
 )
 from golive.live.publish_admission import AdmissionRefused, PublishAttempt, RefusalReason
 
-__all__ = ["REFUSAL_CODE", "srt_authorizer"]
+__all__ = ["REFUSAL_CODE", "srt_authorizer", "srt_checker"]
 
 REFUSAL_CODE: dict[RefusalReason, int] = {
     RefusalReason.SHUTTING_DOWN: REJX_DOWN,
@@ -32,11 +35,23 @@ REFUSAL_CODE: dict[RefusalReason, int] = {
     RefusalReason.UNAVAILABLE: REJX_DOWN,
 }
 
+_T = TypeVar("_T")
+
+
+def srt_checker(check: Callable[[PublishAttempt], Awaitable[None]]) -> Checker:
+    """An SRT Checker over ``check`` (``PublishAdmission.check``)."""
+    return _answered(check)
+
 
 def srt_authorizer(admit: Callable[[PublishAttempt], Awaitable[StreamSink]]) -> Authorizer:
     """An SRT Authorizer over ``admit`` (``PublishAdmission.admit``)."""
+    return _answered(admit)
 
-    async def authorize(publish: SrtPublish) -> StreamSink:
+
+def _answered(
+    step: Callable[[PublishAttempt], Awaitable[_T]],
+) -> Callable[[SrtPublish], Awaitable[_T]]:
+    async def answer(publish: SrtPublish) -> _T:
         attempt = PublishAttempt(
             stream_key=publish.stream_key,
             remote_addr=publish.remote_addr,
@@ -44,8 +59,8 @@ def srt_authorizer(admit: Callable[[PublishAttempt], Awaitable[StreamSink]]) -> 
             protocol="srt",
         )
         try:
-            return await admit(attempt)
+            return await step(attempt)
         except AdmissionRefused as refused:
             raise SrtRefused(REFUSAL_CODE[refused.reason], refused.message) from None
 
-    return authorize
+    return answer

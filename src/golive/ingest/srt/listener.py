@@ -3,15 +3,20 @@
 Threads and who owns what:
 
 * **libsrt's receive thread** runs our listen callback for every caller's handshake. The
-  stream id is parsed there (stream_id.py) and the publish is admitted on the event loop with
-  ``run_coroutine_threadsafe(...).result(...)``: a wrong key, a channel already live or a
-  shutting-down server is refused *in the handshake*, with an SRT reject code the caller
-  sees (admission_answer.py). While it waits, that thread (one per UDP port, shared by every
-  connection on it) receives nothing, so the wait is bounded by ``admission_timeout``
-  (default 3 s; a database lookup takes milliseconds); the caller's handshake is retried by
-  libsrt meanwhile. The admitted publisher's sink is kept as "pending" until the socket is
-  accepted; if it never is (the passphrase check follows the callback and may still fail),
-  the sink is closed after ``handshake_timeout``.
+  stream id is parsed there (stream_id.py) and the publish is *checked* on the event loop
+  with ``run_coroutine_threadsafe(...).result(...)``: a wrong key, a channel already live or
+  a shutting-down server is refused *in the handshake*, with an SRT reject code the caller
+  sees (admission_answer.py). The check has no side effect: libsrt verifies the passphrase
+  only after the callback has let the caller in, so nothing may go live yet. While it waits,
+  that thread (one per UDP port, shared by every connection on it) receives nothing, so the
+  wait is bounded by ``admission_timeout`` (default 3 s; a database lookup takes
+  milliseconds); the caller's handshake is retried by libsrt meanwhile. A checked caller is
+  remembered (its stream key) until libsrt hands us its socket; if the handshake fails
+  after the callback (a wrong or missing passphrase) that is logged and it is forgotten.
+* **The admission** runs on the loop once the socket is accepted (the whole handshake,
+  passphrase included, succeeded). Bytes that arrive meanwhile wait, counted as pending. If
+  it refuses now (another publisher went live in between, the on_publish hook said no), the
+  connection is closed with a log line saying why.
 * **Our I/O thread** is the only thread that calls libsrt apart from the callback: it waits
   in ``srt_epoll_uwait`` on the listener and every accepted socket, accepts, receives (each
   ``srt_recvmsg`` gives one SRT packet, up to 1456 bytes), closes, and enforces the idle
@@ -52,11 +57,20 @@ from golive.ingest.srt.stream_id import StreamIdError, parse_stream_id
 from golive.media.frame import Frame, Track
 from golive.media.mpegts import TsDemuxer, TsProblem
 
-__all__ = ["SrtLimits", "SrtPublish", "SrtRefused", "SrtServer", "StreamSink"]
+__all__ = [
+    "Authorizer",
+    "Checker",
+    "SrtLimits",
+    "SrtPublish",
+    "SrtRefused",
+    "SrtServer",
+    "StreamSink",
+]
 
 log = logging.getLogger("golive.ingest.srt")
 
 _POLL_MS = 100
+_REFUSED_CLOSE_DELAY = 1.0  # s, see SrtServer._refused
 _RECV_BURST = 512  # packets read from one socket per wake-up before the others get a turn
 
 
@@ -86,6 +100,10 @@ class SrtRefused(Exception):
         self.message = message
 
 
+# Raises SrtRefused when the publish would be refused; must change nothing (the handshake
+# can still fail after it).
+Checker = Callable[[SrtPublish], Awaitable[None]]
+# The publish's sink, or SrtRefused.
 Authorizer = Callable[[SrtPublish], Awaitable[StreamSink]]
 
 
@@ -93,9 +111,9 @@ Authorizer = Callable[[SrtPublish], Awaitable[StreamSink]]
 class SrtLimits:
     latency_ms: int = 120  # SRTO_LATENCY: libsrt's live-mode default (srt.h)
     passphrase: str = ""  # empty: no encryption; else 10..79 characters
-    max_connections: int = 100  # admitted and connected publishers, whole listener
-    admission_timeout: float = 3.0  # how long the handshake callback waits for the admission
-    handshake_timeout: float = 5.0  # from admission until libsrt hands us the socket
+    max_connections: int = 100  # checked and connected publishers, whole listener
+    admission_timeout: float = 3.0  # for the check (the handshake callback) and the admission
+    handshake_timeout: float = 5.0  # from the check until libsrt hands us the socket
     idle_timeout: float = 10.0  # no media bytes from a connected publisher
     max_pending_bytes: int = 32 * 1024 * 1024  # received, not yet demuxed by the loop
     problem_log_interval: float = 10.0
@@ -108,12 +126,15 @@ class _Connection:
     sock: int
     remote_addr: str
     server: SrtServer
-    sink: StreamSink | None = None
+    sink: StreamSink | None = None  # None until admitted
+    backlog: list[bytes] = field(default_factory=list)  # received while being admitted
+    ended: str = ""  # why it was closed
+    refused: str = ""  # the admission refused it: closed on its first bytes or at the timer
+    timer: asyncio.TimerHandle | None = None
     demuxer: TsDemuxer = field(default_factory=TsDemuxer)
     interleaver: FrameInterleaver = field(default_factory=FrameInterleaver)
     closed: bool = False
     flushing: bool = False  # delivering the last frames after closed was set
-    timer: asyncio.TimerHandle | None = None
     problems_logged_at: float = -1e9
     problems_suppressed: int = 0
 
@@ -138,6 +159,7 @@ class _Connection:
         if self.closed:
             return
         self.closed = True  # a disconnect from the sink while flushing does not come back here
+        self.ended = reason
         if self.timer is not None:
             self.timer.cancel()
         self.flushing = True
@@ -213,6 +235,15 @@ class _Connection:
 
 
 @dataclass(eq=False)
+class _Checked:
+    """A caller whose publish was checked in its handshake, not accepted yet (loop)."""
+
+    remote_addr: str
+    stream_key: str
+    timer: asyncio.TimerHandle
+
+
+@dataclass(eq=False)
 class _IoState:
     """One accepted socket, on the I/O thread."""
 
@@ -223,7 +254,10 @@ class _IoState:
 class SrtServer:
     """The SRT listener (see the module doc)."""
 
-    def __init__(self, authorize: Authorizer, limits: SrtLimits | None = None) -> None:
+    def __init__(
+        self, check: Checker, authorize: Authorizer, limits: SrtLimits | None = None
+    ) -> None:
+        self._check_publish = check
         self._authorize = authorize
         self.limits = limits or SrtLimits()
         self._srt: libsrt.Srt | None = None
@@ -238,16 +272,17 @@ class SrtServer:
         self._lock = threading.Lock()
         self._io: dict[int, _IoState] = {}  # I/O thread only (pending under _lock)
         self._handshakes = 0  # callbacks in progress (libsrt's thread)
-        # Admitted in the callback, not accepted yet: watched by the I/O thread, because the
+        # Checked in the callback, not accepted yet: watched by the I/O thread, because the
         # passphrase is checked after the callback and a failure there is not reported.
-        self._admitted: set[int] = set()
-        self._pending: dict[int, _Connection] = {}  # admitted, not accepted yet (loop)
-        self._active: dict[int, _Connection] = {}  # accepted (loop)
+        self._handshaking: set[int] = set()
+        self._checked: dict[int, _Checked] = {}  # the same, on the loop
+        self._active: dict[int, _Connection] = {}  # accepted: being admitted or publishing
+        self._admissions: set[asyncio.Task[None]] = set()
         self.port = 0
 
     @property
     def connection_count(self) -> int:
-        return len(self._pending) + len(self._active)
+        return len(self._checked) + len(self._active)
 
     # -- start and stop (loop) -------------------------------------------------------------
 
@@ -286,8 +321,13 @@ class SrtServer:
 
     async def close(self) -> None:
         self._closing = True
-        for conn in [*self._pending.values(), *self._active.values()]:
+        for checked in self._checked.values():
+            checked.timer.cancel()
+        self._checked.clear()
+        for conn in list(self._active.values()):
             conn.finish("server is shutting down")
+        if self._admissions:  # each ends the publish it may still open (its connection closed)
+            await asyncio.wait(self._admissions, timeout=self.limits.admission_timeout + 1.0)
         self._stopping.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
@@ -314,30 +354,28 @@ class SrtServer:
             return REJX_BAD_MODE if exc.problem.wrong_mode else REJX_BAD_REQUEST
         self._handshakes += 1
         try:
-            future = asyncio.run_coroutine_threadsafe(self._admit(sock, peer, key), loop)
+            future = asyncio.run_coroutine_threadsafe(self._check(sock, peer, key), loop)
             code = future.result(self.limits.admission_timeout + 1.0)
             if code == 0:
                 with self._lock:
-                    self._admitted.add(sock)
+                    self._handshaking.add(sock)
             return code
         except (concurrent.futures.TimeoutError, TimeoutError):
-            # The loop is stalled; should the admission still succeed, the pending timer
-            # closes the publish it opened.
-            log.error("srt %s: refused: the admission did not answer in time", peer)
+            # The loop is stalled; should the check still pass, its entry expires unused.
+            log.error("srt %s: refused: the publish check did not answer in time", peer)
             return REJX_DOWN
         except RuntimeError:  # the loop is closed
             return REJX_DOWN
         except Exception:
-            log.exception("srt %s: refused: the admission failed", peer)
+            log.exception("srt %s: refused: the publish check failed", peer)
             return REJX_ISE
         finally:
             self._handshakes -= 1
 
-    async def _admit(self, sock: int, peer: str, key: str) -> int:
-        conn = _Connection(sock, peer, self)
+    async def _check(self, sock: int, peer: str, key: str) -> int:
         try:
-            sink = await asyncio.wait_for(
-                self._authorize(SrtPublish(key, peer, conn.disconnect)),
+            await asyncio.wait_for(
+                self._check_publish(SrtPublish(key, peer, _nothing_to_disconnect)),
                 self.limits.admission_timeout,
             )
         except SrtRefused as refused:
@@ -347,72 +385,125 @@ class SrtServer:
             return refused.code
         except TimeoutError:
             log.error(
-                "srt %s: publish refused: the admission took over %g s",
+                "srt %s: publish refused: the publish check took over %g s",
                 peer,
                 self.limits.admission_timeout,
             )
             return REJX_DOWN
-        conn.sink = sink
         if self._closing:
-            conn.finish("server is shutting down")
             return REJX_DOWN
-        self._pending[sock] = conn
-        conn.timer = asyncio.get_running_loop().call_later(
-            self.limits.handshake_timeout, self._handshake_expired, conn
+        timer = asyncio.get_running_loop().call_later(
+            self.limits.handshake_timeout, self._handshake_expired, sock
         )
+        self._checked[sock] = _Checked(peer, key, timer)
         return 0
 
-    def _handshake_expired(self, conn: _Connection) -> None:
-        if self._pending.get(conn.sock) is conn:
-            self._handshake_failed(conn, f"not connected {self.limits.handshake_timeout:g} s after")
+    def _handshake_expired(self, sock: int) -> None:
+        self._handshake_failed(sock, f"not completed {self.limits.handshake_timeout:g} s after")
 
-    def _handshake_failed(self, conn: _Connection, how: str) -> None:
+    def _handshake_failed(self, sock: int, how: str) -> None:
+        checked = self._checked.pop(sock, None)
+        if checked is None:
+            return
+        checked.timer.cancel()
         log.warning(
-            "srt %s: the SRT handshake failed %s the publish was admitted%s",
-            conn.remote_addr,
+            "srt %s: the SRT handshake failed %s the publish check passed%s; nothing was opened",
+            checked.remote_addr,
             how,
             " (a wrong or missing passphrase?)" if self.limits.passphrase else "",
         )
-        conn.finish("SRT handshake failed")
+
+    def _connected(self, sock: int) -> None:
+        """libsrt accepted a checked caller's socket: admit the publish now."""
+        checked = self._checked.pop(sock, None)
+        if checked is None or self._closing:
+            log.warning("SRT socket %d: connected after its publish check was dropped", sock)
+            self._close_socket(sock)
+            return
+        checked.timer.cancel()
+        conn = _Connection(sock, checked.remote_addr, self)
+        self._active[sock] = conn
+        task = asyncio.get_running_loop().create_task(self._admit(conn, checked.stream_key))
+        self._admissions.add(task)
+        task.add_done_callback(self._admissions.discard)
+
+    async def _admit(self, conn: _Connection, key: str) -> None:
+        peer = conn.remote_addr
+        try:
+            sink = await asyncio.wait_for(
+                self._authorize(SrtPublish(key, peer, conn.disconnect)),
+                self.limits.admission_timeout,
+            )
+        except SrtRefused as refused:
+            # Checked in the handshake, refused now: another publisher went live in between,
+            # or the on_publish hook said no. The caller sees its connection closed.
+            self._refused(
+                conn,
+                f"publish refused after the handshake (SRT code {refused.code}): {refused.message}",
+            )
+            return
+        except TimeoutError:
+            log.error("srt %s: the admission took over %g s", peer, self.limits.admission_timeout)
+            conn.disconnect("publish refused: the admission did not answer in time")
+            return
+        except Exception:
+            log.exception("srt %s: the admission failed", peer)
+            conn.disconnect("internal server error")
+            return
+        if conn.closed:  # the caller left, or the server is closing, meanwhile
+            sink.on_close(conn.ended)
+            return
+        conn.sink = sink
+        log.info("srt %s: publishing", peer, extra=conn.log_extra())
+        backlog, conn.backlog = conn.backlog, []
+        for data in backlog:
+            self._feed(conn.sock, conn, data)
+
+    def _refused(self, conn: _Connection, reason: str) -> None:
+        if conn.backlog or conn.closed:
+            conn.disconnect(reason)
+            return
+        # Nothing received yet: the caller may not have taken the handshake's last answer,
+        # and libsrt drops a close that overtakes it (the caller would only notice at its
+        # peer idle timeout, 5 s). Close on its first bytes, or after a moment.
+        conn.refused = reason
+        conn.timer = asyncio.get_running_loop().call_later(
+            _REFUSED_CLOSE_DELAY, conn.disconnect, reason
+        )
 
     # -- the loop's side of the I/O thread ---------------------------------------------------
 
     def _forget(self, conn: _Connection) -> None:
-        if self._pending.get(conn.sock) is conn:
-            del self._pending[conn.sock]
         if self._active.get(conn.sock) is conn:
             del self._active[conn.sock]
 
     def _close_socket(self, sock: int) -> None:
         self._commands.put(sock)
 
+    def _feed(self, sock: int, conn: _Connection | None, data: bytes) -> None:
+        if conn is not None:
+            conn.feed(data)
+        with self._lock:
+            state = self._io.get(sock)
+            if state is not None:
+                state.pending -= len(data)
+
     def _deliver(self, batch: list[tuple[int, int, bytes | str]]) -> None:
         """What one wake-up of the I/O thread produced, in order."""
         for kind, sock, value in batch:
             if kind == _FAILED:
-                conn = self._pending.get(sock)
-                if conn is not None:
-                    self._handshake_failed(conn, "right after")
+                self._handshake_failed(sock, "right after")
             elif kind == _ACCEPTED:
-                conn = self._pending.pop(sock, None)
-                if conn is None or conn.closed:
-                    log.warning("srt %s: connected after its admission was dropped", value)
-                    self._close_socket(sock)
-                    continue
-                if conn.timer is not None:
-                    conn.timer.cancel()
-                    conn.timer = None
-                self._active[sock] = conn
-                log.info("srt %s: publishing", conn.remote_addr, extra=conn.log_extra())
+                self._connected(sock)
             elif kind == _DATA:
                 assert isinstance(value, bytes)
                 conn = self._active.get(sock)
-                if conn is not None:
-                    conn.feed(value)
-                with self._lock:
-                    state = self._io.get(sock)
-                    if state is not None:
-                        state.pending -= len(value)
+                if conn is not None and conn.refused:
+                    conn.disconnect(conn.refused)
+                elif conn is not None and conn.sink is None and not conn.closed:
+                    conn.backlog.append(value)  # still pending: fed once admitted
+                    continue
+                self._feed(sock, conn, value)
             else:
                 conn = self._active.get(sock)
                 if conn is not None and not conn.closed:
@@ -443,7 +534,7 @@ class SrtServer:
                         self._accept(srt, batch, now)
                     elif sock in self._io:
                         self._receive(srt, sock, flags, buf, batch, now)
-                if self._admitted:
+                if self._handshaking:
                     self._watch_handshakes(srt, batch)
                 if now - last_sweep >= 1.0:
                     last_sweep = now
@@ -459,8 +550,8 @@ class SrtServer:
 
     def _watch_handshakes(self, srt: libsrt.Srt, batch: list[tuple[int, int, bytes | str]]) -> None:
         with self._lock:
-            admitted = list(self._admitted)
-        for sock in admitted:
+            handshaking = list(self._handshaking)
+        for sock in handshaking:
             if sock in self._io:  # accepted
                 gone = True
             elif srt.state(sock) >= libsrt.SRTS_BROKEN:
@@ -470,7 +561,7 @@ class SrtServer:
                 gone = False
             if gone:
                 with self._lock:
-                    self._admitted.discard(sock)
+                    self._handshaking.discard(sock)
 
     def _post(self, batch: list[tuple[int, int, bytes | str]]) -> bool:
         assert self._loop is not None
@@ -576,4 +667,8 @@ class SrtServer:
 _ACCEPTED = 0
 _DATA = 1
 _CLOSED = 2
-_FAILED = 3  # the handshake failed after the admission
+_FAILED = 3  # the handshake failed after the check
+
+
+def _nothing_to_disconnect(reason: str) -> None:
+    """A check opens nothing, so it has nothing to disconnect."""
