@@ -48,11 +48,15 @@ $(PLAYER): web/package.json web/package-lock.json web/build.mjs $(wildcard web/s
 # The servers the tests start on loopback, installed when we can (root) and one is missing:
 # chromium (browser tests), redis-server and PostgreSQL (scale-out), nginx and Varnish (edge
 # caches). The tests start their own throwaway instances; the packages' services stay off.
-SYSTEM_BINARIES := chromium redis-server varnishd nginx /usr/lib/postgresql/*/bin/initdb
-SYSTEM_PACKAGES := chromium redis-server varnish nginx postgresql
+# SRT ingest: libsrt (loaded with ctypes); its e2e tests also publish with GStreamer.
+SYSTEM_BINARIES := chromium redis-server varnishd nginx /usr/lib/postgresql/*/bin/initdb \
+	/usr/lib/x86_64-linux-gnu/libsrt.so.1.5 gst-launch-1.0
+SYSTEM_PACKAGES := chromium redis-server varnish nginx postgresql libsrt1.5-openssl \
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 
 system-deps:
-	@missing=0; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null 2>&1 || [ -x $$b ] || missing=1; done; \
+	@missing=0; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null 2>&1 || [ -e $$b ] || missing=1; done; \
 	if [ $$missing = 1 ] && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi

@@ -98,6 +98,9 @@ class WorkerPool:
     def _environment(self, child: _Child) -> dict[str, str]:
         env = dict(os.environ)
         env["GOLIVE_NODE_ID"] = child.node_id
+        if child.index > 0:
+            # One process only can own the SRT UDP port (libsrt binds it alone): the first.
+            env["GOLIVE_SRT_PORT"] = "0"
         if "rtmps_port" in self.ports:
             env["GOLIVE_RTMPS_PORT"] = str(self.ports["rtmps_port"])
         return env
@@ -193,6 +196,9 @@ def _banner(settings: Settings, pool: WorkerPool, demo_key: str | None) -> str:
         f"HTTP on port {pool.ports['http_port']}",
         f"  RTMP server (OBS 'Server'): {settings.rtmp_base_url}",
     ]
+    if settings.srt_port:
+        key = demo_key or "<stream key>"
+        lines.append(f"  SRT (first worker only): {settings.srt_publish_url(key)}")
     if demo_key is not None:
         lines += [
             "  Created channel 'demo'. Its stream key (shown once, keep it secret):",

@@ -24,6 +24,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
+    # WebRTC: gather a loopback candidate too, as golive's test servers offer only 127.0.0.1.
+    "--allow-loopback-in-peer-connection",
 ]
 
 

@@ -36,8 +36,10 @@ SPLIT_PACKAGES = {"http"}
 WHY: dict[str, str] = {
     "media/": "pure formats: `Track`, `Frame`, AMF0, FLV, avcC/SPS, ASC, fMP4 (written and read)",
     "ingest/": (
-        "RTMP; defines `StreamSink`, the interface it pushes into; `live/` implements it "
-        "structurally"
+        "RTMP, and SRT (MPEG-TS through libsrt, bound with ctypes), and WHIP (WebRTC through "
+        "aiortc: H.264 passed through undecoded, Opus made AAC; `http/` reaches it only "
+        "through its `WhipPublishing` protocol, wired by `app/`); each defines `StreamSink`, "
+        "the interface it pushes into; `live/` implements it structurally"
     ),
     "live/": "defines `StreamConsumer`; knows nothing of RTMP or HLS",
     "transcode/": (
@@ -56,6 +58,20 @@ WHY: dict[str, str] = {
         "and defines `RecordingIndex`, which `db/` implements, structurally (no import either "
         "way); renders a finished recording's VOD playlists, reading its init segments with "
         "`media/`"
+    ),
+    "restream/": (
+        "restream (simulcast): implements `StreamConsumer` structurally and copies the "
+        "stream, as FLV from `media/`, to other RTMP(S) servers through one ffmpeg child per "
+        "destination (no re-encode); destinations, backoff and status are plain data handed "
+        "in by `app/`, which also passes the ffmpeg binary and the child's set-up"
+    ),
+    "webrtc/": (
+        "WebRTC playback (WHEP) beside the packager: implements `StreamConsumer` (a stream's "
+        "H.264 made into RTP packets once, without re-encoding, and SRTP-protected per "
+        "viewer; its AAC transcoded to Opus once) and tees the "
+        "transcoder's renditions on their way to the packager (`RenditionTee`, typed by its "
+        "own protocols); peer connections over aiortc; the HTTP side sees it only through "
+        "`http/`'s `WhepPlayback` protocol, which `app/` wires"
     ),
     "store/": (
         "bytes, metadata and wake-ups; also the viewer sessions and the `ViewerPresence` "
@@ -148,7 +164,7 @@ WHY: dict[str, str] = {
 DATA_PATH: tuple[tuple[str, ...], ...] = (
     ("ingest/",),
     ("live/",),
-    ("transcode/", "packager/", "record/"),
+    ("transcode/", "packager/", "record/", "restream/", "webrtc/"),
     ("store/",),
     ("http/", "http/api/", "http/web/"),
 )
@@ -163,6 +179,10 @@ UPSTREAM_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("packager/", "live/"): (
         "`AudioInterleaver` wraps an encoded rendition typed as `StreamConsumer`, the "
         "interface the transcoder feeds (a type only)"
+    ),
+    ("webrtc/", "live/"): (
+        "a stream's `WhepSource` is a `StreamConsumer` of its hub, and the renditions it "
+        "tees are typed as one"
     ),
     ("http/", "store/"): (
         "the design's diagram has http fed from store; the reverse (store pushing into http) "

@@ -21,7 +21,9 @@ async def running_server(data_dir: Path, **overrides: object) -> AsyncIterator[G
         rtmp_port=0,
         http_port=0,
         data_dir=data_dir,
-        **overrides,  # type: ignore[arg-type]
+        # SRT ingest (a fixed UDP port by default) only where a test asks for it; WebRTC
+        # candidates on loopback only (tests send traffic nowhere else).
+        **{"srt_port": 0, "webrtc_host_addresses": ["127.0.0.1"], **overrides},  # type: ignore[arg-type]
     )
     server = GoliveServer(settings)
     await server.start()

@@ -28,6 +28,7 @@ import { behindLive, hlsRange, type LiveRange, seekableRange } from "./live-rang
 import { QualityMenu } from "./quality-menu";
 import { SeekBar } from "./seek-bar";
 import { fetchSession, renderAccountNav } from "./site-header";
+import { WebrtcMode } from "./webrtc-mode";
 
 /**
  * Media buffered ahead of the playhead before playback starts. hls.js starts PART-HOLD-BACK
@@ -57,8 +58,8 @@ const CHANNEL_INFO_MS = 10_000;
 
 /** Playback statistics, live-updated; read them as `window.golive.stats`. */
 export interface PlayerStats {
-  /** "hls.js", "native" (the browser's own HLS) or "unsupported". */
-  mode: "hls.js" | "native" | "unsupported" | null;
+  /** "hls.js", "native" (the browser's own HLS), "webrtc" (webrtc-mode.ts) or "unsupported". */
+  mode: "hls.js" | "native" | "webrtc" | "unsupported" | null;
   /** True while the multivariant playlist is not available (the stream is not live). */
   offline: boolean;
   /** True from the end of a broadcast until the next one plays. */
@@ -120,6 +121,8 @@ export interface GolivePage {
   /** The seekable range now (media seconds), or null. */
   range: () => LiveRange | null;
   chat?: ChatPanel;
+  /** The "Low latency (WebRTC)" switch (webrtc-mode.ts). */
+  webrtc?: WebrtcMode;
 }
 
 declare global {
@@ -294,6 +297,22 @@ class WatchPage {
   }
 
   // -- sessions ------------------------------------------------------------------------------
+
+  /** Stops HLS playback: WebRTC takes the video element (webrtc-mode.ts). */
+  suspend(): void {
+    ++this.session;
+    this.teardown();
+    this.overlay.hidden = true;
+  }
+
+  /** HLS playback again, after WebRTC. */
+  resume(): void {
+    void this.connect(0);
+  }
+
+  setMode(mode: "webrtc" | null): void {
+    this.stats.mode = mode;
+  }
 
   /** Waits until the multivariant playlist answers, then starts playing it. */
   private async connect(delayMs: number): Promise<void> {
@@ -851,6 +870,16 @@ function main(): void {
   }
   window.golive = page.page;
   page.start();
+  const toggle = document.getElementById("webrtc-toggle");
+  const webrtcStatus = document.getElementById("webrtc-status");
+  if (toggle instanceof HTMLInputElement && webrtcStatus !== null && "RTCPeerConnection" in window) {
+    const webrtc = new WebrtcMode(toggle, webrtcStatus, `${base}/whep`, page.page.video, page);
+    toggle.parentElement?.removeAttribute("hidden");
+    page.page.webrtc = webrtc;
+    if (new URLSearchParams(window.location.search).get("webrtc") === "1") {
+      void webrtc.enable();
+    }
+  }
   setInterval(() => {
     // The player polls while offline; while playing, refresh here (viewers, title changes).
     if (page.stats.playing || lastInfo === null) {

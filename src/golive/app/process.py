@@ -23,6 +23,12 @@ def _banner(settings: Settings, server: GoliveServer) -> str:
         f"HTTP on port {server.http_port}",
         f"  RTMP server (OBS 'Server'): {settings.rtmp_base_url}",
     ]
+    srt_port = server.srt.port if server.srt is not None else 0
+    if srt_port:
+        key = server.demo_key or "<stream key>"
+        lines.append(
+            f"  SRT (MPEG-TS, UDP port {srt_port}): {settings.srt_publish_url(key, srt_port)}"
+        )
     if server.restored:
         lines.append(f"  Waiting for publishers to resume: {', '.join(server.restored)}")
     if server.demo_key is not None:

@@ -20,13 +20,16 @@ from starlette.requests import HTTPConnection
 from golive.accounts.api_rate_limit import ApiRateLimit
 from golive.accounts.attempt_store import AttemptStore, LocalAttemptStore
 from golive.accounts.password_hashing import hash_queue
+from golive.accounts.playback_secret import playback_secret
 from golive.accounts.playback_tokens import PlaybackTokens
 from golive.app.clip_finishing import ClipFinishing
 from golive.app.cluster_membership import ClusterMembership, fence_token
 from golive.app.http_listener import EmbeddedUvicorn, embedded_uvicorn, listen
+from golive.app.ice_host_addresses import use_host_addresses
 from golive.app.live_streams import RegistryLiveStreams, SharedLiveStreams
 from golive.app.playback_access import PlaybackAccess
 from golive.app.recordings_lifecycle import RecordingsLifecycle
+from golive.app.restreaming import Restreaming
 from golive.app.saved_streams import SavedStreams
 from golive.app.settings_wiring import (
     approval_target,
@@ -36,6 +39,9 @@ from golive.app.settings_wiring import (
     transcoder_settings,
     webhook_target,
 )
+from golive.app.srt_ingest import SrtIngest
+from golive.app.webrtc_playback import WebrtcPlayback
+from golive.app.whip_ingest import whip_sessions
 from golive.chat.chat_room import ChatUser
 from golive.chat.chat_service import ChannelRef, ChatService
 from golive.clip_requests import ClipRequests
@@ -49,6 +55,7 @@ from golive.db.engine import Database
 from golive.db.invites import InviteStore
 from golive.db.models import Channel, is_valid_channel_name
 from golive.db.recordings import RecordingStore, segment_row_writer
+from golive.db.restream_destinations import DestinationKeys, RestreamDestinationStore
 from golive.db.users import UserStore
 from golive.db.vod_exports import VodExportStore
 from golive.db.vod_views import VodViews
@@ -68,6 +75,7 @@ from golive.http.vod_media import VodMediaEndpoint
 from golive.http.web import BrowserSessions, VodSite, public_url_is_https, web_routes
 from golive.ingest.rtmp.admission_answer import rtmp_authorizer
 from golive.ingest.rtmp.server import RtmpServer
+from golive.ingest.whip.whip_sessions import WhipSessions
 from golive.live.bitrate_cap import BitrateCap
 from golive.live.channel_claims import ChannelClaims
 from golive.live.consumer import StreamConsumer
@@ -123,6 +131,9 @@ class GoliveServer:
         self.metrics = ServerMetrics()
         self.viewers = ViewerSessions(expiry=settings.viewer_expiry)
         self.media = LiveMediaEndpoint(self.store, self.viewers)
+        # WebRTC playback (WHEP): each live stream's WebRTC source, this node's sessions.
+        use_host_addresses(settings.webrtc_host_addresses)
+        self.webrtc = WebrtcPlayback(settings)
         self.registry = StreamRegistry(
             consumer_factory=self._consumers_for,
             reconnect_grace=settings.reconnect_grace,
@@ -140,6 +151,8 @@ class GoliveServer:
         self.publish_approval: LoggedPublishApproval | None = None
         self._stream_events: StreamEventNotifier | None = None
         self.rtmp: RtmpServer | None = None
+        self.srt: SrtIngest | None = None
+        self.whip: WhipSessions | None = None
         self._tls: ssl.SSLContext | None = None
         self._http: EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -149,6 +162,13 @@ class GoliveServer:
         self._stopped = False
         self.restored: list[str] = []  # channels taken back from a previous run
         self.transcoders = TranscodeService()
+        # Restream: each live stream copied to its channel's other RTMP(S) destinations.
+        self.restreaming = Restreaming(
+            lambda: self.settings,
+            ffmpeg_binary(settings.transcode_ffmpeg),
+            child_setup(settings.transcode_nice),
+        )
+        self.restream_destinations: RestreamDestinationStore | None = None
         self.chat: ChatService | None = None
         self.chat_store: ChatStore | None = None
         self.web_sessions: BrowserSessions | None = None
@@ -240,6 +260,10 @@ class GoliveServer:
         self.users = UserStore(sessions)
         self.tokens = ApiTokenStore(sessions)
         self.deliveries = WebhookDeliveryLog(sessions)
+        # Destination keys are encrypted with a key derived from the server's secret.
+        secret = await asyncio.to_thread(playback_secret, s.playback_token_secret, s.data_dir)
+        self.restream_destinations = RestreamDestinationStore(sessions, DestinationKeys(secret))
+        self.restreaming.start(self.restream_destinations)
         _, self.demo_key = await self.channels.ensure_demo()
         await self.playback_access.start(s, self.channels)
         self.webhooks = WebhookDispatcher(self.deliveries, webhook_target(s))
@@ -273,6 +297,9 @@ class GoliveServer:
         if s.rtmps_enabled:
             self._tls = await asyncio.to_thread(tls_context, s)
             await self.rtmp.start_tls(s.host, s.rtmps_port, self._tls)
+        self.srt = SrtIngest(s, self.admission.check, self.admission.admit)
+        self.whip = whip_sessions(lambda: self.settings, self.admission.admit)
+        await self.srt.start()
         rtmp = self.rtmp
         self.metrics.watch_streams(
             self.registry.live,
@@ -301,6 +328,8 @@ class GoliveServer:
                 chat_replay=chat_replay,
                 clips=self.clips,
                 clip_exports=self.clip_exports,
+                restreams=self.restream_destinations,
+                restream_live=self.restreaming,
                 clip_channels=self.clips.clips if self.clips is not None else None,
                 rate_limit=ApiRateLimit(
                     self.attempt_store, lambda: self.settings.api_requests_per_minute
@@ -322,6 +351,8 @@ class GoliveServer:
                 channels_changed=self.refresh_channel_access,
                 clips=self.clips,
                 attempt_store=self.attempt_store,
+                restreams=self.restream_destinations,
+                restream_live=self.restreaming,
                 vods=None
                 if self.recordings is None or chat_replay is None
                 else VodSite(self.recordings, chat_replay, self.vod_views, self.mp4_exports),
@@ -358,7 +389,10 @@ class GoliveServer:
             access=self.channel_access,
             gate=self.playback_gate,
             may_watch_channel=self.playback_access.may_watch_channel,
+            whep=self.webrtc,
+            whip=self.whip,
         )
+        self.webrtc.start()
         self._http = embedded_uvicorn(app, s)
         sockets = [self._http_socket]
         if self._node_socket is not None:
@@ -396,6 +430,8 @@ class GoliveServer:
         # (their recordings become VODs) rather than wait for this node's next run.
         resumable = self.settings.reconnect_grace > 0 and not self.settings.clustered
         hubs: list[StreamHub] = []
+        if self.srt is not None:
+            self.srt.stop_listening()
         if self.rtmp is not None:
             self.rtmp.stop_listening()
             if resumable:
@@ -410,8 +446,14 @@ class GoliveServer:
         await self.claims.close()
         await self.saved_streams.save(hubs, resumable=resumable)
         await self.transcoders.close()
+        await self.restreaming.close()
+        await self.webrtc.close()
         if self.rtmp is not None:
             await self.rtmp.close()
+        if self.srt is not None:
+            await self.srt.close()
+        if self.whip is not None:
+            await self.whip.close()
         await self._close_recordings()
         if self.webhooks is not None:
             await self.webhooks.drain(1.0)
@@ -437,6 +479,7 @@ class GoliveServer:
 
     async def _force_close(self) -> None:
         self.transcoders.kill_all()
+        self.restreaming.kill()
         if self.mp4_exports is not None:
             with contextlib.suppress(Exception):
                 await self.mp4_exports.close()
@@ -668,10 +711,18 @@ class GoliveServer:
             part_hold_back=s.part_hold_back,
             segment_sink=recording,
         )
+        # The transcoded renditions go to the packager and to WebRTC viewers (B-frame sources).
+        whep = self.webrtc.source_for(hub)
+        outputs = self.webrtc.rendition_outputs(whep, packager)
         transcoder = self.transcoders.start(
-            hub, packager, ladder=ladder, settings=transcoder_settings(s)
+            hub, outputs, ladder=ladder, settings=transcoder_settings(s)
         )
-        return [packager] if transcoder is None else [packager, transcoder]
+        consumers: list[StreamConsumer] = [packager]
+        if transcoder is not None:
+            consumers.append(transcoder)
+        consumers.append(whep)
+        consumers.append(self.restreaming.consumer_for(hub))
+        return consumers
 
     def _publish_bitrate_cap(self, channel: str) -> BitrateCap | None:
         s = self.settings
@@ -686,6 +737,7 @@ class GoliveServer:
 
     def _stream_ended(self, hub: StreamHub) -> None:
         self.key_watch.forget(hub.channel)
+        self.restreaming.ended(hub)
         self.claims.release(hub.channel)
         if self.live_sharing is not None:
             self.live_sharing.changed()

@@ -54,6 +54,9 @@ LIVE_RELOADABLE = frozenset(
         "channel_max_publish_bitrate",
         "publish_bitrate_window",
         "max_transcoders",
+        "restream_max_destinations",
+        "restream_max_buffer",
+        "restream_connect_timeout",
         "publish_max_failures",
         "publish_failure_window",
         "publish_failure_cooldown",
@@ -293,6 +296,42 @@ class Settings(BaseSettings):
         default=None,
         description="PEM private key for rtmps_cert_file. Re-read on SIGHUP.",
     )
+    srt_port: int = Field(
+        default=8890,
+        ge=0,
+        le=65535,
+        description="SRT ingest UDP port (MPEG-TS over SRT; one port takes every publisher, the "
+        "stream id names the stream key: publish:<key> or #!::r=live/<key>,m=publish). "
+        "0 turns SRT ingest off. Under --workers only the first worker listens on it.",
+    )
+    srt_passphrase: str = Field(
+        default="",
+        description="SRT encryption passphrase publishers must also set (10 to 79 characters); "
+        "empty: no encryption, the stream key alone authorises.",
+    )
+    srt_latency_ms: int = Field(
+        default=120,
+        ge=20,
+        le=10000,
+        description="SRT receive latency in milliseconds (SRTO_LATENCY; the larger of this and "
+        "the publisher's is used): time for retransmissions. libsrt's default of 120 suits a "
+        "good link; raise it to 3-4x the round trip on long or lossy ones. Adds to the "
+        "stream's delay.",
+    )
+    srt_max_connections: int = Field(
+        default=100,
+        ge=1,
+        le=10000,
+        description="SRT publishers connected (or in their handshake) at once; more are refused.",
+    )
+    whip_max_sessions: int = Field(
+        default=50,
+        ge=0,
+        le=10000,
+        description="WHIP (WebRTC) publishers at once, counting those being admitted or "
+        "connecting; an offer beyond it is answered 503 with Retry-After. Each one costs an "
+        "Opus to AAC encode on a worker thread. 0: WHIP ingest (POST /live/whip) off.",
+    )
     shutdown_timeout: float = Field(
         default=10.0,
         gt=0.0,
@@ -493,6 +532,65 @@ class Settings(BaseSettings):
         "only) and says so in its health. 0: no limit. The default suits a 2-core machine "
         "(docs/architecture.md); raise it with more cores or a hardware encoder.",
     )
+    # Restream (simulcast) to other RTMP(S) services (docs/architecture.md#restream).
+    restream_max_destinations: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="Most restream destinations a channel may have (each one ffmpeg child "
+        "copying the stream, no re-encode, while the channel is live). 0: restreaming off.",
+    )
+    restream_max_buffer: int = Field(
+        default=4 << 20,
+        ge=64 << 10,
+        le=256 << 20,
+        description="Bytes of the stream queued for one restream destination before it counts "
+        "as stalled: it is dropped and retried with backoff, the stream and the other "
+        "destinations going on. About 5 s of a 6 Mbit/s stream by default.",
+    )
+    restream_connect_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Seconds a restream destination has to take the stream once its ffmpeg "
+        "child starts; past it the attempt fails and is retried with backoff.",
+    )
+    # WebRTC playback, WHEP (issue 14; docs/architecture.md#webrtc-playback-whep).
+    whep_max_viewers: int = Field(
+        default=300,
+        ge=0,
+        le=100_000,
+        description="Most WebRTC (WHEP) viewers on this node, connecting or connected; an "
+        "offer beyond it is answered 503 with Retry-After. Each one costs RTP packetization "
+        "on the event loop (aiortc packetizes per viewer). 0: WebRTC playback off.",
+    )
+    whep_connect_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Seconds a WHEP viewer has from its offer to complete ICE and DTLS; past "
+        "it the peer connection is closed and its memory freed.",
+    )
+    webrtc_ice_servers: list[str] = Field(
+        default_factory=list,
+        description="STUN/TURN server URLs given to the WebRTC stack (stun:host:port, "
+        "turn:host:port?transport=udp, turns:host:port). Empty: host candidates only, "
+        "enough when viewers reach the server's addresses directly (no NAT between).",
+    )
+    webrtc_host_addresses: list[str] = Field(
+        default_factory=list,
+        description="The addresses this node offers as WebRTC host candidates (WHEP and "
+        'WHIP), e.g. ["203.0.113.7"]. Empty: every address of every interface but '
+        "loopback (the WebRTC stack's own choice). 127.0.0.1 is allowed: tests and "
+        "benchmarks keep WebRTC on loopback with it.",
+    )
+    webrtc_turn_username: str = Field(
+        default="", description="Username for the turn:/turns: URLs of webrtc_ice_servers."
+    )
+    webrtc_turn_credential: str = Field(
+        default="",
+        description="Credential (password) for the turn:/turns: URLs of webrtc_ice_servers.",
+    )
     # Recording storage (issue 12).
     recording_storage: str = Field(
         default="",
@@ -607,6 +705,21 @@ class Settings(BaseSettings):
             path = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE") or None
         toml = _TomlFileSource(settings_cls, Path(path) if path is not None else None)
         return (init_settings, env_settings, toml)
+
+    @field_validator("webrtc_ice_servers")
+    @classmethod
+    def _check_ice_servers(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("stun:", "turn:", "turns:")) or len(url) < 7:
+                raise ValueError(f"{url!r} is not a stun:, turn: or turns: URL")
+        return value
+
+    @field_validator("webrtc_host_addresses")
+    @classmethod
+    def _check_host_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            ipaddress.ip_address(address)  # ValueError names the bad one
+        return value
 
     @field_validator("transcode_ladder")
     @classmethod
@@ -746,6 +859,8 @@ class Settings(BaseSettings):
         rtmps_clash = self.rtmps_port != 0 and self.rtmps_port in (self.rtmp_port, self.http_port)
         if self.rtmps_enabled and rtmps_clash:
             raise ValueError("rtmps_port must differ from rtmp_port and http_port")
+        if self.srt_passphrase and not 10 <= len(self.srt_passphrase) <= 79:
+            raise ValueError("srt_passphrase must be 10 to 79 characters when set (libsrt)")
         if self.metrics_token and len(self.metrics_token) < 16:
             raise ValueError("metrics_token must be at least 16 characters when set")
         for name in ("playback_token_secret", "playback_token_previous_secret"):
@@ -806,6 +921,15 @@ class Settings(BaseSettings):
     def rtmp_publish_url(self, stream_key: str) -> str:
         """The full RTMP URL including the stream key, for ffmpeg-style publishers."""
         return f"{self.rtmp_base_url}/{stream_key}"
+
+    def srt_publish_url(self, stream_key: str, port: int | None = None) -> str:
+        """The SRT URL a publisher sends MPEG-TS to, stream key in the stream id (ffmpeg's
+        syntax; OBS takes the same URL)."""
+        host = self.display_host
+        if self.public_url:
+            name = urlsplit(self.public_url).hostname or host
+            host = f"[{name}]" if ":" in name else name
+        return f"srt://{host}:{port or self.srt_port}?streamid=publish:{stream_key}"
 
     def watch_url(self, channel_name: str) -> str:
         """The page where viewers watch a channel."""

@@ -58,6 +58,8 @@ RESERVED_CHANNEL_NAMES = frozenset(
         "vods",
         "watch",
         "web",
+        "whep",
+        "whip",  # POST /live/whip is WHIP ingest, not a channel's media
         "ws",
     }
 )
@@ -440,3 +442,21 @@ class Clip(Base):
     export_progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     export_size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     export_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
+
+
+class RestreamDestination(Base):
+    """Where a channel's live stream is also sent (restream): an RTMP(S) server URL and a
+    stream key, kept encrypted (db/restream_destinations.py), never shown back whole."""
+
+    __tablename__ = "restream_destinations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    url: Mapped[str] = mapped_column(String(512))
+    key_encrypted: Mapped[str] = mapped_column(Text)
+    key_hint: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

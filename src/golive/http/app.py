@@ -38,6 +38,8 @@ from golive.http.response_security_headers import ResponseSecurityHeaders
 from golive.http.thumbnails import ThumbnailEndpoint
 from golive.http.vod_media import VodMediaEndpoint
 from golive.http.web import security_headers
+from golive.http.whep_endpoint import WhepEndpoint, WhepPlayback
+from golive.http.whip_endpoint import WhipEndpoint, WhipFirst, WhipPublishing
 from golive.metrics.server_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from golive.metrics.server_metrics import ServerMetrics
 from golive.store.live_window import LiveStore
@@ -78,6 +80,8 @@ def create_app(
     access: ChannelAccess | None = None,
     gate: PlaybackGate | None = None,
     may_watch_channel: MayWatchChannel | None = None,
+    whep: WhepPlayback | None = None,
+    whip: WhipPublishing | None = None,
 ) -> ASGIApp:
     """Build the HTTP origin around a LiveStore; recorded media (``vod``), the API, metrics
     and the site's pages
@@ -187,6 +191,7 @@ def create_app(
         response.headers["cache-control"] = gate.cache_control(plain, checked)
         return response
 
+    whep_endpoint = WhepEndpoint(whep, hidden) if whep is not None else None
     routes: list[BaseRoute] = [*pages]
     if not any(isinstance(r, Route) and r.path == "/" for r in pages):
         routes.append(Route("/", home, methods=["GET", "HEAD"]))
@@ -198,6 +203,9 @@ def create_app(
             if thumbnails is not None
             else []
         ),
+        *(_whep_routes(whep_endpoint, gate) if whep_endpoint is not None else []),
+        # WHIP publishing (ingest through app/whip_ingest.py), before the channels' media.
+        *(WhipEndpoint(whip).routes() if whip is not None else []),
         Route("/live/{path:path}", live_media, methods=["GET", "HEAD", "OPTIONS", "POST"]),
         Route("/p/{token}/{path:path}", playback, methods=["GET", "HEAD", "OPTIONS"]),
         *(
@@ -253,7 +261,7 @@ def create_app(
         middleware=middleware,
         exception_handlers={404: not_routed, 405: not_routed},
     )
-    return MediaFastPath(
+    fast = MediaFastPath(
         site,
         media,
         security_headers=security_headers(),
@@ -262,9 +270,43 @@ def create_app(
         access=access,
         gate=gate,
     )
+    # WHIP's POST and DELETE are the site's (RequestBodyLimit, routes), not media requests.
+    return fast if whip is None else WhipFirst(fast, site)
 
 
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
+
+
+def _whep_routes(whep: WhepEndpoint, gate: PlaybackGate | None) -> list[BaseRoute]:
+    """WebRTC playback, before ``/live/{path}`` and ``/p/{token}/{path}`` (which answer GETs
+    on the same paths); ``/p/<token>/live/<channel>/whep`` for private channels' tokens."""
+
+    async def with_token(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return await whep.offer(request)
+        raw = request.scope.get("raw_path")
+        found = split(raw.decode("latin-1").partition("?")[0] if raw else request.url.path)
+        if found is None or gate is None or found.rest != f"/live/{found.resource}/whep":
+            return _not_found()
+        client = request.client.host if request.client is not None else ""
+        checked = gate.check(found, client)
+        if isinstance(checked, str):
+            return PlainTextResponse(
+                checked + "\n",
+                403,
+                headers={"cache-control": REFUSED_CACHE, "access-control-allow-origin": "*"},
+            )
+        return await whep.answer(request, checked=True)
+
+    return [
+        Route("/p/{token}/live/{channel}/whep", with_token, methods=["POST", "OPTIONS"]),
+        Route("/live/{channel}/whep", whep.offer, methods=["POST", "OPTIONS"]),
+        Route(
+            "/live/{channel}/whep/{session}",
+            whep.session,
+            methods=["DELETE", "PATCH", "OPTIONS"],
+        ),
+    ]
 
 
 def _not_found() -> Response:

@@ -77,6 +77,8 @@ class MediaFastPath:
             or method not in _METHODS
             or path.endswith("/thumbnail.jpg")
             or scope.get("root_path")
+            # WHEP's CORS preflight (http/whep_endpoint.py) names other methods than media's.
+            or (method == "OPTIONS" and (path.endswith("/whep") or "/whep/" in path))
         ):
             await self.app(scope, receive, send)
             return

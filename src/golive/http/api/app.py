@@ -16,6 +16,7 @@ from golive.http.api import (
     chat_moderation,
     clips,
     playback_tokens,
+    restreams,
     streams,
     tokens,
     users,
@@ -34,6 +35,7 @@ ROUTERS = (
     vods.router,
     playback_tokens.router,
     clips.router,
+    restreams.router,
     users.router,
     tokens.router,
     webhook_deliveries.router,
@@ -61,6 +63,11 @@ its stored segments, then its index; a storage failure answers 503 and keeps the
 the delete can be retried. Recordings older than the retention are deleted by the server
 (docs/configuration.md: record_retention_days, record_retention_gb; a channel's own
 retention_days).
+
+Restream (simulcast): `/channels/{name}/restreams` lists, adds, changes and deletes a
+channel's other RTMP/RTMPS destinations; while the channel is live its stream is copied to
+each enabled one (no re-encode), each with its `status` (idle, connecting, live, failed with
+`reason` and `retry_in`). A destination's key is write-only: only `key_hint` is answered.
 
 A VOD's MP4 download is made in the background from its source rendition (`ffmpeg -c copy`,
 no re-encode): `POST /vods/{id}/mp4` (owner or administrator) starts it, or answers the

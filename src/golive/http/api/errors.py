@@ -47,6 +47,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         "over api_requests_per_minute for this token, or too many unknown tokens from this "
         "address; Retry-After says when to try again",
     ),
+    "restream_not_found": (404, "no such restream destination on the channel"),
+    "restream_limit": (409, "the channel has restream_max_destinations destinations already"),
     "malformed_body": (400, "the request body is not valid JSON"),
     "invalid_request": (422, "a parameter or the body does not match the schema"),
     "invalid_channel_name": (422, "the channel name is not allowed (pattern or reserved)"),
@@ -57,6 +59,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         "a playback token names exactly one channel, VOD or clip, for at most the longest ttl",
     ),
     "invalid_username": (422, "the username does not match the pattern"),
+    "invalid_restream": (
+        422,
+        "a restream destination's URL (rtmp/rtmps, host, app path, no credentials or query), "
+        "key or name is refused",
+    ),
     "internal_error": (500, "a bug on the server's side; the server log has the details"),
     "storage_unavailable": (
         503,

@@ -16,8 +16,10 @@ from golive.db.channels import ChannelStore
 from golive.db.chat_replay import ChatReplay
 from golive.db.chat_store import ChatStore
 from golive.db.recordings import RecordingStore
+from golive.db.restream_destinations import RestreamDestinationStore
 from golive.db.users import UserStore
 from golive.db.webhook_deliveries import WebhookDeliveryLog
+from golive.http.api.restream_status import RestreamLive
 from golive.store.object_store import ObjectStore
 
 
@@ -108,3 +110,6 @@ class ApiServices:
     # Making and managing clips (None: no recordings, so no clips).
     clips: ClipRequests | None = None
     clip_exports: Mp4Exports | None = None
+    # Restream destinations (stored) and their live status (None: not available).
+    restreams: RestreamDestinationStore | None = None
+    restream_live: RestreamLive | None = None

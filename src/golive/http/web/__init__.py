@@ -27,12 +27,15 @@ from golive.clip_requests import ClipRequests
 from golive.config import Settings
 from golive.db.channels import ChannelStore
 from golive.db.invites import InviteStore
+from golive.db.restream_destinations import RestreamDestinationStore
 from golive.db.users import UserStore
+from golive.http.api.restream_status import RestreamLive
 from golive.http.web.account_pages import account_routes
 from golive.http.web.channel_json import channel_json_routes
 from golive.http.web.clip_pages import clip_routes
 from golive.http.web.dashboard_pages import dashboard_routes
 from golive.http.web.home_page import home_routes
+from golive.http.web.restream_section import restream_routes
 from golive.http.web.site_context import LiveStreamsView, VodSite, WebContext
 from golive.http.web.vod_json import vod_json_routes
 from golive.http.web.vod_pages import vod_page_routes
@@ -74,6 +77,8 @@ def web_routes(
     channels_changed: Callable[[], Awaitable[None]] | None = None,
     vods: VodSite | None = None,
     clips: ClipRequests | None = None,
+    restreams: RestreamDestinationStore | None = None,
+    restream_live: RestreamLive | None = None,
 ) -> list[BaseRoute]:
     """The site's routes; place them before the ``/{channel}`` watch route.
 
@@ -97,6 +102,8 @@ def web_routes(
         channels_changed=channels_changed,
         vods=vods,
         clips=clips,
+        restreams=restreams,
+        restream_live=restream_live,
     )
     return [
         *vod_page_routes(ctx),
@@ -104,6 +111,7 @@ def web_routes(
         *home_routes(ctx),
         *account_routes(ctx),
         *dashboard_routes(ctx),
+        *restream_routes(ctx),
         *channel_json_routes(ctx),
         *clip_routes(ctx),
     ]

@@ -25,6 +25,7 @@ from golive.http.web.channel_actions import (
 from golive.http.web.csrf_guard import csrf_token_for, forgery_reason
 from golive.http.web.page_shell import avatar, csrf_input, esc, render_page
 from golive.http.web.request_body import BodyRefused, read_form
+from golive.http.web.restream_section import restream_sections
 from golive.http.web.site_context import WebContext
 
 __all__ = ["CATEGORIES", "dashboard_routes"]
@@ -100,7 +101,9 @@ def _settings_selects(channel: Channel) -> str:
 
 
 def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
-    def channel_panel(channel: Channel, token: str, new_key: str | None, ingest: str) -> str:
+    def channel_panel(
+        channel: Channel, token: str, new_key: str | None, ingest: str, restream: str = ""
+    ) -> str:
         name = channel.name
         info = ctx.live.get(name)
         live = info is not None
@@ -145,7 +148,7 @@ def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
             f"</label>{_settings_selects(channel)}"
             '<div class="form-actions"><button class="button primary" type="submit">'
             'Save</button><span class="form-status" role="status"></span></div></form>'
-            "</section>"
+            f"{restream}</section>"
         )
 
     async def page(
@@ -160,12 +163,14 @@ def dashboard_routes(ctx: WebContext) -> list[BaseRoute]:
         token = csrf_token_for(request, user)
         own = await ctx.channels.list(owner_id=user.id)
         ingest = ctx.ingest_url()
+        restreams = await restream_sections(ctx, own, token)
         panels = "".join(
             channel_panel(
                 c,
                 token,
                 new_key[1] if new_key is not None and new_key[0] == c.name else None,
                 ingest,
+                restreams.get(c.name, ""),
             )
             for c in own
         )

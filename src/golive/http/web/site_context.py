@@ -15,8 +15,10 @@ from golive.db.channels import ChannelStore
 from golive.db.chat_replay import ChatReplay
 from golive.db.invites import InviteStore
 from golive.db.recordings import RecordingStore
+from golive.db.restream_destinations import RestreamDestinationStore
 from golive.db.users import UserStore
 from golive.db.vod_views import VodViews
+from golive.http.api.restream_status import RestreamLive
 from golive.http.api.services import LiveStreamInfo, Mp4Exports
 
 __all__ = ["LiveStreamsView", "VodSite", "WebContext"]
@@ -65,6 +67,9 @@ class WebContext:
     vods: VodSite | None = None
     # Making clips and reading them (None: no recordings, so no clips).
     clips: ClipRequests | None = None
+    # Restream destinations and their live status (None: not available).
+    restreams: RestreamDestinationStore | None = None
+    restream_live: RestreamLive | None = None
 
     def trusted_origins(self) -> tuple[str, ...]:
         """Origins accepted besides the request's own host: the configured public URL."""

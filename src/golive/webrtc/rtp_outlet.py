@@ -1,0 +1,115 @@
+"""A viewer's aiortc sender given a stream's shared RTP packets: SRTP and send, nothing else.
+
+aiortc's ``RTCRtpSender`` packetizes per viewer, in its own loop; golive packetizes once per
+stream (rtp_packetizer.py) instead. The sender stays for what it does well: it announces the
+stream's SSRC in the answer (``announce``, before the answer is made), registers for RTCP and
+sends sender reports and BYE. Its media loop waits on an ``IdleTrack`` that never yields a
+frame, and the outlet writes the shared packets through the sender's DTLS transport
+(``_send_rtp``: SRTP-protect with this viewer's keys, then the ICE connection). The sender's
+report counters are kept up to date so its RTCP SR describes what was really sent.
+
+NACK and PLI/FIR are not answered: the packets are shared, a retransmission or a keyframe
+for one viewer is not possible without per-viewer history or an encoder (the viewer waits
+for the next keyframe, at most a GOP).
+
+These are aiortc internals, pinned in pyproject.toml (aiortc >=1.16,<1.17);
+``check_aiortc`` fails at start-up when they are not what this code expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiortc import RTCDtlsTransport, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from golive.webrtc.rtp_fanout import RtpBatch
+
+__all__ = ["IdleTrack", "RtpOutlet", "announce", "check_aiortc"]
+
+# The sender's sender-report state (name-mangled private attributes of RTCRtpSender).
+_NTP = "_RTCRtpSender__ntp_timestamp"
+_RTP_TS = "_RTCRtpSender__rtp_timestamp"
+_PACKETS = "_RTCRtpSender__packet_count"
+_OCTETS = "_RTCRtpSender__octet_count"
+_REPORT_STATE = (_NTP, _RTP_TS, _PACKETS, _OCTETS)
+
+
+def check_aiortc() -> None:
+    """Raise RuntimeError unless aiortc has the internals the outlets use."""
+    problems = []
+    send_rtp = getattr(RTCDtlsTransport, "_send_rtp", None)
+    if send_rtp is None or not asyncio.iscoroutinefunction(send_rtp):
+        problems.append("RTCDtlsTransport._send_rtp(data) is missing")
+    init = getattr(RTCRtpSender.__init__, "__code__", None)
+    rtcp = getattr(getattr(RTCRtpSender, "_run_rtcp", None), "__code__", None)
+    if init is None or "_ssrc" not in init.co_names:
+        problems.append("RTCRtpSender._ssrc is missing")
+    if (
+        init is None
+        or rtcp is None
+        or not all(name in init.co_names and name in rtcp.co_names for name in _REPORT_STATE)
+    ):
+        problems.append("RTCRtpSender's sender-report counters are not where they were")
+    if problems:
+        import aiortc
+
+        raise RuntimeError(
+            f"WebRTC playback needs aiortc 1.16 internals; aiortc {aiortc.__version__}: "
+            + "; ".join(problems)
+        )
+
+
+def announce(sender: RTCRtpSender, ssrc: int) -> None:
+    """Make ``sender`` use the stream's SSRC (before the answer names it in a=ssrc)."""
+    sender._ssrc = ssrc
+
+
+class IdleTrack(MediaStreamTrack):
+    """A sender's track that yields no frame: the sender's media loop waits here until the
+    track stops, its RTP goes out through an outlet."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._stopped = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._stopped.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._stopped.set()
+
+
+class RtpOutlet:
+    """One viewer's sender of one kind: the shared packets, this viewer's payload type."""
+
+    def __init__(self, sender: RTCRtpSender, payload_type: int) -> None:
+        self._sender = sender
+        self.payload_type = payload_type
+        self.closed = False
+        self.packets = 0
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def send(self, batch: RtpBatch) -> None:
+        if self.closed:
+            return
+        sender = self._sender
+        send = sender.transport._send_rtp
+        packets = batch.for_payload_type(self.payload_type)
+        try:
+            for packet in packets:
+                await send(packet)
+        except ConnectionError:
+            self.closed = True  # DTLS gone: the session is closed by its state change
+            return
+        self.packets += len(packets)
+        setattr(sender, _NTP, batch.ntp)
+        setattr(sender, _RTP_TS, batch.timestamp)
+        setattr(sender, _PACKETS, getattr(sender, _PACKETS) + len(packets))
+        setattr(sender, _OCTETS, getattr(sender, _OCTETS) + batch.payload_bytes)
