@@ -478,7 +478,7 @@ async def viewers_run(args: argparse.Namespace, tags: list[Any]) -> list[ViewerL
     levels = [int(v) for v in args.viewers.split(",") if v]
     out: list[ViewerLevel] = []
     for n in levels:
-        with GoliveServer(1, passthrough=False, env=WEBRTC_ENV) as server:
+        with GoliveServer(1, passthrough=args.passthrough, env=WEBRTC_ENV) as server:
             pacer = Pacer(tags, server.rtmp_url(0))
             task = asyncio.create_task(pacer.run(args.hold + n / 20 + 120))
             async with httpx.AsyncClient(timeout=10) as client:
@@ -612,7 +612,8 @@ def report(
             return fmt(1000 * (v.server_cpu - base) / v.connected, 2)
 
         lines += [
-            f"**WHEP viewers of one 720p30 stream** (golive with its defaults; held "
+            f"**WHEP viewers of one 720p30 stream** (golive with "
+            f"{'the passthrough ladder, no transcoding' if args.passthrough else 'its defaults'}; held "
             f"{args.hold:.0f} s per level after the ramp; clients: aiortc peers in one "
             "process on the same machine, reading RTP headers only). Target: >= 200 "
             "viewers with no frame loss.",
@@ -706,6 +707,11 @@ def main() -> int:
     )
     parser.add_argument("--hold", type=float, default=20.0, help="measured seconds per level")
     parser.add_argument("--srt-streams", type=int, default=10)
+    parser.add_argument(
+        "--passthrough",
+        action="store_true",
+        help="(b) with the passthrough ladder instead of the defaults (no transcoder child)",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip", default="", help="comma-separated: latency,viewers,srt")
     args = parser.parse_args()
