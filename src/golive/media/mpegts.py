@@ -53,6 +53,7 @@ without the standard optional header are dropped with a problem.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeAlias
@@ -749,15 +750,7 @@ class TsDemuxer:
                     keyframe = True
                 parts.append(len(nal).to_bytes(4, "big"))
                 parts.append(nal)
-        if self._video_dirty:
-            self._video_dirty = False
-            self._video_track(state.pid)
-        if self._video is None or not parts:
-            return
-        if pts is None or dts is None:
-            self._problem(ProblemKind.TIMESTAMP, state.pid, "video PES without PTS dropped")
-            return
-        self._out.append(Frame(VIDEO_TRACK_ID, dts, pts, keyframe, b"".join(parts)))
+        self._emit_video(state.pid, pts, dts, parts, keyframe, self._video_track)
 
     # -- HEVC -----------------------------------------------------------------------------
 
@@ -780,13 +773,26 @@ class TsDemuxer:
                     keyframe = True
                 parts.append(len(nal).to_bytes(4, "big"))
                 parts.append(nal)
+        self._emit_video(state.pid, pts, dts, parts, keyframe, self._hevc_track)
+
+    def _emit_video(
+        self,
+        pid: int,
+        pts: int | None,
+        dts: int | None,
+        parts: list[bytes | memoryview],
+        keyframe: bool,
+        make_track: Callable[[int], None],
+    ) -> None:
+        """One access unit's length-prefixed NAL units as a Frame (H.264 or HEVC), the track
+        (re)made first when its parameter sets changed."""
         if self._video_dirty:
             self._video_dirty = False
-            self._hevc_track(state.pid)
+            make_track(pid)
         if self._video is None or not parts:
             return
         if pts is None or dts is None:
-            self._problem(ProblemKind.TIMESTAMP, state.pid, "video PES without PTS dropped")
+            self._problem(ProblemKind.TIMESTAMP, pid, "video PES without PTS dropped")
             return
         self._out.append(Frame(VIDEO_TRACK_ID, dts, pts, keyframe, b"".join(parts)))
 
