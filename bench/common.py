@@ -614,6 +614,9 @@ class GoliveServer:
 
     def stop(self) -> None:
         stop_process(self.proc)
+        keep = os.environ.get("BENCH_KEEP_LOG")  # a path: the server's log is copied there
+        if keep and self.log_path.exists():
+            shutil.copyfile(self.log_path, keep)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> GoliveServer:

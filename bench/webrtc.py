@@ -287,56 +287,60 @@ VIEWER_CHILD = r"""
 import asyncio, json, socket, struct, sys, time
 import aioice.ice
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.rtcdtlstransport import RTCDtlsTransport
 import httpx
+import uvloop
 
 # Loopback only, as the server (aioice offers every address but loopback by default).
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 # This client must cost far less than the server, or it measures itself: it does ICE and DTLS
 # as any viewer does, but reads only the clear RTP header of each packet (SRTP encrypts the
-# payload alone): no decryption, depacketization or decoding. Per transport (one per viewer,
-# BUNDLE) and SSRC: packets, bytes, sequence gaps and distinct timestamps (frames).
+# payload alone), straight off the socket: no decryption, depacketization or decoding. Per
+# socket (one per viewer, BUNDLE) and SSRC: packets, bytes, sequence gaps, last sequence
+# number, last timestamp, distinct timestamps (frames), the least and the largest (arrival
+# time - media time) seen, the media time so far.
 stats = {}
+FAR = float("inf")
 
-class _Clear:
-    def __init__(self, session):
-        self.session = session
-    def unprotect(self, data):
-        return data
-    def unprotect_rtcp(self, data):
-        return self.session.unprotect_rtcp(data)
-    def protect_rtcp(self, data):
-        return self.session.protect_rtcp(data)
-
-_setup = RTCDtlsTransport._setup_srtp
-def _setup_srtp(self):
-    _setup(self)
-    self._rx_srtp = _Clear(self._rx_srtp)
-RTCDtlsTransport._setup_srtp = _setup_srtp
-
-async def _count(self, data, arrival_time_ms):
+def _count(key, data):
     seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
-    # packets, bytes, sequence gaps, last sequence number, last timestamp, frames
-    per = stats.setdefault(id(self), {}).setdefault(ssrc, [0, 0, 0, None, None, 0])
+    per = stats.setdefault(key, {}).setdefault(ssrc, [0, 0, 0, None, None, 0, FAR, -FAR, 0])
     per[0] += 1
     per[1] += len(data)
     if per[3] is not None:
         step = (seq - per[3]) % 65536
-        if 1 < step < 1000:
+        if 1 < step < 32768:  # forward (a smaller step back is a late or repeated packet)
             per[2] += step - 1
     per[3] = seq
     if ts != per[4]:
+        if per[4] is not None:
+            per[8] += (ts - per[4]) % 4294967296  # media time, unwrapped
         per[4] = ts
         per[5] += 1
-RTCDtlsTransport._handle_rtp_data = _count
+        # How late this frame's first packet is against the earliest seen (clock rate 90 kHz).
+        late = time.monotonic() - per[8] / 90000
+        per[6] = min(per[6], late)
+        per[7] = max(per[7], late)
+
+# RTP is counted as it leaves the socket (RFC 7983: first byte 128-191; RTCP's packet types
+# 192-223 in the second byte): STUN, DTLS and RTCP go on through aioice and aiortc as usual.
+_received = aioice.ice.StunProtocol.datagram_received
+def datagram_received(self, data, addr):
+    if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+        _count(id(self), data)
+    else:
+        _received(self, data, addr)
+aioice.ice.StunProtocol.datagram_received = datagram_received
+
+def video_of(per_ssrc):
+    return max(per_ssrc.values(), key=lambda p: p[1])  # the SSRC with the most bytes
 
 def snapshot():
     out = {}
     for key, per_ssrc in stats.items():
         if per_ssrc:
-            video = max(per_ssrc.values(), key=lambda p: p[1])  # the SSRC with the most bytes
-            out[key] = (video[5], video[2])
+            video = video_of(per_ssrc)
+            out[key] = (video[5], video[2], video[8])
     return out
 
 async def viewer(url, pcs, failures):
@@ -367,28 +371,34 @@ async def viewer(url, pcs, failures):
     pcs.append(pc)
 
 async def main():
-    url, n, ramp_s, warm_s, hold_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+    url, n, ramp_s, hold_at, hold_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
     pcs, failures = [], []
     start = time.monotonic()
     for i in range(n):
         await viewer(url, pcs, failures)
         await asyncio.sleep(max(0.0, start + ramp_s * (i + 1) / n - time.monotonic()))
-    await asyncio.sleep(warm_s)
+    await asyncio.sleep(max(0.0, hold_at - time.time()))  # every client process holds at once
+    for per_ssrc in stats.values():
+        for per in per_ssrc.values():
+            per[7] = per[6]  # the lateness reported is the hold's
     before = snapshot()
     began = time.monotonic()
-    print(json.dumps({"phase": "hold"}), flush=True)
     await asyncio.sleep(hold_s)
     after = snapshot()
     held = time.monotonic() - began  # a busy loop wakes late: frames are counted over this
-    frames = [after[k][0] - before[k][0] for k in before if k in after]
-    gaps = [after[k][1] - before[k][1] for k in before if k in after]
+    keys = [k for k in before if k in after]
     print(json.dumps({
         "connected": len(pcs), "failures": failures[:5], "failed": len(failures),
-        "frames": frames, "gaps": gaps, "held": held,
+        "frames": [after[k][0] - before[k][0] for k in keys],
+        "gaps": [after[k][1] - before[k][1] for k in keys],
+        # Frames the media time between the two snapshots spans (30 fps: 3000 ticks each).
+        "spanned": [round((after[k][2] - before[k][2]) / 3000) for k in keys],
+        "late": [video_of(stats[k])[7] - video_of(stats[k])[6] for k in keys],
+        "held": held,
     }), flush=True)
     await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
 
-asyncio.run(main())
+uvloop.run(main())
 """
 
 
@@ -404,6 +414,8 @@ class ViewerLevel:
     min_frames: int = 0
     median_frames: float = 0.0
     lossy_viewers: int = 0  # viewers that missed at least one frame
+    gap_viewers: int = 0  # of which: packets missing from the sequence
+    late_ms: list[float] = field(default_factory=list)  # per viewer: delivery delay growth
     udp_drops: int = 0  # the kernel's UDP receive-buffer overflows over the hold (any socket)
     notes: list[str] = field(default_factory=list)
 
@@ -418,59 +430,79 @@ def udp_receive_drops() -> int:
     return int(dict(zip(lines[0], lines[1], strict=True)).get("RcvbufErrors", 0))
 
 
-async def viewer_level(server: GoliveServer, n: int, hold: float) -> ViewerLevel:
+async def viewer_level(server: GoliveServer, n: int, hold: float, processes: int) -> ViewerLevel:
     level = ViewerLevel(viewers=n)
     url = f"{server.http}/live/{server.channels[0][0]}/whep"
     ramp, warm = max(5.0, n / 20), 5.0
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        VIEWER_CHILD,
-        url,
-        str(n),
-        str(ramp),
-        str(warm),
-        str(hold),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert child.stdout is not None
-    line = await asyncio.wait_for(child.stdout.readline(), ramp + warm + 120)
-    if not line:
-        level.notes.append("viewer process ended early")
-        return level
-    cpu0, client0 = tree_cpu_seconds(server.pid), tree_cpu_seconds(child.pid)
+    # The viewers in ``processes`` client processes that ramp together (each viewer stands for
+    # a machine of its own: one saturated client process would measure its own lag).
+    shares = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
+    shares = [k for k in shares if k] or [0]
+    hold_at = time.time() + ramp + warm
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            VIEWER_CHILD,
+            url,
+            str(k),
+            str(ramp),
+            str(hold_at),
+            str(hold),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for k in shares
+    ]
+    await asyncio.sleep(max(0.0, hold_at - time.time()))
+    if any(c.returncode is not None for c in children):
+        level.notes.append("a viewer process ended early")
+    cpu0 = tree_cpu_seconds(server.pid)
+    client0 = sum(tree_cpu_seconds(c.pid) for c in children)
     drops0 = udp_receive_drops()
     busy0 = psutil.cpu_times()
     t0 = time.monotonic()
-    line = await asyncio.wait_for(child.stdout.readline(), hold + 60)
+    await asyncio.sleep(hold)
     elapsed = time.monotonic() - t0
     level.server_cpu = (tree_cpu_seconds(server.pid) - cpu0) / elapsed
     level.udp_drops = udp_receive_drops() - drops0
-    level.client_cpu = (tree_cpu_seconds(child.pid) - client0) / elapsed
+    level.client_cpu = (sum(tree_cpu_seconds(c.pid) for c in children) - client0) / elapsed
     busy1 = psutil.cpu_times()
     idle = (busy1.idle - busy0.idle) / (elapsed * (psutil.cpu_count() or 1))
     level.machine_busy = 100 * (1 - idle)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(child.wait(), 60)
-    if child.returncode is None:
-        child.kill()
-    data = json.loads(line)
-    level.connected, level.failed = data["connected"], data["failed"]
-    level.notes += data["failures"]
-    frames = data["frames"]
-    level.expected_frames = round(data["held"] * SOURCE.fps)
+    frames: list[int] = []
+    held: list[float] = []
+    for child in children:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), 120)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(child.wait(), 60)
+        if child.returncode is None:
+            child.kill()
+        if not line:
+            level.notes.append("a viewer process printed nothing")
+            continue
+        data = json.loads(line)
+        level.connected += data["connected"]
+        level.failed += data["failed"]
+        level.notes += data["failures"]
+        frames += data["frames"]
+        held.append(data["held"])
+        level.late_ms += [1000 * late for late in data["late"]]
+        # A viewer lost frames when packets are missing from its sequence, or when it got
+        # fewer frames than the media time between the snapshots spans (one may straddle
+        # each snapshot).
+        level.lossy_viewers += sum(
+            1
+            for f, g, s in zip(data["frames"], data["gaps"], data["spanned"], strict=True)
+            if g > 0 or f < s - 1
+        )
+        level.gap_viewers += sum(1 for g in data["gaps"] if g > 0)
+    level.expected_frames = round(statistics.median(held or [0]) * SOURCE.fps)
     if frames:
         level.min_frames = min(frames)
         level.median_frames = statistics.median(frames)
-    # A viewer lost frames when packets are missing from its sequence, or when it got
-    # clearly fewer frames than sent (allowing the one frame each edge of the hold may cut).
-    level.lossy_viewers = sum(
-        1
-        for f, g in zip(frames, data["gaps"], strict=True)
-        if g > 0 or f < level.expected_frames - 2
-    )
-    level.lossy_viewers += n - len(frames)
+    level.lossy_viewers += n - len(frames)  # refused, or connected without media
     return level
 
 
@@ -484,10 +516,11 @@ async def viewers_run(args: argparse.Namespace, tags: list[Any]) -> list[ViewerL
             async with httpx.AsyncClient(timeout=10) as client:
                 await wait_ready(client, f"{server.http}/live/{server.channels[0][0]}/index.m3u8")
             log(f"{n} WHEP viewers")
-            level = await viewer_level(server, n, args.hold)
+            level = await viewer_level(server, n, args.hold, args.client_processes)
             log(
                 f"  {level.connected} connected, golive {level.server_cpu:.2f} cores, "
-                f"lossy {level.lossy_viewers}, machine {level.machine_busy:.0f}%"
+                f"lossy {level.lossy_viewers} ({level.gap_viewers} with sequence gaps), "
+                f"late p50 {statistics.median(level.late_ms or [0]):.0f} ms, machine {level.machine_busy:.0f}%"
             )
             out.append(level)
             task.cancel()
@@ -614,9 +647,10 @@ def report(
         lines += [
             f"**WHEP viewers of one 720p30 stream** (golive with "
             f"{'the passthrough ladder, no transcoding' if args.passthrough else 'its defaults'}; held "
-            f"{args.hold:.0f} s per level after the ramp; clients: aiortc peers in one "
-            "process on the same machine, reading RTP headers only). Target: >= 200 "
-            "viewers with no frame loss.",
+            f"{args.hold:.0f} s per level after the ramp; clients: aiortc peers in "
+            f"{args.client_processes} processes on the same machine, reading RTP headers "
+            "only; a frame is late by how much later it arrived than the earliest frame "
+            "did against the media clock). Target: >= 200 viewers with no frame loss.",
             "",
             md_table(
                 [
@@ -629,6 +663,7 @@ def report(
                     "frames expected",
                     "min / median received",
                     "viewers with loss",
+                    "frames late by, ms (median / max of viewers)",
                     "UDP receive-buffer drops",
                 ],
                 [
@@ -642,6 +677,11 @@ def report(
                         str(v.expected_frames),
                         f"{v.min_frames} / {v.median_frames:.0f}" if v.viewers else "-",
                         str(v.lossy_viewers) if v.viewers else "-",
+                        (
+                            f"{statistics.median(v.late_ms):.0f} / {max(v.late_ms):.0f}"
+                            if v.late_ms
+                            else "-"
+                        ),
                         str(v.udp_drops),
                     ]
                     for v in viewers
@@ -713,6 +753,9 @@ def main() -> int:
         help="(b) with the passthrough ladder instead of the defaults (no transcoder child)",
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--client-processes", type=int, default=2, help="processes the WHEP viewers are spread over"
+    )
     parser.add_argument("--skip", default="", help="comma-separated: latency,viewers,srt")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
