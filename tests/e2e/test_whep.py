@@ -119,6 +119,11 @@ async def test_whep_plays_h264_and_opus_and_delete_ends_it(tmp_path: Path) -> No
             assert set(player.audio) == {48000}
             (session,) = server.webrtc.sessions.for_channel("demo")
             assert session.connected
+            # Audio and video share one BUNDLEd path, written on the ICE socket directly, a
+            # keyframe's fragments together (UDP segmentation): fewer writes than datagrams.
+            (path,) = session.paths
+            assert path.datagrams >= 80, path.datagrams
+            assert path.writes < path.datagrams, (path.writes, path.datagrams)
 
             r = await client.delete(location)
             assert r.status_code == 200

@@ -4,15 +4,17 @@ aiortc's ``RTCRtpSender`` packetizes per viewer, in its own loop; golive packeti
 stream (rtp_packetizer.py) instead. The sender stays for what it does well: it announces the
 stream's SSRC in the answer (``announce``, before the answer is made), registers for RTCP and
 sends sender reports and BYE. Its media loop waits on an ``IdleTrack`` that never yields a
-frame, and the outlet writes the shared packets through the sender's DTLS transport
-(``_send_rtp``: SRTP-protect with this viewer's keys, then the ICE connection). The sender's
+frame, and the outlet writes the shared packets on the viewer's ``SrtpUdpPath`` (SRTP with
+this viewer's keys, segmented writes on its ICE socket), or, for a TURN-relayed viewer,
+through the sender's DTLS transport (``_send_rtp``: SRTP, then the ICE connection). The sender's
 report counters are kept up to date so its RTCP SR describes what was really sent.
 
 NACK and PLI/FIR are not answered: the packets are shared, a retransmission or a keyframe
 for one viewer is not possible without per-viewer history or an encoder (the viewer waits
 for the next keyframe, at most a GOP).
 
-These are aiortc internals, pinned in pyproject.toml (aiortc >=1.16,<1.17);
+These are aiortc and aioice internals, pinned in pyproject.toml (aiortc >=1.16,<1.17,
+aioice >=0.13,<0.14);
 ``check_aiortc`` fails at start-up when they are not what this code expects.
 """
 
@@ -21,10 +23,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aioice import Connection
 from aiortc import RTCDtlsTransport, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from golive.webrtc.rtp_fanout import RtpBatch
+from golive.webrtc.srtp_udp_path import SrtpUdpPath
 
 __all__ = ["IdleTrack", "RtpOutlet", "announce", "check_aiortc"]
 
@@ -52,6 +56,12 @@ def check_aiortc() -> None:
         or not all(name in init.co_names and name in rtcp.co_names for name in _REPORT_STATE)
     ):
         problems.append("RTCRtpSender's sender-report counters are not where they were")
+    setup = getattr(getattr(RTCDtlsTransport, "_setup_srtp", None), "__code__", None)
+    if setup is None or "_tx_srtp" not in setup.co_names:
+        problems.append("RTCDtlsTransport._tx_srtp (the SRTP session) is missing")
+    connection = getattr(Connection.__init__, "__code__", None)
+    if connection is None or "_nominated" not in connection.co_names:
+        problems.append("aioice's Connection._nominated (the selected pairs) is missing")
     if problems:
         import aiortc
 
@@ -87,8 +97,11 @@ class IdleTrack(MediaStreamTrack):
 class RtpOutlet:
     """One viewer's sender of one kind: the shared packets, this viewer's payload type."""
 
-    def __init__(self, sender: RTCRtpSender, payload_type: int) -> None:
+    def __init__(
+        self, sender: RTCRtpSender, payload_type: int, path: SrtpUdpPath | None = None
+    ) -> None:
         self._sender = sender
+        self._path = path
         self.payload_type = payload_type
         self.closed = False
         self.packets = 0
@@ -100,11 +113,12 @@ class RtpOutlet:
         if self.closed:
             return
         sender = self._sender
-        send = sender.transport._send_rtp
         packets = batch.for_payload_type(self.payload_type)
         try:
-            for packet in packets:
-                await send(packet)
+            if self._path is None or not self._path.send(packets):
+                send = sender.transport._send_rtp
+                for packet in packets:
+                    await send(packet)
         except ConnectionError:
             self.closed = True  # DTLS gone: the session is closed by its state change
             return

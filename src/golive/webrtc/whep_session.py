@@ -24,6 +24,7 @@ from aiortc.sdp import SessionDescription
 
 from golive.webrtc.rtp_outlet import IdleTrack, RtpOutlet, announce
 from golive.webrtc.sdp_offer import CheckedOffer, OfferRefused
+from golive.webrtc.srtp_udp_path import SrtpUdpPath
 from golive.webrtc.whep_source import WhepSource, WhepViewer
 
 __all__ = ["WhepSession"]
@@ -49,11 +50,19 @@ def _payload_types(answer: str) -> dict[str, int]:
     return types
 
 
-def _outlet(transceiver: RTCRtpTransceiver, payload_types: dict[str, int]) -> RtpOutlet:
+def _outlet(
+    transceiver: RTCRtpTransceiver, payload_types: dict[str, int], paths: list[SrtpUdpPath]
+) -> RtpOutlet:
     payload_type = payload_types.get(transceiver.mid or "")
     if payload_type is None:
         raise ValueError(f"the answer has no codec for the {transceiver.kind} section")
-    return RtpOutlet(transceiver.sender, payload_type)
+    # One path per DTLS transport: audio and video share it when BUNDLEd (the usual case).
+    dtls = transceiver.sender.transport
+    path = next((p for p in paths if p.dtls is dtls), None)
+    if path is None:
+        path = SrtpUdpPath(dtls)
+        paths.append(path)
+    return RtpOutlet(transceiver.sender, payload_type, path)
 
 
 class WhepSession:
@@ -73,6 +82,7 @@ class WhepSession:
         self.feed = feed  # what the viewer was given: "source" or a rendition's name
         self.answer = ""
         self.closed = False
+        self.paths: list[SrtpUdpPath] = []
 
     @property
     def channel(self) -> str:
@@ -109,9 +119,9 @@ class WhepSession:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             payload_types = _payload_types(pc.localDescription.sdp)
-            viewer.video = _outlet(video, payload_types)
+            viewer.video = _outlet(video, payload_types, session.paths)
             if audio is not None:
-                viewer.audio = _outlet(audio, payload_types)
+                viewer.audio = _outlet(audio, payload_types, session.paths)
         except (ValueError, OperationError, InternalError, InvalidStateError) as exc:
             await session.close()
             raise OfferRefused(400, f"the SDP offer cannot be answered: {exc}") from exc
@@ -139,6 +149,8 @@ class WhepSession:
             return
         self.closed = True
         self.source.unsubscribe(self.viewer)
+        for path in self.paths:
+            path.close()
         try:
             await self.pc.close()
         except Exception:
