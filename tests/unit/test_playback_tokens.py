@@ -67,6 +67,21 @@ def test_malformed_tokens_are_refused(token: str) -> None:
         PlaybackTokens(SECRET).verify(token, NOW)
 
 
+def test_only_the_canonical_spelling_of_a_token_verifies() -> None:
+    """A 32-byte signature is 43 base64 characters, the last carrying 2 unused bits that a
+    decoder ignores: the three other spellings of that character are refused."""
+    tokens = PlaybackTokens(SECRET)
+    token = tokens.issue(PlaybackKind.LIVE, "alice", int(NOW) + 60)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    assert last & 3 == 0
+    for spare in (1, 2, 3):
+        twin = token[:-1] + alphabet[last | spare]
+        with pytest.raises(TokenRefused, match="malformed"):
+            tokens.verify(twin, NOW)
+    assert tokens.verify(token, NOW).resource == "alice"
+
+
 def test_a_payload_without_the_expected_fields_is_refused_even_when_signed() -> None:
     tokens = PlaybackTokens(SECRET)
     good = tokens.issue(PlaybackKind.LIVE, "alice", int(NOW) + 60)

@@ -73,7 +73,12 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # One spelling per token: the last character's unused bits must be zero, as _b64 writes
+    # them (base64 decoders ignore them, so several tokens would otherwise verify alike).
+    if _b64(data) != text:
+        raise ValueError("not the canonical base64 of its bytes")
+    return data
 
 
 class PlaybackTokens:
