@@ -12,7 +12,9 @@ from aiortc.codecs.h264 import H264PayloadDescriptor
 from aiortc.rtp import RtpPacket
 
 from golive.webrtc import rtp_outlet
+from golive.webrtc.retransmit_budget import RetransmitBudget
 from golive.webrtc.rtp_fanout import RtpBatch, RtpFanout
+from golive.webrtc.rtp_history import RtpHistory
 from golive.webrtc.rtp_outlet import IdleTrack, RtpOutlet, check_aiortc
 from golive.webrtc.rtp_packetizer import MAX_PAYLOAD, RtpPacketizer, with_payload_type
 
@@ -253,3 +255,64 @@ async def test_the_fanout_yields_to_the_loop_during_a_large_batch() -> None:
     assert all(len(v.transport.sent) == len(packets) for v in viewers)
     during = [t for t in ticks if 0 < t < 20 * len(packets)]
     assert len(during) >= 2  # other tasks ran while the batch was going out
+
+
+# -- NACK: the stream's history, a viewer's budget --------------------------------------------
+
+
+def test_the_history_keeps_the_last_packets_by_sequence_number() -> None:
+    rtp = RtpPacketizer(1, 96, sequence=0xFFF0)
+    history = RtpHistory(size=16)
+    sent = [p for n in range(24) for p in rtp.h264([idr(50)], n * 3000)]  # wraps at 65536
+    history.add(sent)
+    assert history.get(0xFFF0) is None  # overwritten by a later packet in its slot
+    assert history.get(0xFFF7) is None
+    assert history.get(0xFFF8) == sent[8]
+    assert history.get(7) == sent[-1]
+    assert history.get(8) is None  # not sent yet
+    history.clear()
+    assert history.get(7) is None
+
+
+def test_the_budget_refills_at_its_rate_up_to_its_burst() -> None:
+    now = [0.0]
+    budget = RetransmitBudget(rate=10, burst=3, clock=lambda: now[0])
+    assert [budget.take() for _ in range(4)] == [True, True, True, False]
+    now[0] += 0.1  # one token
+    assert [budget.take() for _ in range(2)] == [True, False]
+    now[0] += 100.0  # never past the burst
+    assert sum(budget.take() for _ in range(10)) == 3
+    assert budget.refused == 1 + 1 + 7
+
+
+async def test_a_nack_is_answered_from_the_streams_history_with_the_viewers_payload_type() -> None:
+    rtp = RtpPacketizer(7, 96, sequence=500)
+    history = RtpHistory()
+    packets = rtp.h264([SPS, PPS, idr(3000)], 0)
+    history.add(packets)
+    now = [0.0]
+    sender = FakeSender(FakeDtls())
+    outlet = RtpOutlet(
+        sender,  # type: ignore[arg-type]
+        126,
+        history=history,
+        budget=RetransmitBudget(rate=1, burst=2, clock=lambda: now[0]),
+    )
+    # aiortc's sender calls its _retransmit for every sequence number a NACK names.
+    await sender._retransmit(502)  # type: ignore[attr-defined]
+    await sender._retransmit(9999)  # type: ignore[attr-defined]  # not kept: nothing sent
+    (again,) = sender.transport.sent
+    assert again[2:] == packets[2][2:] and RtpPacket.parse(again).payload_type == 126
+    await sender._retransmit(503)  # type: ignore[attr-defined]
+    await sender._retransmit(504)  # type: ignore[attr-defined]  # over the budget
+    assert len(sender.transport.sent) == 2 and outlet.retransmitted == 2
+    outlet.close()
+    now[0] += 10
+    await sender._retransmit(504)  # type: ignore[attr-defined]  # closed: nothing
+    assert outlet.retransmitted == 2
+
+
+def test_aiortc_answers_nacks_through_the_senders_retransmit() -> None:
+    # The hook RtpOutlet replaces; check_aiortc refuses to start without it.
+    code = RTCRtpSender._handle_rtcp_packet.__code__
+    assert "_retransmit" in code.co_names

@@ -9,9 +9,10 @@ this viewer's keys, segmented writes on its ICE socket), or, for a TURN-relayed 
 through the sender's DTLS transport (``_send_rtp``: SRTP, then the ICE connection). The sender's
 report counters are kept up to date so its RTCP SR describes what was really sent.
 
-NACK and PLI/FIR are not answered: the packets are shared, a retransmission or a keyframe
-for one viewer is not possible without per-viewer history or an encoder (the viewer waits
-for the next keyframe, at most a GOP).
+NACKs are answered from the stream's shared history (rtp_history.py): the packet is the
+same for every viewer, only its payload type and SRTP are the viewer's. PLI/FIR are not
+answered: a keyframe for one viewer needs an encoder (the viewer waits for the next
+keyframe, at most a GOP).
 
 These are aiortc and aioice internals, pinned in pyproject.toml (aiortc >=1.16,<1.17,
 aioice >=0.13,<0.14);
@@ -27,7 +28,10 @@ from aioice import Connection
 from aiortc import RTCDtlsTransport, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from golive.webrtc.retransmit_budget import RetransmitBudget
 from golive.webrtc.rtp_fanout import RtpBatch
+from golive.webrtc.rtp_history import RtpHistory
+from golive.webrtc.rtp_packetizer import with_payload_type
 from golive.webrtc.srtp_udp_path import SrtpUdpPath
 
 __all__ = ["IdleTrack", "RtpOutlet", "announce", "check_aiortc"]
@@ -62,6 +66,9 @@ def check_aiortc() -> None:
     connection = getattr(Connection.__init__, "__code__", None)
     if connection is None or "_nominated" not in connection.co_names:
         problems.append("aioice's Connection._nominated (the selected pairs) is missing")
+    handle = getattr(getattr(RTCRtpSender, "_handle_rtcp_packet", None), "__code__", None)
+    if handle is None or "_retransmit" not in handle.co_names:
+        problems.append("RTCRtpSender does not answer NACKs through _retransmit")
     if problems:
         import aiortc
 
@@ -95,16 +102,31 @@ class IdleTrack(MediaStreamTrack):
 
 
 class RtpOutlet:
-    """One viewer's sender of one kind: the shared packets, this viewer's payload type."""
+    """One viewer's sender of one kind: the shared packets, this viewer's payload type.
+
+    With a ``history`` (the stream's, video), the viewer's NACKs are answered from it: the
+    sender's ``_retransmit``, which aiortc calls for each packet a NACK names, is this
+    outlet's, within the viewer's ``RetransmitBudget``."""
 
     def __init__(
-        self, sender: RTCRtpSender, payload_type: int, path: SrtpUdpPath | None = None
+        self,
+        sender: RTCRtpSender,
+        payload_type: int,
+        path: SrtpUdpPath | None = None,
+        *,
+        history: RtpHistory | None = None,
+        budget: RetransmitBudget | None = None,
     ) -> None:
         self._sender = sender
         self._path = path
         self.payload_type = payload_type
         self.closed = False
         self.packets = 0
+        self.retransmitted = 0
+        self._history = history
+        self._budget = budget or RetransmitBudget()
+        if history is not None:
+            setattr(sender, "_retransmit", self.retransmit)  # noqa: B010 (an instance's override)
 
     def close(self) -> None:
         self.closed = True
@@ -114,16 +136,31 @@ class RtpOutlet:
             return
         sender = self._sender
         packets = batch.for_payload_type(self.payload_type)
-        try:
-            if self._path is None or not self._path.send(packets):
-                send = sender.transport._send_rtp
-                for packet in packets:
-                    await send(packet)
-        except ConnectionError:
-            self.closed = True  # DTLS gone: the session is closed by its state change
+        if not await self._write(packets):
             return
         self.packets += len(packets)
         setattr(sender, _NTP, batch.ntp)
         setattr(sender, _RTP_TS, batch.timestamp)
         setattr(sender, _PACKETS, getattr(sender, _PACKETS) + len(packets))
         setattr(sender, _OCTETS, getattr(sender, _OCTETS) + batch.payload_bytes)
+
+    async def retransmit(self, sequence: int) -> None:
+        """Send the packet numbered ``sequence`` again, if kept and within the budget."""
+        if self.closed or self._history is None:
+            return
+        packet = self._history.get(sequence)
+        if packet is None or not self._budget.take():
+            return
+        if await self._write([with_payload_type(packet, self.payload_type)]):
+            self.retransmitted += 1
+
+    async def _write(self, packets: list[bytes]) -> bool:
+        try:
+            if self._path is None or not self._path.send(packets):
+                send = self._sender.transport._send_rtp
+                for packet in packets:
+                    await send(packet)
+        except ConnectionError:
+            self.closed = True  # DTLS gone: the session is closed by its state change
+            return False
+        return True

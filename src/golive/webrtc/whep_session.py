@@ -2,9 +2,10 @@
 
 The answer offers H.264 only on the video section (and Opus on the audio one): the packets
 are forwarded as published, so the sender must not pick another codec the browser lists
-first (aiortc takes the first common codec). RTX is not offered: the shared packets are not
-retransmitted (rtp_outlet.py). The senders announce the stream's SSRCs, and the viewer's
-sinks send the stream's packets with the payload types this answer gave the codecs.
+first (aiortc takes the first common codec). RTX is not offered: a NACKed video packet is
+sent again as it was, from the stream's history (rtp_outlet.py). The senders announce the
+stream's SSRCs, and the viewer's sinks send the stream's packets with the payload types
+this answer gave the codecs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiortc import (
 from aiortc.exceptions import InternalError, InvalidStateError, OperationError
 from aiortc.sdp import SessionDescription
 
+from golive.webrtc.rtp_history import RtpHistory
 from golive.webrtc.rtp_outlet import IdleTrack, RtpOutlet, announce
 from golive.webrtc.sdp_offer import CheckedOffer, OfferRefused
 from golive.webrtc.srtp_udp_path import SrtpUdpPath
@@ -51,7 +53,10 @@ def _payload_types(answer: str) -> dict[str, int]:
 
 
 def _outlet(
-    transceiver: RTCRtpTransceiver, payload_types: dict[str, int], paths: list[SrtpUdpPath]
+    transceiver: RTCRtpTransceiver,
+    payload_types: dict[str, int],
+    paths: list[SrtpUdpPath],
+    history: RtpHistory | None = None,
 ) -> RtpOutlet:
     payload_type = payload_types.get(transceiver.mid or "")
     if payload_type is None:
@@ -62,7 +67,7 @@ def _outlet(
     if path is None:
         path = SrtpUdpPath(dtls)
         paths.append(path)
-    return RtpOutlet(transceiver.sender, payload_type, path)
+    return RtpOutlet(transceiver.sender, payload_type, path, history=history)
 
 
 class WhepSession:
@@ -119,7 +124,7 @@ class WhepSession:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             payload_types = _payload_types(pc.localDescription.sdp)
-            viewer.video = _outlet(video, payload_types, session.paths)
+            viewer.video = _outlet(video, payload_types, session.paths, source.video_history)
             if audio is not None:
                 viewer.audio = _outlet(audio, payload_types, session.paths)
         except (ValueError, OperationError, InternalError, InvalidStateError) as exc:

@@ -28,6 +28,7 @@ from golive.media.frame import VIDEO_TIMESCALE, Frame, Track, TrackKind
 from golive.webrtc.h264_access_units import AccessUnits
 from golive.webrtc.opus_transcode import OPUS_RATE, OpusPacket, OpusTranscoder
 from golive.webrtc.rtp_fanout import RtpBatch, RtpFanout, RtpSink
+from golive.webrtc.rtp_history import RtpHistory
 from golive.webrtc.rtp_packetizer import HEADER_SIZE, RtpPacketizer
 
 __all__ = ["SOURCE", "RenditionInput", "WhepSource", "WhepViewer"]
@@ -136,6 +137,7 @@ class WhepSource:
             self._audio_rtp.ssrc ^= 1
         self._clock = _WallClock(wall)
         self._fanout = RtpFanout(channel)
+        self.video_history = RtpHistory()  # what viewers' NACKs are answered from
         self._log_extra = dict(log_extra or {})
         self._viewers: list[WhepViewer] = []
         self._feeds: dict[str, _Feed] = {SOURCE: _Feed(SOURCE, 0)}
@@ -345,6 +347,7 @@ class WhepSource:
             sinks.append(viewer.video)
         rtp = self._video_rtp
         packets = rtp.h264(nal_units, frame.pts)
+        self.video_history.add(packets)
         batch = RtpBatch(
             packets,
             rtp.payload_type,
