@@ -17,9 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiortc import RTCSessionDescription
 
 from golive.app import GoliveServer
 from tests.e2e.test_private_playback import private_demo
+from tests.e2e.test_whep import SDP, Player
 from tests.hls_conformance import parse_media_playlist
 from tests.support.postgres_server import PostgresServer
 from tests.support.publisher import finish, start_publisher
@@ -30,6 +32,7 @@ from tests.support.varnish_server import running_varnish
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 PLAYLIST = "/live/demo/source/index.m3u8"
+WHEP = "/live/demo/whep"
 
 
 async def playlist_when(client: httpx.AsyncClient, ready: str, timeout: float = 20) -> str:
@@ -270,7 +273,8 @@ async def test_a_private_channel_plays_for_its_owner_through_the_node_not_servin
         while not a.channel_access.is_private("demo"):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.2)
-        publisher = await start_publisher(rtmp_url(a, a.demo_key), seconds=30)
+        # No B-frames: WebRTC plays the source as is (the ladder here is passthrough).
+        publisher = await start_publisher(rtmp_url(a, a.demo_key), seconds=30, bframes=0)
         try:
             text = await playlist_when(owner, "#EXT-X-PART:")
             init = next(line for line in text.splitlines() if line.startswith("#EXT-X-MAP:"))
@@ -283,6 +287,60 @@ async def test_a_private_channel_plays_for_its_owner_through_the_node_not_servin
             forged = f"/p/not.a-token{PLAYLIST}"
             assert (await stranger.get(forged)).status_code == 403
             assert b.media.forwarder is not None and b.media.forwarder.forwarded > 0
+            # WebRTC too: the owner's offer goes on to A under a playback token.
+            player = Player()
+            try:
+                offer = await player.offer()
+                assert (await stranger.post(WHEP, content=offer, headers=SDP)).status_code == 404
+                r = await owner.post(WHEP, content=offer, headers=SDP)
+                assert r.status_code == 201, r.text
+                assert len(a.webrtc.sessions) == 1 and len(b.webrtc.sessions) == 0
+                assert (await owner.delete(r.headers["location"])).status_code == 200
+                assert len(a.webrtc.sessions) == 0
+            finally:
+                await player.close()
         finally:
             publisher.terminate()
             await finish(publisher)
+
+
+async def test_a_webrtc_viewer_of_the_node_not_serving_the_channel_plays_from_the_one_that_does(
+    cluster: tuple[GoliveServer, GoliveServer],
+) -> None:
+    """B sends the WHEP offer on to A (the answer, and so the ICE candidates, are A's), the
+    media flows from A, and the DELETE through B ends the session on A."""
+    a, b = cluster
+    assert a.demo_key is not None
+    # No B-frames: WebRTC plays the source as is (the ladder here is passthrough).
+    publisher = await start_publisher(rtmp_url(a, a.demo_key), seconds=30, bframes=0)
+    player = Player()
+    try:
+        async with http_client(b) as on_b:
+            await playlist_when(on_b, "#EXT-X-PART:")
+            r = await on_b.post(WHEP, content=await player.offer(), headers=SDP)
+            assert r.status_code == 201, r.text
+            assert r.headers["x-golive-webrtc-source"] == "source"
+            assert len(a.webrtc.sessions) == 1 and len(b.webrtc.sessions) == 0
+            await player.pc.setRemoteDescription(RTCSessionDescription(r.text, "answer"))
+            await player.wait_for(video=30, audio=20)
+            (session,) = a.webrtc.sessions.for_channel("demo")
+            assert session.connected
+            assert (await on_b.delete(r.headers["location"])).status_code == 200
+            assert len(a.webrtc.sessions) == 0
+            assert (await on_b.delete(r.headers["location"])).status_code == 404
+    finally:
+        await player.close()
+        publisher.terminate()
+        await finish(publisher)
+    # Live nowhere: B answers the offer itself.
+    async with http_client(b) as on_b:
+        deadline = time.monotonic() + 15
+        while await a.leases.holder("demo") is not None:
+            assert time.monotonic() < deadline, "node A kept the lease after its stream ended"
+            await asyncio.sleep(0.2)
+        other = Player()
+        try:
+            r = await on_b.post(WHEP, content=await other.offer(), headers=SDP)
+            assert r.status_code == 404, r.text
+        finally:
+            await other.close()

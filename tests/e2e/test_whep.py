@@ -13,8 +13,10 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pylibsrtp
 import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -124,6 +126,16 @@ async def test_whep_plays_h264_and_opus_and_delete_ends_it(tmp_path: Path) -> No
             (path,) = session.paths
             assert path.datagrams >= 80, path.datagrams
             assert path.writes < path.datagrams, (path.writes, path.datagrams)
+            # A connected viewer is counted (each second) as an HLS player is, and in /metrics.
+            deadline = time.monotonic() + 5
+            while server.viewers.count("demo") < 1:
+                assert time.monotonic() < deadline, "the WebRTC viewer is not counted"
+                await asyncio.sleep(0.1)
+            assert server.viewers.count("demo") == 1
+            metrics = (await client.get("/metrics")).text
+            assert 'golive_whep_sessions{state="connected"} 1.0' in metrics
+            assert 'golive_whep_sessions{state="connecting"} 0.0' in metrics
+            assert 'golive_viewers{channel="demo"} 1.0' in metrics
 
             r = await client.delete(location)
             assert r.status_code == 200
@@ -157,6 +169,58 @@ async def test_two_viewers_play_the_same_rtp_stream(tmp_path: Path) -> None:
         finally:
             for player in players:
                 await player.close()
+
+
+async def test_a_lost_video_packet_is_sent_again_when_the_viewer_nacks_it(
+    tmp_path: Path,
+) -> None:
+    """aiortc's receiver NACKs a gap at once (RFC 4585); golive answers from the stream's
+    history, with the original sequence number (no RTX)."""
+    async with live(tmp_path) as (server, client):
+        player = Player()
+        try:
+            r = await post_offer(client, await player.offer())
+            assert r.status_code == 201, r.text
+            assert "nack" in r.text
+            await player.pc.setRemoteDescription(RTCSessionDescription(r.text, "answer"))
+            await player.wait_for(video=10, audio=0)
+            (session,) = server.webrtc.sessions.for_channel("demo")
+            video_ssrc = session.source.video_ssrc
+            # The player's network loses one video packet: it never reaches SRTP (whose replay
+            # window would otherwise refuse the second copy), the header is read in the clear.
+            dtls = player.pc.getTransceivers()[0].receiver.transport
+            lost: list[int] = []
+            arrivals: list[int] = []
+
+            class LossyNetwork:
+                def __init__(self, srtp: Any) -> None:
+                    self.srtp = srtp
+
+                def unprotect(self, data: bytes) -> bytes:
+                    if int.from_bytes(data[8:12], "big") == video_ssrc:
+                        arrivals.append(int.from_bytes(data[2:4], "big"))
+                        if len(arrivals) == 5:
+                            lost.append(arrivals[-1])
+                            raise pylibsrtp.Error("lost on the way")
+                    return bytes(self.srtp.unprotect(data))
+
+                def unprotect_rtcp(self, data: bytes) -> bytes:
+                    return bytes(self.srtp.unprotect_rtcp(data))
+
+                def protect_rtcp(self, data: bytes) -> bytes:
+                    return bytes(self.srtp.protect_rtcp(data))
+
+            dtls._rx_srtp = LossyNetwork(dtls._rx_srtp)  # type: ignore[assignment]
+            deadline = time.monotonic() + 10
+            while not lost or arrivals.count(lost[0]) < 2:
+                assert time.monotonic() < deadline, f"lost {lost}, never sent again"
+                await asyncio.sleep(0.05)
+            outlet = session.viewer.video
+            assert outlet is not None and outlet.retransmitted >= 1  # type: ignore[attr-defined]
+            decoded = len(player.video)
+            await player.wait_for(video=decoded + 30, audio=0)
+        finally:
+            await player.close()
 
 
 async def test_bad_offers_are_refused_with_a_reason(
@@ -228,6 +292,9 @@ async def test_a_viewer_that_never_connects_is_closed_and_freed(tmp_path: Path) 
             assert session.closed
             assert session.viewer.ended
             assert server.webrtc.sessions.expired == 1
+            metrics = (await client.get("/metrics")).text
+            assert "golive_whep_connect_timeouts_total 1.0" in metrics
+            assert server.viewers.count("demo") == 0  # never connected: never a viewer
             assert (await client.delete(r.headers["location"])).status_code == 404
         finally:
             await player.close()

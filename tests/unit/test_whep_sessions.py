@@ -150,3 +150,29 @@ async def test_the_end_of_the_stream_closes_its_sessions(source: WhepSource) -> 
         assert len(sessions) == 0 and session.closed
     finally:
         await client.close()
+
+
+async def test_connected_sessions_are_reported_watching_at_each_sweep(source: WhepSource) -> None:
+    watched: list[str] = []
+    sessions = WhepSessions(
+        max_viewers=5, connect_timeout=15.0, watching=lambda s: watched.append(s.id)
+    )
+    clients = []
+    try:
+        opened = []
+        for _ in range(2):
+            client, offer = await offer_sdp()
+            clients.append(client)
+            opened.append(await sessions.open(source, offer))
+        assert sessions.counts() == (2, 0)
+        sessions.sweep()
+        assert watched == []  # connecting is not watching
+        sessions._state_changed(opened[1], "connected")
+        assert sessions.counts() == (1, 1)
+        sessions.sweep()
+        sessions.sweep()
+        assert watched == [opened[1].id, opened[1].id]
+    finally:
+        for client in clients:
+            await client.close()
+        await sessions.close_all()

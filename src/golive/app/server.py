@@ -133,7 +133,7 @@ class GoliveServer:
         self.media = LiveMediaEndpoint(self.store, self.viewers)
         # WebRTC playback (WHEP): each live stream's WebRTC source, this node's sessions.
         use_host_addresses(settings.webrtc_host_addresses)
-        self.webrtc = WebrtcPlayback(settings)
+        self.webrtc = WebrtcPlayback(settings, self.viewers)
         self.registry = StreamRegistry(
             consumer_factory=self._consumers_for,
             reconnect_grace=settings.reconnect_grace,
@@ -307,6 +307,8 @@ class GoliveServer:
             reload_waiters=lambda: self.media.waiting,
             viewers=self.viewers.count,
         )
+        webrtc_sessions = self.webrtc.sessions
+        self.metrics.watch_webrtc(webrtc_sessions.counts, lambda: webrtc_sessions.expired)
         self.chat = self._chat_service(sessions)
         chat_replay = ChatReplay(sessions) if self.recordings is not None else None
         self.vod_views = VodViews(sessions)

@@ -13,9 +13,11 @@ from aiortc import RTCIceServer
 from golive.config import Settings
 from golive.http.whep_endpoint import WhepAnswer, WhepRefusal
 from golive.live.hub import StreamHub
+from golive.store.viewer_sessions import ViewerSessions
 from golive.webrtc.rendition_tee import RenditionTarget, RenditionTee
 from golive.webrtc.rtp_outlet import check_aiortc
 from golive.webrtc.sdp_offer import OfferRefused
+from golive.webrtc.whep_session import WhepSession
 from golive.webrtc.whep_sessions import ViewersFull, WhepSessions
 from golive.webrtc.whep_source import SOURCE, WhepSource
 
@@ -26,6 +28,8 @@ log = logging.getLogger("golive.webrtc")
 SOURCE_HEADER = "x-golive-webrtc-source"
 START_HEADER = "x-golive-webrtc-start"
 KEYFRAME_HEADER = "x-golive-webrtc-keyframe-interval"
+# The prefix of a WebRTC viewer's session id in the viewer count (HLS players': "c:", "a:").
+WHEP_VIEWER = "w:"
 # Seconds a viewer refused for the cap is asked to wait.
 FULL_RETRY_AFTER = 10
 
@@ -47,15 +51,18 @@ def ice_servers(settings: Settings) -> list[RTCIceServer]:
 
 
 class WebrtcPlayback:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, viewers: ViewerSessions) -> None:
         if settings.whep_max_viewers > 0:
             check_aiortc()  # the RTP fan-out uses aiortc internals: refuse to start without
         self.sessions = WhepSessions(
             max_viewers=settings.whep_max_viewers,
             connect_timeout=settings.whep_connect_timeout,
             ice_servers=ice_servers(settings),
+            watching=self._watching,
         )
+        self._viewers = viewers
         self._sources: dict[str, WhepSource] = {}
+        self._stream_ids: dict[str, str] = {}
         # The Opus encodes of every stream, off the event loop.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="golive-opus")
         self._sweeper: asyncio.Task[None] | None = None
@@ -70,10 +77,12 @@ class WebrtcPlayback:
         """The stream's WebRTC source, a consumer of its hub."""
         source = WhepSource(hub.channel, executor=self._executor, log_extra=hub.log_extra)
         self._sources[hub.channel] = source
+        self._stream_ids[hub.channel] = hub.stream_id
 
         def ended() -> None:
             if self._sources.get(hub.channel) is source:
                 del self._sources[hub.channel]
+                del self._stream_ids[hub.channel]
 
         source.add_end_listener(ended)
         return source
@@ -82,6 +91,12 @@ class WebrtcPlayback:
     def rendition_outputs(source: WhepSource, packager: RenditionTarget) -> RenditionTee:
         """Where the transcoder's renditions go: the packager, and the WebRTC source."""
         return RenditionTee(packager, source)
+
+    def _watching(self, session: WhepSession) -> None:
+        # A WebRTC viewer counts as an HLS player does, under a session id of its own kind.
+        stream_id = self._stream_ids.get(session.channel)
+        if stream_id is not None and self._sources.get(session.channel) is session.source:
+            self._viewers.seen(session.channel, stream_id, WHEP_VIEWER + session.id)
 
     # -- WhepPlayback ----------------------------------------------------------------------
 
@@ -105,6 +120,10 @@ class WebrtcPlayback:
         if interval is not None:
             headers[KEYFRAME_HEADER] = f"{interval:.2f}"
         return WhepAnswer(session.id, session.answer, headers)
+
+    def serves(self, channel: str) -> bool:
+        source = self._sources.get(channel)
+        return source is not None and not source.ended
 
     async def end(self, channel: str, session: str) -> bool:
         found = self.sessions.get(session)

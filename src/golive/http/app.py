@@ -191,7 +191,9 @@ def create_app(
         response.headers["cache-control"] = gate.cache_control(plain, checked)
         return response
 
-    whep_endpoint = WhepEndpoint(whep, hidden) if whep is not None else None
+    whep_endpoint = (
+        WhepEndpoint(whep, hidden, lambda: media.forwarder) if whep is not None else None
+    )
     routes: list[BaseRoute] = [*pages]
     if not any(isinstance(r, Route) and r.path == "/" for r in pages):
         routes.append(Route("/", home, methods=["GET", "HEAD"]))

@@ -6,7 +6,9 @@ request anywhere: when the channel is not live here, the locator says which node
 and the request goes on to that node, its answer streamed back as it arrives (a blocking
 playlist reload stays blocking, a growing part stays chunked). One hop at most: a forwarded
 request carries ``FORWARDED_HEADER`` and is never forwarded again, so two nodes that
-disagree for a moment about where a channel is answer 404 rather than loop.
+disagree for a moment about where a channel is answer 404 rather than loop. A WHEP offer
+goes on the same way (http/whep_endpoint.py): the answer names the serving node's ICE
+candidates, so the viewer's media flows from that node directly.
 
 Cookies never go on. A private channel's request was admitted here (the owner's session, or
 a playback token checked at this node's door), so it goes on under a short-lived playback
@@ -57,6 +59,7 @@ _PASSED_REQUEST = frozenset(
         "accept-encoding",
         "user-agent",
         "cmcd-session",
+        "content-type",
         EDGE_HEADER,
     }
 )
@@ -107,15 +110,20 @@ class ChannelForwarder:
         query: Mapping[str, str],
         headers: Sequence[tuple[bytes, bytes]],
         client: str = "",
+        *,
+        body: bytes | None = None,
+        sign: bool = True,
     ) -> ForwardedAnswer | None:
         """The serving node's answer, or None when this request may not or need not go on
-        (already forwarded once, or no node serves ``channel``)."""
+        (already forwarded once, or no node serves ``channel``). ``body``: the request's
+        (a WHEP offer); ``sign``: False for a request that needs no playback token even on a
+        private channel (a WHEP session's DELETE, whose id is its credential)."""
         if any(name == FORWARDED_HEADER.encode() for name, _ in headers):
             return None
         base = await self._locate(channel)
         if base is None:
             return None
-        token = self._sign(channel) if self._sign is not None else None
+        token = self._sign(channel) if self._sign is not None and sign else None
         if token is not None:
             path = f"/p/{token}{path}"
         url = base.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
@@ -129,7 +137,8 @@ class ChannelForwarder:
             sent["x-forwarded-for"] = client
         try:
             answer = await self._client.send(
-                self._client.build_request(method, url, headers=sent), stream=True
+                self._client.build_request(method, url, headers=sent, content=body),
+                stream=True,
             )
         except httpx.HTTPError as exc:
             self.failed += 1

@@ -5,8 +5,10 @@ The body is an SDP offer (``application/sdp``); the answer is ``201 Created`` wi
 answer, which carries every host candidate (no trickle: ``PATCH`` answers 405), and a
 ``Location`` naming the session, which ``DELETE`` ends. ``OPTIONS`` answers the CORS
 preflight of a player on another origin. Private channels are refused as on ``/live/``
-(a 404 for whoever may not watch). The WebRTC side is behind the ``WhepPlayback``
-protocol; the composition root wires it in.
+(a 404 for whoever may not watch). In a cluster, an offer for a channel another node
+serves goes on to that node (http/channel_forwarding.py), and so does its session's
+DELETE; the answer's candidates are that node's. The WebRTC side is behind the
+``WhepPlayback`` protocol; the composition root wires it in.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+
+from golive.http.channel_forwarding import ChannelForwarder
 
 __all__ = ["WhepAnswer", "WhepEndpoint", "WhepPlayback", "WhepRefusal"]
 
@@ -62,15 +66,25 @@ class WhepPlayback(Protocol):
     async def end(self, channel: str, session: str) -> bool:
         """End a session; False when there is no such session on that channel."""
 
+    def serves(self, channel: str) -> bool:
+        """Whether ``channel`` is live on this node (else its offers may go on to the node
+        that serves it)."""
+
 
 # Whether the request may not see ``channel`` (private, and not the owner's session).
 Hidden = Callable[[Request, str], Awaitable[bool]]
 
 
 class WhepEndpoint:
-    def __init__(self, playback: WhepPlayback, hidden: Hidden) -> None:
+    def __init__(
+        self,
+        playback: WhepPlayback,
+        hidden: Hidden,
+        forwarder: Callable[[], ChannelForwarder | None] = lambda: None,
+    ) -> None:
         self._playback = playback
         self._hidden = hidden
+        self._forwarder = forwarder  # in a cluster: to the node serving a channel
 
     async def offer(self, request: Request) -> Response:
         """``/live/<channel>/whep``: POST an offer, OPTIONS for the preflight."""
@@ -91,6 +105,10 @@ class WhepEndpoint:
             log.warning("WHEP offer for %s from %s is not application/sdp", channel, client)
             return _text(415, "a WHEP offer is an SDP document: Content-Type: application/sdp")
         body = await request.body()
+        if not self._playback.serves(channel):
+            elsewhere = await self._forward(request, channel, f"/live/{channel}/whep", body)
+            if elsewhere is not None:
+                return elsewhere
         try:
             answer = await self._playback.offer(channel, body, client)
         except WhepRefusal as refused:
@@ -129,8 +147,33 @@ class WhepEndpoint:
         if not (_CHANNEL.fullmatch(channel) and _SESSION.fullmatch(session)):
             return _text(404, "no such WHEP session")
         if not await self._playback.end(channel, session):
-            return _text(404, "no such WHEP session")
+            path = f"/live/{channel}/whep/{session}"
+            elsewhere = await self._forward(request, channel, path, None, sign=False)
+            return elsewhere or _text(404, "no such WHEP session")
         return Response(status_code=200, headers={**CORS, **NO_STORE})
+
+    async def _forward(
+        self, request: Request, channel: str, path: str, body: bytes | None, *, sign: bool = True
+    ) -> Response | None:
+        forwarder = self._forwarder()
+        if forwarder is None:
+            return None
+        answer = await forwarder.forward(
+            channel,
+            request.method,
+            path,
+            {},
+            request.scope.get("headers", []),
+            request.client.host if request.client is not None else "",
+            body=body,
+            sign=sign,
+        )
+        if answer is None:
+            return None
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in answer.headers
+        }
+        return StreamingResponse(answer.body, status_code=answer.status, headers=headers)
 
 
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

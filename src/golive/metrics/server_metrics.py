@@ -10,6 +10,7 @@ from prometheus_client.process_collector import ProcessCollector
 from golive.live.hub import StreamHub
 from golive.metrics.live_stream_collector import LiveStreamCollector
 from golive.metrics.recording_collector import RecordingCollector
+from golive.metrics.webrtc_collector import WebrtcCollector
 from golive.record.retention_task import RetentionStats
 from golive.record.segment_archive import ArchiveStats
 
@@ -142,6 +143,11 @@ class ServerMetrics:
                 viewers=viewers,
             )
         )
+
+    def watch_webrtc(
+        self, sessions: Callable[[], tuple[int, int]], connect_timeouts: Callable[[], int]
+    ) -> None:
+        self.registry.register(WebrtcCollector(sessions, connect_timeouts))
 
     def part_delay_observer(self, channel: str) -> Callable[[float], None]:
         """The callback a channel's packager reports part delays to."""

@@ -3,7 +3,9 @@
 Each session counts against ``max_viewers`` from its offer on (an unconnected one costs as
 much as a connected one). A session that has not connected ``connect_timeout`` seconds
 after its offer, or whose connection failed, is closed and forgotten, its peer connection
-with it. The clock is injected; ``sweep`` is what a timer calls.
+with it. Each sweep tells ``watching`` of every connected session (the node counts it as a
+viewer, as it does an HLS player's playlist requests). The clock is injected; ``sweep`` is
+what a timer calls.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ class WhepSessions:
         connect_timeout: float,
         ice_servers: Sequence[RTCIceServer] = (),
         clock: Callable[[], float] = time.monotonic,
+        watching: Callable[[WhepSession], None] = lambda session: None,
     ) -> None:
         self.max_viewers = max_viewers
+        self._watching = watching
         self.ice_servers = list(ice_servers)
         self._clock = clock
         self._deadlines = ConnectDeadlines(connect_timeout)
@@ -133,7 +137,14 @@ class WhepSessions:
         for session in list(self._sessions.values()):
             if session.gone:
                 self._close_soon(session.id)
+            elif session.viewer.ready:
+                self._watching(session)  # still watching: counted as a viewer
         return late
+
+    def counts(self) -> tuple[int, int]:
+        """Sessions connecting (offered, not connected yet) and connected."""
+        connected = sum(1 for s in self._sessions.values() if s.viewer.ready)
+        return len(self._sessions) - connected, connected
 
     async def run(self, interval: float = SWEEP_INTERVAL) -> None:
         """Sweep until cancelled."""
