@@ -9,13 +9,21 @@
     For every frame the page shows, ``requestVideoFrameCallback`` reads the bar code off the
     frame and its expected display time: the latency of that frame is display time - send time.
     The protocol is the only difference between the two rows; the reading is the same code.
-(b) Viewers. N WHEP viewers of that stream (N from ``--viewers``, ramped) in a separate client
-    process (aiortc peers that do ICE and DTLS as any viewer, then read only the clear RTP header of
-    each packet: no decryption or decoding, so N clients do not out-cost the server on the
-    same 2 cores). A viewer lost frames when its video sequence numbers have gaps. Over
-    ``--hold`` seconds: golive's CPU (process tree, psutil), the frames each viewer received
-    against the frames sent, and the largest gap. The client process shares the machine: its
-    own CPU is reported beside, as the figure that limits how far this machine can test.
+(b) Viewers. N WHEP viewers of that stream (N from ``--viewers``, ramped) in
+    ``--client-processes`` client processes (2 by default: each viewer stands for a machine
+    of its own, and one saturated client process would measure its own lag). The clients are
+    aiortc peers that do ICE and DTLS as any viewer, then read only the clear RTP header of
+    each packet straight off the socket (no decryption, depacketization or decoding, and not
+    through aiortc's receive path), so N clients do not out-cost the server on the same 2
+    cores. Over ``--hold`` seconds: golive's CPU (process tree, psutil) and the clients'; per
+    viewer, the video frames received, the packets missing from its sequence numbers, the
+    frames the media time between the two snapshots spans, and how late frames arrived (the
+    largest arrival time - media time over the hold, against the least over the session). A
+    viewer lost frames when packets are missing or it received fewer frames than its span.
+    A viewer whose first media came only after the hold began (its ICE, DTLS and the next
+    keyframe took that long on the loaded machine) is judged by the packets missing since its
+    first one, and counted apart; each viewer's time from its offer to its first media is
+    reported.
 (c) SRT ingest cost. K passthrough streams published with ``ffmpeg -re -c copy`` over SRT
     (``-f mpegts srt://...?streamid=publish:KEY``) and, in the same run, over RTMP: golive's CPU
     seconds per stream per second, and their ratio.
@@ -300,11 +308,17 @@ aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 # number, last timestamp, distinct timestamps (frames), the least and the largest (arrival
 # time - media time) seen, the media time so far.
 stats = {}
+first_media = {}  # socket -> when its first RTP packet arrived
+sockets = {}  # peer connection -> (its sockets, when its offer was posted)
 FAR = float("inf")
 
 def _count(key, data):
     seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
-    per = stats.setdefault(key, {}).setdefault(ssrc, [0, 0, 0, None, None, 0, FAR, -FAR, 0])
+    per_ssrc = stats.get(key)
+    if per_ssrc is None:
+        per_ssrc = stats[key] = {}
+        first_media[key] = time.monotonic()
+    per = per_ssrc.setdefault(ssrc, [0, 0, 0, None, None, 0, FAR, -FAR, 0])
     per[0] += 1
     per[1] += len(data)
     if per[3] is not None:
@@ -344,6 +358,7 @@ def snapshot():
     return out
 
 async def viewer(url, pcs, failures):
+    posted = time.monotonic()
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
     pc.addTransceiver("audio", direction="recvonly")
@@ -356,6 +371,8 @@ async def viewer(url, pcs, failures):
         await pc.close()
         return
     await pc.setRemoteDescription(RTCSessionDescription(sdp=r.text, type="answer"))
+    connection = pc.getTransceivers()[0].receiver.transport.transport._connection
+    sockets[pc] = ([id(p) for p in connection._protocols], posted)
     # Each viewer stands for a machine of its own, with its own socket buffer: give this
     # process's sockets room for a keyframe burst while it serves N of them in turn (as root,
     # past rmem_max; otherwise the kernel caps it and drops show as loss).
@@ -387,6 +404,13 @@ async def main():
     after = snapshot()
     held = time.monotonic() - began  # a busy loop wakes late: frames are counted over this
     keys = [k for k in before if k in after]
+    # Viewers with no media when the hold began (their ICE and DTLS, then the next keyframe,
+    # came late): judged over what they received from their first packet on.
+    joined = [k for k in after if k not in before]
+    joins = []  # per viewer: seconds from its offer to its first media (None: never)
+    for ids, posted in sockets.values():
+        firsts = [first_media[i] for i in ids if i in first_media]
+        joins.append(min(firsts) - posted if firsts else None)
     print(json.dumps({
         "connected": len(pcs), "failures": failures[:5], "failed": len(failures),
         "frames": [after[k][0] - before[k][0] for k in keys],
@@ -394,6 +418,8 @@ async def main():
         # Frames the media time between the two snapshots spans (30 fps: 3000 ticks each).
         "spanned": [round((after[k][2] - before[k][2]) / 3000) for k in keys],
         "late": [video_of(stats[k])[7] - video_of(stats[k])[6] for k in keys],
+        "joined_gaps": [after[k][1] for k in joined],
+        "joins": joins,
         "held": held,
     }), flush=True)
     await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
@@ -415,6 +441,8 @@ class ViewerLevel:
     median_frames: float = 0.0
     lossy_viewers: int = 0  # viewers that missed at least one frame
     gap_viewers: int = 0  # of which: packets missing from the sequence
+    joined_in_hold: int = 0  # viewers whose first media came after the hold began
+    joins: list[float] = field(default_factory=list)  # per viewer: offer -> first media, s
     late_ms: list[float] = field(default_factory=list)  # per viewer: delivery delay growth
     udp_drops: int = 0  # the kernel's UDP receive-buffer overflows over the hold (any socket)
     notes: list[str] = field(default_factory=list)
@@ -472,6 +500,7 @@ async def viewer_level(server: GoliveServer, n: int, hold: float, processes: int
     level.machine_busy = 100 * (1 - idle)
     frames: list[int] = []
     held: list[float] = []
+    counted = 0
     for child in children:
         assert child.stdout is not None
         line = await asyncio.wait_for(child.stdout.readline(), 120)
@@ -498,11 +527,17 @@ async def viewer_level(server: GoliveServer, n: int, hold: float, processes: int
             if g > 0 or f < s - 1
         )
         level.gap_viewers += sum(1 for g in data["gaps"] if g > 0)
+        level.joined_in_hold += len(data["joined_gaps"])
+        late_joiners_lossy = sum(1 for g in data["joined_gaps"] if g > 0)
+        level.lossy_viewers += late_joiners_lossy
+        level.gap_viewers += late_joiners_lossy
+        level.joins += [j for j in data["joins"] if j is not None]
+        counted += len(data["frames"]) + len(data["joined_gaps"])
     level.expected_frames = round(statistics.median(held or [0]) * SOURCE.fps)
     if frames:
         level.min_frames = min(frames)
         level.median_frames = statistics.median(frames)
-    level.lossy_viewers += n - len(frames)  # refused, or connected without media
+    level.lossy_viewers += n - counted  # refused, or connected and never given media
     return level
 
 
@@ -520,7 +555,9 @@ async def viewers_run(args: argparse.Namespace, tags: list[Any]) -> list[ViewerL
             log(
                 f"  {level.connected} connected, golive {level.server_cpu:.2f} cores, "
                 f"lossy {level.lossy_viewers} ({level.gap_viewers} with sequence gaps), "
-                f"late p50 {statistics.median(level.late_ms or [0]):.0f} ms, machine {level.machine_busy:.0f}%"
+                f"late p50 {statistics.median(level.late_ms or [0]):.0f} ms, "
+                f"first frame max {max(level.joins or [0]):.1f} s "
+                f"({level.joined_in_hold} joined in the hold), machine {level.machine_busy:.0f}%"
             )
             out.append(level)
             task.cancel()
@@ -663,6 +700,8 @@ def report(
                     "frames expected",
                     "min / median received",
                     "viewers with loss",
+                    "offer to first frame, s (median / max)",
+                    "of which joined during the hold",
                     "frames late by, ms (median / max of viewers)",
                     "UDP receive-buffer drops",
                 ],
@@ -677,6 +716,12 @@ def report(
                         str(v.expected_frames),
                         f"{v.min_frames} / {v.median_frames:.0f}" if v.viewers else "-",
                         str(v.lossy_viewers) if v.viewers else "-",
+                        (
+                            f"{statistics.median(v.joins):.1f} / {max(v.joins):.1f}"
+                            if v.joins
+                            else "-"
+                        ),
+                        str(v.joined_in_hold) if v.viewers else "-",
                         (
                             f"{statistics.median(v.late_ms):.0f} / {max(v.late_ms):.0f}"
                             if v.late_ms
