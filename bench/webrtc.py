@@ -294,7 +294,7 @@ async def latency_run(args: argparse.Namespace, tags: list[Any]) -> dict[str, Pl
 VIEWER_CHILD = r"""
 import asyncio, json, socket, struct, sys, time
 import aioice.ice
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 import httpx
 import uvloop
 
@@ -358,11 +358,13 @@ def snapshot():
     return out
 
 async def viewer(url, pcs, failures):
-    posted = time.monotonic()
-    pc = RTCPeerConnection()
+    # No STUN server (aiortc's default is a public one, unreachable here: gathering would wait
+    # for it): host candidates on loopback, as the server's.
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTransceiver("video", direction="recvonly")
     pc.addTransceiver("audio", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
+    posted = time.monotonic()
     async with httpx.AsyncClient(timeout=20) as client:
         r = await client.post(url, content=pc.localDescription.sdp,
                               headers={"Content-Type": "application/sdp"})
