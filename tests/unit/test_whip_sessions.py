@@ -14,6 +14,7 @@ from golive.ingest.whip.whip_sessions import WhipSessions
 from golive.live.publish_admission import AdmissionRefused, PublishAttempt, RefusalReason
 from golive.media.frame import Frame, Track
 from tests.support.whip import an_offer
+from tests.unit.test_whip_opus_to_aac import opus_packets
 
 KEY = "live_0123456789abcdefghij"
 
@@ -115,3 +116,50 @@ async def test_an_offer_aiortc_cannot_take_is_refused_before_the_admission() -> 
     assert reply.status == 400 and "cannot be negotiated" in reply.body
     assert admission.attempts == []  # no publish opened and closed
     assert sessions.count == 0
+
+
+class RecordingSink(Sink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[Frame] = []
+
+    def on_frame(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+
+class PassingPublish:
+    """Stands in for WhipPublish (which holds audio until the first video keyframe): each AAC
+    unit goes straight to the sink."""
+
+    started = True
+    aligned_by = None
+
+    def audio_began(self, now: float, timestamp: int) -> None:
+        pass
+
+    def audio(self, pts: int, data: bytes) -> list[Frame]:
+        return [Frame(2, pts, pts, True, data)]
+
+
+async def test_the_end_of_a_publish_flushes_the_aac_encoders_last_frames() -> None:
+    """One second of Opus in, one second of AAC out: the encoder holds its last frames until
+    flushed, and the end of the publish (the publisher's DELETE) waits for them."""
+    sinks: list[RecordingSink] = []
+
+    async def admit(attempt: PublishAttempt) -> RecordingSink:
+        sinks.append(RecordingSink())
+        return sinks[-1]
+
+    sessions = WhipSessions(admit)
+    reply = await sessions.publish((await an_offer()).encode(), KEY, "127.0.0.1:5000")
+    assert reply.status == 201 and reply.session_id is not None
+    session = sessions._sessions[reply.session_id]
+    session._publish = PassingPublish()  # type: ignore[assignment]
+    for i, packet in enumerate(opus_packets(50)):  # 50 x 20 ms
+        session._media("audio/opus", packet, i * 960)
+    assert sessions.end(reply.session_id)
+    await session.closed()
+    (sink,) = sinks
+    assert sink.closed == ["publisher ended the session"]
+    samples = 1024 * len(sink.frames)
+    assert samples >= 48_000, f"{len(sink.frames)} AAC frames: the tail was lost"

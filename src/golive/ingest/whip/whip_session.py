@@ -42,6 +42,8 @@ __all__ = ["StreamSink", "WhipLimits", "WhipSession"]
 log = logging.getLogger("golive.ingest.whip")
 
 _MAX_OPUS_BACKLOG = 250  # packets (5 s) waiting for the audio worker
+# Seconds the end of a publish waits for the AAC encoder's last frames.
+_TAIL_TIMEOUT = 2.0
 _PLI_INTERVAL = 1.0  # seconds between keyframe requests while there is no picture
 
 
@@ -86,8 +88,12 @@ class WhipSession:
         self._publish: WhipPublish | None = None
         self._aac: OpusToAac | None = None
         self._worker: ThreadPoolExecutor | None = None
-        self._opus: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
+        # Opus packets for the AAC encoder; None: the publish ended, flush and stop.
+        self._opus: asyncio.Queue[tuple[bytes, int] | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._audio_task: asyncio.Task[None] | None = None
+        self._ending_sink: StreamSink | None = None  # the sink the AAC tail still goes to
+        self._finishing: asyncio.Task[None] | None = None  # the end: AAC tail, close, release
         self._connected = False
         self._first_media: float | None = None
         self._last_media = 0.0
@@ -174,7 +180,8 @@ class WhipSession:
         self._last_media = self._clock()
         self._tasks.append(asyncio.create_task(self._watch(), name=f"whip-watch-{self.id[:8]}"))
         if self._aac is not None:
-            self._tasks.append(asyncio.create_task(self._audio(), name=f"whip-aac-{self.id[:8]}"))
+            self._audio_task = asyncio.create_task(self._audio(), name=f"whip-aac-{self.id[:8]}")
+            self._tasks.append(self._audio_task)
         local = pc.localDescription
         assert local is not None
         return restore_profiles(local.sdp, self._profiles)
@@ -230,12 +237,16 @@ class WhipSession:
             received_units.request_keyframe(receiver)
         )
 
-    def _deliver(self, events: list[Track | Frame | VideoProblem]) -> None:
-        sink = self._sink
+    def _deliver(
+        self, events: list[Track | Frame | VideoProblem], sink: StreamSink | None = None
+    ) -> None:
+        """To the publish's sink; ``sink``: the ending publish's, for the AAC tail."""
         if sink is None:
-            return
+            sink = self._sink
+            if sink is None:
+                return
         for event in events:
-            if self.ended is not None:
+            if self.ended is not None and sink is not self._ending_sink:
                 return
             if isinstance(event, Frame):
                 sink.on_frame(event)
@@ -259,13 +270,22 @@ class WhipSession:
         aac, worker, publish = self._aac, self._worker, self._publish
         assert aac is not None and worker is not None and publish is not None
         aligned = False
-        while True:
-            batch = [await self._opus.get()]
-            while not self._opus.empty() and len(batch) < 50:
-                batch.append(self._opus.get_nowait())
-            units = await loop.run_in_executor(worker, _encode_batch, aac, batch)
+        ending = False
+        while not ending:
+            batch: list[tuple[bytes, int]] = []
+            item = await self._opus.get()
+            while True:
+                if item is None:
+                    ending = True
+                    break
+                batch.append(item)
+                if self._opus.empty() or len(batch) >= 50:
+                    break
+                item = self._opus.get_nowait()
+            units = await loop.run_in_executor(worker, _encode_batch, aac, batch, ending)
+            sink = self._ending_sink if self.ended is not None else None
             for pts, data in units:
-                self._deliver(publish.audio(pts, data))
+                self._deliver(publish.audio(pts, data), sink)
             if not aligned and publish.aligned_by is not None:
                 aligned = True
                 log.info(
@@ -311,14 +331,47 @@ class WhipSession:
                 reason,
                 extra=self._log_extra,
             )
+        audio = self._audio_task
+        tail = audio is not None and audio is not asyncio.current_task() and not audio.done()
         for task in self._tasks:
-            if task is not asyncio.current_task():
+            if task is not asyncio.current_task() and not (tail and task is audio):
                 task.cancel()
         sink, self._sink = self._sink, None
+        self._on_end(self)
+        if sink is not None and not (tail and self._publish is not None):
+            sink.on_close(reason)  # no AAC tail to wait for: closed at once
+            sink = None
+        self._finishing = asyncio.get_running_loop().create_task(self._finish(sink, reason, tail))
+
+    async def _finish(self, sink: StreamSink | None, reason: str, tail: bool) -> None:
+        # The Opus still queued and what the AAC encoder holds (its last ~0.1 s) go to the
+        # sink before it closes: the recording keeps the publish's last words.
+        audio = self._audio_task
+        if tail and audio is not None:
+            if sink is not None:
+                self._ending_sink = sink
+                self._opus.put_nowait(None)
+                try:
+                    await asyncio.wait_for(asyncio.shield(audio), _TAIL_TIMEOUT)
+                except TimeoutError:
+                    log.warning(
+                        "WHIP audio: the last AAC frames did not come within %g s",
+                        _TAIL_TIMEOUT,
+                        extra=self._log_extra,
+                    )
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise  # this task is cancelled, not the audio one
+                except Exception:
+                    log.exception(
+                        "WHIP audio: the last AAC frames were lost", extra=self._log_extra
+                    )
+                self._ending_sink = None
+            audio.cancel()
         if sink is not None:
             sink.on_close(reason)
-        self._on_end(self)
-        asyncio.get_running_loop().create_task(self._release())
+        await self._release()
 
     async def _release(self) -> None:
         if self._pc is not None:
@@ -330,7 +383,9 @@ class WhipSession:
             self._worker.shutdown(wait=False, cancel_futures=True)
 
     async def closed(self) -> None:
-        """Waits until the peer connection is closed (after ``end``)."""
+        """Waits until the publish is closed and the peer connection too (after ``end``)."""
+        if self._finishing is not None:
+            await asyncio.shield(self._finishing)
         if self._pc is not None:
             await self._pc.close()
 
@@ -342,8 +397,12 @@ def _codecs(kind: str, mime: str) -> list[RTCRtpCodecCapability]:
     return [c for c in capabilities.codecs if c.mimeType.lower() in (mime, f"{kind}/rtx")]
 
 
-def _encode_batch(aac: OpusToAac, batch: list[tuple[bytes, int]]) -> list[tuple[int, bytes]]:
+def _encode_batch(
+    aac: OpusToAac, batch: list[tuple[bytes, int]], flush: bool = False
+) -> list[tuple[int, bytes]]:
     out: list[tuple[int, bytes]] = []
     for data, timestamp in batch:
         out.extend(aac.push(data, timestamp))
+    if flush:
+        out.extend(aac.flush())  # the encoder's last frames (about 0.1 s)
     return out
