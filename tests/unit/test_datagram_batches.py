@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from golive.webrtc.datagram_batches import DatagramWriter, segment_runs
+from tests.support.udp_pair import udp_pair
 
 
 def test_equal_sizes_and_a_shorter_last_go_in_one_run() -> None:
@@ -33,15 +34,8 @@ def test_runs_respect_the_segment_and_byte_limits() -> None:
 
 @pytest.fixture
 def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.settimeout(2)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender.bind(("127.0.0.1", 0))
-    sender.setblocking(False)
-    yield sender, receiver
-    sender.close()
-    receiver.close()
+    with udp_pair() as sockets:
+        yield sockets
 
 
 def received(receiver: socket.socket, count: int) -> list[bytes]:

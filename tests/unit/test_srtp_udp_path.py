@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from golive.webrtc.srtp_udp_path import SrtpUdpPath
+from tests.support.udp_pair import udp_pair
 
 
 class FakeSrtp:
@@ -53,15 +54,8 @@ def fake_dtls(transport: FakeTransport, address: tuple[str, int], kind: str = "h
 
 @pytest.fixture
 def sockets() -> Iterator[tuple[socket.socket, socket.socket]]:
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.settimeout(2)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender.bind(("127.0.0.1", 0))
-    sender.setblocking(False)
-    yield sender, receiver
-    sender.close()
-    receiver.close()
+    with udp_pair() as sockets:
+        yield sockets
 
 
 def test_packets_are_protected_and_written_on_the_pairs_socket(

@@ -61,8 +61,8 @@ class WebrtcPlayback:
             watching=self._watching,
         )
         self._viewers = viewers
-        self._sources: dict[str, WhepSource] = {}
-        self._stream_ids: dict[str, str] = {}
+        # Channel -> its stream's WebRTC source and the stream's id (for the viewer count).
+        self._sources: dict[str, tuple[WhepSource, str]] = {}
         # The Opus encodes of every stream, off the event loop.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="golive-opus")
         self._sweeper: asyncio.Task[None] | None = None
@@ -76,13 +76,11 @@ class WebrtcPlayback:
     def source_for(self, hub: StreamHub) -> WhepSource:
         """The stream's WebRTC source, a consumer of its hub."""
         source = WhepSource(hub.channel, executor=self._executor, log_extra=hub.log_extra)
-        self._sources[hub.channel] = source
-        self._stream_ids[hub.channel] = hub.stream_id
+        self._sources[hub.channel] = (source, hub.stream_id)
 
         def ended() -> None:
-            if self._sources.get(hub.channel) is source:
+            if self._sources.get(hub.channel, (None,))[0] is source:
                 del self._sources[hub.channel]
-                del self._stream_ids[hub.channel]
 
         source.add_end_listener(ended)
         return source
@@ -94,17 +92,21 @@ class WebrtcPlayback:
 
     def _watching(self, session: WhepSession) -> None:
         # A WebRTC viewer counts as an HLS player does, under a session id of its own kind.
-        stream_id = self._stream_ids.get(session.channel)
-        if stream_id is not None and self._sources.get(session.channel) is session.source:
-            self._viewers.seen(session.channel, stream_id, WHEP_VIEWER + session.id)
+        live = self._sources.get(session.channel)
+        if live is not None and live[0] is session.source:
+            self._viewers.seen(session.channel, live[1], WHEP_VIEWER + session.id)
+
+    def _live_source(self, channel: str) -> WhepSource | None:
+        live = self._sources.get(channel)
+        return None if live is None or live[0].ended else live[0]
 
     # -- WhepPlayback ----------------------------------------------------------------------
 
     async def offer(self, channel: str, body: bytes, client: str) -> WhepAnswer:
         if not self.enabled:
             raise WhepRefusal(404, "WebRTC playback is off on this server (whep_max_viewers = 0)")
-        source = self._sources.get(channel)
-        if source is None or source.ended:
+        source = self._live_source(channel)
+        if source is None:
             raise WhepRefusal(404, f"channel {channel} is not live")
         try:
             session = await self.sessions.open(source, body)
@@ -122,8 +124,7 @@ class WebrtcPlayback:
         return WhepAnswer(session.id, session.answer, headers)
 
     def serves(self, channel: str) -> bool:
-        source = self._sources.get(channel)
-        return source is not None and not source.ended
+        return self._live_source(channel) is not None
 
     async def end(self, channel: str, session: str) -> bool:
         found = self.sessions.get(session)
